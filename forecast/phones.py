@@ -1,0 +1,185 @@
+"""Phone numbers: normalisation to E.164, masking, and keyed pseudonyms.
+
+A raw number never goes past ingest: it is normalised, then replaced by ``uid``, the first 8 bytes
+of HMAC-SHA256(key, E.164) as a signed int64. The key is a secret held by the operator
+(``RISKCARD_PSEUDONYM_KEY``); without it a pseudonym cannot be linked back to a number, even by
+hashing every possible number.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import unicodedata
+
+import numpy as np
+import pandas as pd
+
+MIN_KEY_BYTES = 16
+
+# Chinese mobile numbers: 11 digits starting 1[3-9].
+_CN_MOBILE = re.compile(r"1[3-9]\d{9}")
+_SEPARATORS = re.compile(r"[\s\-().\u00a0]")
+
+
+class PhoneNumberError(ValueError):
+    """Raised for text that is not a usable phone number."""
+
+
+def normalise_msisdn(text: str, default_country: str = "86") -> str:
+    """Return ``text`` as an E.164 number (``+8613812345678``).
+
+    Accepts Chinese mobile numbers with or without ``+86``/``0086``/``86``, full-width digits, spaces,
+    dashes and brackets, and any other E.164 number written with a leading ``+`` or ``00``.
+
+    Parameters
+    ----------
+    text : str
+        The number as typed or delivered.
+    default_country : str
+        Country calling code assumed for national numbers without a prefix.
+
+    Raises
+    ------
+    PhoneNumberError
+        If ``text`` is not a plausible number.
+
+    Examples
+    --------
+    >>> normalise_msisdn("138 0013 8000")
+    '+8613800138000'
+    >>> normalise_msisdn("+86-138-0013-8000")
+    '+8613800138000'
+    >>> normalise_msisdn("＋８６１３８００１３８０００")
+    '+8613800138000'
+    >>> normalise_msisdn("+1 415 555 0100")
+    '+14155550100'
+    """
+    if not isinstance(text, str):
+        raise PhoneNumberError("phone number must be text")
+    if len(text) > 40:
+        raise PhoneNumberError("phone number is too long")
+    s = _SEPARATORS.sub("", unicodedata.normalize("NFKC", text))
+    if s.startswith("00"):
+        s = "+" + s[2:]
+    if s.startswith("+"):
+        digits = s[1:]
+        if not digits.isascii() or not digits.isdigit():
+            raise PhoneNumberError("phone number may contain only digits after +")
+        if digits.startswith("86"):
+            national = digits[2:]
+            if not _CN_MOBILE.fullmatch(national):
+                raise PhoneNumberError("not a Chinese mobile number: +86 must be followed by 1[3-9] and 9 digits")
+            return "+86" + national
+        if not 8 <= len(digits) <= 15 or digits[0] == "0":
+            raise PhoneNumberError("international number must have 8 to 15 digits")
+        return "+" + digits
+    if not s.isascii() or not s.isdigit():
+        raise PhoneNumberError("phone number may contain only digits, spaces, dashes and a leading +")
+    if default_country == "86":
+        if s.startswith("86") and len(s) == 13:
+            s = s[2:]
+        if not _CN_MOBILE.fullmatch(s):
+            raise PhoneNumberError("a Chinese mobile number has 11 digits and starts with 13-19")
+        return "+86" + s
+    return "+" + default_country + s.lstrip("0")
+
+
+def mask_msisdn(e164: str) -> str:
+    """Mask a normalised number the way the itinerary card shows it.
+
+    Examples
+    --------
+    >>> mask_msisdn("+8613812345678")
+    '138****5678'
+    >>> mask_msisdn("+14155550100")
+    '+1415***0100'
+    """
+    if e164.startswith("+86") and len(e164) == 14:
+        n = e164[3:]
+        return f"{n[:3]}****{n[-4:]}"
+    return f"{e164[:5]}***{e164[-4:]}"
+
+
+def check_key(key: bytes) -> bytes:
+    """Return ``key`` if it is long enough to be a pseudonym key, else raise ``ValueError``."""
+    if not isinstance(key, (bytes, bytearray)) or len(key) < MIN_KEY_BYTES:
+        raise ValueError(f"pseudonym key must be at least {MIN_KEY_BYTES} bytes")
+    return bytes(key)
+
+
+def pseudonymise(e164: str, key: bytes) -> int:
+    """Return the int64 ``uid`` of a normalised number.
+
+    Examples
+    --------
+    >>> uid = pseudonymise("+8613800138000", b"k" * 32)
+    >>> uid_to_pseudonym(uid)
+    '68ba9da759ce5549'
+    """
+    digest = hmac.new(check_key(key), e164.encode("ascii"), hashlib.sha256).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+def uid_to_pseudonym(uid: int) -> str:
+    """The 16-hex-character text form of a ``uid``.
+
+    Examples
+    --------
+    >>> uid_to_pseudonym(-1)
+    'ffffffffffffffff'
+    """
+    return format(int(uid) & 0xFFFFFFFFFFFFFFFF, "016x")
+
+
+def pseudonym_to_uid(pseudonym: str) -> int:
+    """Inverse of :func:`uid_to_pseudonym`.
+
+    Examples
+    --------
+    >>> pseudonym_to_uid("ffffffffffffffff")
+    -1
+    """
+    if len(pseudonym) != 16:
+        raise ValueError("a pseudonym has 16 hex characters")
+    return int.from_bytes(bytes.fromhex(pseudonym), "big", signed=True)
+
+
+def uids_to_pseudonyms(uids: np.ndarray) -> np.ndarray:
+    """Vectorised :func:`uid_to_pseudonym` over an int64 array, as an array of str."""
+    u = np.asarray(uids, dtype=np.int64).view(np.uint64)
+    return np.char.zfill(np.char.mod("%x", u), 16) if len(u) else np.array([], dtype=str)
+
+
+def pseudonymise_series(msisdn: pd.Series, key: bytes, default_country: str = "86") -> tuple[pd.Series, pd.Series]:
+    """Normalise and pseudonymise a column of raw numbers.
+
+    Each distinct number is hashed once, so the cost is per subscriber, not per record.
+
+    Returns
+    -------
+    uid : pandas.Series of int64 (0 where the number was invalid)
+    error : pandas.Series of str (empty where valid, else the reason)
+
+    Examples
+    --------
+    >>> uid, err = pseudonymise_series(pd.Series(["13800138000", "+8613800138000", "12"]), b"k" * 32)
+    >>> bool(uid[0] == uid[1]), err[2] != ""
+    (True, True)
+    """
+    key = check_key(key)
+    codes, uniques = pd.factorize(msisdn.astype("string").fillna(""), sort=False)
+    uid_u = np.zeros(len(uniques), dtype=np.int64)
+    err_u = np.empty(len(uniques), dtype=object)
+    for i, raw in enumerate(uniques):  # per distinct subscriber, not per ping
+        try:
+            uid_u[i] = pseudonymise(normalise_msisdn(str(raw), default_country), key)
+            err_u[i] = ""
+        except PhoneNumberError as exc:
+            err_u[i] = str(exc)
+    codes = np.asarray(codes)
+    return (
+        pd.Series(uid_u[codes], index=msisdn.index, dtype="int64"),
+        pd.Series(err_u[codes], index=msisdn.index, dtype="string"),
+    )
