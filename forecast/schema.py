@@ -73,6 +73,16 @@ CASES = {
     "community_id": "int64",
     "uid": "int64",
 }
+# Journeys of cases (same-trip search): date is the local travel day; mode lower case, number upper case.
+TRIPS = {
+    "case_id": "string",
+    "date": "datetime64[s]",
+    "mode": "string",
+    "number": "string",
+    "car": "string",
+}
+# Cumulative confirmed cases per city and local day (as reported; may decrease after corrections).
+CITY_SERIES = {"date": "datetime64[s]", "city_code": "int64", "confirmed": "int64"}
 # A stay: the subscriber remained within radius_m (or one cell) for >= min_stay_minutes.
 # lon/lat is the stay's centre; city_code is the city where most of the stay's time was spent
 # (so a tower across a border cannot flip a stay); cell_id is its dominant cell.

@@ -9,6 +9,7 @@ import click
 
 # Modules in this package that each define ``command`` (a click command or group).
 COMMAND_MODULES: list[str] = [
+    "serve_cmd",
 ]
 
 

@@ -1,0 +1,240 @@
+"""Benchmark: companion search (forecast.contacts) speed and accuracy.
+
+Speed: the stays of one city (default 1M subscribers x 15 days, generated directly and vectorised:
+3-5 stays per subscriber-day at home, work and shops) -> index build, one case, a batch of 1,000
+cases, and the same at half the city to measure growth (time(N) / time(N/2), i.e. the city doubling).
+
+Accuracy: against the synthetic nation's true contacts (forecast.synth + forecast.stays) when both
+exist, else against an own simulation (true visits at places inside cells, pings at random intervals,
+stays = runs of pings in one cell); recall and precision for true shared time >= 60 min at three
+samplings (ping intervals 5-60, 30-120, 60-240 minutes).
+
+    .venv/bin/python benchmarks/contacts.py            # full (1M subscribers)
+    .venv/bin/python benchmarks/contacts.py --quick    # < 1 min
+
+The last line of stdout is one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from forecast.contacts import StayIndex, companion_accuracy, find_companions  # noqa: E402
+
+T0 = int(pd.Timestamp("2020-01-05", tz="Asia/Shanghai").timestamp())
+DAY = 86_400
+SAMPLINGS = {"5-60": (5, 60), "30-120": (30, 120), "60-240": (60, 240)}
+
+
+# ---- speed: a city's stays, generated directly --------------------------------------------------
+def city_stays(n_subs: int, n_days: int, *, seed: int = 1, subs_per_cell: int = 200) -> pd.DataFrame:
+    """Stays of ``n_subs`` subscribers over ``n_days``: night/evening at home, day at work or shops.
+
+    Each subscriber-day has 5 slots (night home, morning, lunch, afternoon, evening home); the day
+    slots are dropped at random so a day has 3-5 stays (mean ~4). Homes and workplaces are spread
+    evenly over ``n_subs / subs_per_cell`` cells; lunch is mostly near the morning's place.
+    """
+    rng = np.random.default_rng(seed)
+    n_cells = max(n_subs // subs_per_cell, 10)
+    home = rng.integers(0, n_cells, n_subs)
+    work = rng.integers(0, n_cells, n_subs)
+    # slot bounds in minutes after local midnight (mean) and jitter
+    slot_lo = np.array([0, 8 * 60 + 30, 12 * 60, 13 * 60 + 30, 19 * 60])
+    slot_hi = np.array([7 * 60 + 30, 11 * 60 + 45, 13 * 60, 18 * 60, 24 * 60 - 1])
+    out = {k: [] for k in ("uid", "start_s", "end_s", "cell_id")}
+    uid = np.arange(n_subs, dtype=np.int64) * 7919 + 1_000_003  # sparse, sorted pseudonyms
+    for d in range(n_days):
+        jit = rng.integers(-20, 21, (n_subs, 5)) * 60
+        s = T0 + d * DAY + slot_lo * 60 + jit
+        e = T0 + d * DAY + slot_hi * 60 + jit
+        s[:, 0] = T0 + d * DAY  # the night starts at midnight ...
+        e[:, 4] = T0 + d * DAY + DAY - 60  # ... and the evening ends just before it
+        cell = np.empty((n_subs, 5), dtype=np.int64)
+        cell[:, 0] = cell[:, 4] = home
+        at_work = rng.random(n_subs) < 0.7
+        cell[:, 1] = cell[:, 3] = np.where(at_work, work, rng.integers(0, n_cells, n_subs))
+        near = (cell[:, 1] + rng.integers(-3, 4, n_subs)) % n_cells  # lunch near the day's place
+        cell[:, 2] = np.where(rng.random(n_subs) < 0.8, near, rng.integers(0, n_cells, n_subs))
+        keep = np.ones((n_subs, 5), dtype=bool)
+        keep[:, 1:4] = rng.random((n_subs, 3)) < 0.67
+        out["uid"].append(np.broadcast_to(uid[:, None], (n_subs, 5))[keep])
+        out["start_s"].append(s[keep])
+        out["end_s"].append(e[keep])
+        out["cell_id"].append(cell[keep] + 100_000)
+    cols = {k: np.concatenate(v) for k, v in out.items()}
+    del out
+    order = np.lexsort((cols["start_s"], cols["uid"]))
+    return pd.DataFrame({k: v[order] for k, v in cols.items()})
+
+
+def speed(n_subs: int, n_days: int, n_batch: int, seed: int) -> dict:
+    stays = city_stays(n_subs, n_days, seed=seed)
+    n_stays = len(stays)
+    t = time.perf_counter()
+    idx = StayIndex.build(stays)
+    build_s = time.perf_counter() - t
+    uids = stays["uid"].to_numpy()
+    del stays
+    gc.collect()
+    rng = np.random.default_rng(seed + 1)
+    day = pd.Timestamp(T0 + n_days * DAY - DAY, unit="s", tz="UTC").tz_convert("Asia/Shanghai").tz_localize(None)
+    chosen = rng.choice(np.unique(uids), n_batch + 1, replace=False)
+    cases = pd.DataFrame(
+        {"case_id": [f"c{i}" for i in range(n_batch + 1)], "uid": chosen, "confirmed_date": day.normalize()}
+    )
+    t = time.perf_counter()
+    one = find_companions(idx, cases.iloc[:1])
+    one_s = time.perf_counter() - t
+    t = time.perf_counter()
+    batch = find_companions(idx, cases.iloc[1:])
+    batch_s = time.perf_counter() - t
+    return {
+        "n_subscribers": n_subs,
+        "n_stays": n_stays,
+        "build_s": build_s,
+        "one_case_s": one_s,
+        "one_case_companions": len(one),
+        "batch_s": batch_s,
+        "batch_cases": n_batch,
+        "batch_companions": len(batch),
+    }
+
+
+# ---- accuracy: own simulation of true visits, pings and stays -------------------------------------
+def simulate_truth(n_subs: int, n_days: int, interval_min: tuple[int, int], *, seed: int = 3,
+                   places_per_cell: int = 1, subs_per_cell: int = 40):
+    """True visits at places (several per cell), pings at random intervals, observed stays.
+
+    Returns (observed stays, true visits, cells). Observed stays are runs of consecutive pings in
+    one cell (start = first ping, end = last ping), as a same-cell stay detector would give them.
+    """
+    base = city_stays(n_subs, n_days, seed=seed, subs_per_cell=subs_per_cell)
+    rng = np.random.default_rng(seed + 7)
+    # a true visit is at one place inside the cell; homes and workplaces are places too
+    base["place_id"] = base["cell_id"] * places_per_cell + rng.integers(0, places_per_cell, len(base))
+    uid = base["uid"].to_numpy()
+    home_place = pd.Series(base["place_id"].to_numpy()).groupby(uid).transform("first").to_numpy()
+    is_home = (base["start_s"].to_numpy() - T0) % DAY == 0
+    is_home |= (base["end_s"].to_numpy() - T0) % DAY == DAY - 60
+    base.loc[is_home, "place_id"] = home_place[is_home]  # one home place per subscriber
+    base.loc[is_home, "cell_id"] = home_place[is_home] // places_per_cell
+    # pings: random intervals over the whole period, each at the place of the visit covering it
+    lo, hi = interval_min
+    n_per = int(n_days * DAY / (60 * (lo + hi) / 2) * 1.3) + 10
+    gaps = rng.integers(lo * 60, hi * 60 + 1, (n_subs, n_per))
+    ts = T0 + rng.integers(0, lo * 60 + 1, (n_subs, 1)) + np.cumsum(gaps, axis=1)
+    users = np.unique(uid)
+    ping_uid = np.repeat(users, n_per)
+    ping_ts = ts.reshape(-1)
+    keep = ping_ts < T0 + n_days * DAY
+    ping_uid, ping_ts = ping_uid[keep], ping_ts[keep]
+    # locate each ping in the subscriber's visits (sorted by uid, start)
+    key_v = (np.searchsorted(users, uid) << 32) | (base["start_s"].to_numpy() - T0 + 1)
+    key_p = (np.searchsorted(users, ping_uid) << 32) | (ping_ts - T0 + 1)
+    pos = np.searchsorted(key_v, key_p, side="right") - 1
+    ok = (pos >= 0) & (uid[np.maximum(pos, 0)] == ping_uid) & (base["end_s"].to_numpy()[np.maximum(pos, 0)] >= ping_ts)
+    pings = pd.DataFrame({"uid": ping_uid[ok], "ts_s": ping_ts[ok], "cell_id": base["cell_id"].to_numpy()[pos[ok]]})
+    # stays: runs of pings in one cell
+    u, t, c = (pings[k].to_numpy() for k in ("uid", "ts_s", "cell_id"))
+    new = np.ones(len(u), dtype=bool)
+    new[1:] = (u[1:] != u[:-1]) | (c[1:] != c[:-1])
+    run = np.cumsum(new) - 1
+    g = pd.DataFrame({"run": run, "uid": u, "ts": t, "cell": c}).groupby("run", sort=True)
+    stays = pd.DataFrame({"uid": g["uid"].first(), "start_s": g["ts"].min(), "end_s": g["ts"].max(),
+                          "cell_id": g["cell"].first(), "n_pings": g["ts"].size()}).reset_index(drop=True)
+    return stays, base, pings
+
+
+def true_contacts(visits: pd.DataFrame, cases: pd.DataFrame, win: np.ndarray) -> pd.DataFrame:
+    """Exact shared minutes at the same place between each case and everyone (brute force)."""
+    v = visits[["uid", "start_s", "end_s", "place_id"]]
+    rows = []
+    for i, (cid, cu) in enumerate(zip(cases["case_id"], cases["uid"])):
+        mine = v[v["uid"] == cu]
+        m = mine.merge(v[v["uid"] != cu], on="place_id", suffixes=("_c", ""))
+        lo = np.maximum.reduce([m["start_s_c"].to_numpy(), m["start_s"].to_numpy(), np.full(len(m), win[i, 0])])
+        hi = np.minimum.reduce([m["end_s_c"].to_numpy(), m["end_s"].to_numpy(), np.full(len(m), win[i, 1])])
+        m = m.assign(sec=np.maximum(hi - lo, 0))
+        s = m.groupby("uid")["sec"].sum()
+        rows.append(pd.DataFrame({"case_id": cid, "uid": s.index, "shared_minutes": s.to_numpy() / 60.0}))
+    return pd.concat(rows, ignore_index=True)
+
+
+def accuracy_own(n_subs: int, n_days: int, n_cases: int, pad_minutes: float, seed: int) -> dict:
+    out = {}
+    for name, interval in SAMPLINGS.items():
+        stays, visits, _ = simulate_truth(n_subs, n_days, interval, seed=seed)
+        idx = StayIndex.build(stays, pad_minutes=pad_minutes)
+        rng = np.random.default_rng(seed)
+        chosen = rng.choice(np.unique(stays["uid"]), n_cases, replace=False)
+        day = pd.Timestamp(T0 + (n_days - 1) * DAY, unit="s", tz="UTC").tz_convert("Asia/Shanghai")
+        cases = pd.DataFrame({"case_id": [f"c{i}" for i in range(n_cases)], "uid": chosen,
+                              "confirmed_date": day.tz_localize(None).normalize()})
+        found = find_companions(idx, cases)
+        rep = found.attrs["case_report"]
+        win = rep[["window_start_s", "window_end_s"]].to_numpy(np.int64)
+        truth = true_contacts(visits, cases, win)
+        acc = companion_accuracy(found, truth)
+        # the pairs missed or wrongly found are near the threshold: how near?
+        t_all = truth.set_index(["case_id", "uid"])["shared_minutes"]
+        f_all = found.set_index(["case_id", "uid"])["shared_minutes"]
+        fp = f_all[~f_all.index.isin(t_all[t_all >= 60].index)]
+        acc["false_pos_true_minutes_median"] = float(t_all.reindex(fp.index).fillna(0).median()) if len(fp) else None
+        fn = t_all[(t_all >= 60) & ~t_all.index.isin(f_all.index)]
+        acc["missed_true_minutes_median"] = float(fn.median()) if len(fn) else None
+        acc["missed_found_minutes_median"] = float(f_all.reindex(fn.index).fillna(0).median()) if len(fn) else None
+        out[name] = acc
+    return out
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--subscribers", type=int, default=None)
+    ap.add_argument("--days", type=int, default=15)
+    ap.add_argument("--pad-minutes", type=float, default=15.0)
+    ap.add_argument("--skip-accuracy", action="store_true")
+    a = ap.parse_args(argv)
+    n = a.subscribers or (50_000 if a.quick else 1_000_000)
+    n_batch = 1000
+    result: dict = {"quick": a.quick}
+
+    half = speed(n // 2, a.days, n_batch, seed=11)
+    gc.collect()
+    full = speed(n, a.days, n_batch, seed=12)
+    print(json.dumps({"half": half}), flush=True)
+    print(json.dumps({"full": full}), flush=True)
+    result.update(
+        n_subscribers=n,
+        n_stays=full["n_stays"],
+        build_s=full["build_s"],
+        one_case_s=full["one_case_s"],
+        batch_1000_s=full["batch_s"],
+        companions_per_case=full["batch_companions"] / n_batch,
+        growth_ratio_2x={"build": full["build_s"] / half["build_s"], "batch": full["batch_s"] / half["batch_s"]},
+        peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    )
+    if not a.skip_accuracy:
+        acc_n = 4_000 if a.quick else 20_000
+        acc = accuracy_own(acc_n, a.days, 40 if a.quick else 200, a.pad_minutes, seed=5)
+        print(json.dumps({"accuracy_own": acc}), flush=True)
+        result["truth_source"] = "own simulation (benchmarks/contacts.py simulate_truth)"
+        result["recall"] = acc["5-60"]["recall"]
+        result["precision"] = acc["5-60"]["precision"]
+        result["by_sampling"] = {k: {"recall": v["recall"], "precision": v["precision"]} for k, v in acc.items()}
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,103 @@
+"""The web chat endpoint: ``POST /chat/api`` with JSON ``{"session": ..., "text": ...}`` -> ``{"reply": ...}``.
+
+CSRF-safe by construction: only ``application/json`` bodies are accepted, which a cross-site form
+cannot send and a cross-site script can send only after a CORS preflight that this app never
+approves; a foreign ``Origin`` is refused as well. Bodies are size-limited, and requests are rate
+limited per client address and per chat session.
+
+The chat session id is random and chosen by the browser; it is not a proof of any number, so it is
+stored only as a keyed hash. An itinerary is answered in the chat only when the web app has verified
+a number in this browser session (it sets ``session[VERIFIED_UID_KEY]`` after the one-time code).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import logging
+import re
+from urllib.parse import urlsplit
+
+from flask import Blueprint, current_app, jsonify, request, session
+
+from bot.conversation import conversation_for, services
+from forecast.phones import uid_to_pseudonym
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("chat", __name__)
+
+MAX_CHAT_BYTES = 4 * 1024
+MAX_TEXT_CHARS = 500
+REQUESTS_PER_MINUTE_PER_IP = 120
+VERIFIED_UID_KEY = "verified_uid"
+VERIFIED_MASKED_KEY = "verified_masked"
+_SESSION = re.compile(r"^[A-Za-z0-9_-]{16,128}$")
+
+_ERRORS = {
+    "size": (413, "消息太长。Message too long."),
+    "type": (415, "请以 JSON 发送。Send JSON (application/json)."),
+    "origin": (403, "来源不被允许。Origin not allowed."),
+    "bad": (400, "请求格式不对:需要 session 和 text。Bad request: session and text are required."),
+    "rate": (429, "请求太频繁,请稍后再试。Too many requests; try again later."),
+    "busy": (503, "服务暂时繁忙,请稍后再试。The service is busy; try again later."),
+}
+
+
+def _error(kind: str):
+    status, text = _ERRORS[kind]
+    return jsonify({"error": text}), status
+
+
+def chat_subject(session_id: str, key: bytes) -> str:
+    """The stored name of a chat session: ``chat-`` and a keyed hash in base32 (no digit runs).
+
+    Examples
+    --------
+    >>> chat_subject("a" * 32, b"k" * 16)
+    'chat-g5irysq6uhysq3sja42ccwkzsy'
+    """
+    digest = hmac.new(key, session_id.encode("ascii"), hashlib.sha256).digest()[:16]
+    return "chat-" + base64.b32encode(digest).decode("ascii").rstrip("=").lower()
+
+
+def _same_origin(origin: str) -> bool:
+    allowed = {urlsplit(request.host_url).netloc, urlsplit(str(current_app.config.get("PUBLIC_URL") or "")).netloc}
+    return urlsplit(origin).netloc in allowed
+
+
+@bp.post("/chat/api")
+def chat_api():
+    """Answer one chat message with the same brain as the SMS bot."""
+    if request.content_length is not None and request.content_length > MAX_CHAT_BYTES:
+        return _error("size")
+    if request.mimetype != "application/json":
+        return _error("type")
+    origin = request.headers.get("Origin")
+    if origin and not _same_origin(origin):
+        return _error("origin")
+    request.max_content_length = MAX_CHAT_BYTES
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        return _error("bad")
+    session_id, text = data.get("session"), data.get("text")
+    if not isinstance(session_id, str) or not _SESSION.match(session_id) or not isinstance(text, str):
+        return _error("bad")
+    if len(text) > MAX_TEXT_CHARS:
+        return _error("size")
+    try:
+        svc = services()
+        conv = conversation_for(current_app)
+        if not conv.state.hit(f"chat:ip:{request.remote_addr}", REQUESTS_PER_MINUTE_PER_IP, 60):
+            return _error("rate")
+        uid = session.get(VERIFIED_UID_KEY)
+        uid = int(uid) if isinstance(uid, int) and not isinstance(uid, bool) else None
+        masked = session.get(VERIFIED_MASKED_KEY) if uid is not None else None
+        # A verified person is one subject across SMS and chat (consent, memory, limits).
+        subject = uid_to_pseudonym(uid) if uid is not None else chat_subject(session_id, svc["pseudonym_key"])
+        reply = conv.reply("chat", subject, text, uid=uid, masked=masked if isinstance(masked, str) else None)
+    except Exception as exc:  # noqa: BLE001 - the user gets a polite answer, never a traceback
+        log.warning("chat reply failed: %s", type(exc).__name__)
+        return _error("busy")
+    return jsonify({"reply": reply.text, "intent": reply.intent, "lang": reply.lang})

@@ -1,0 +1,289 @@
+"""The one brain behind the SMS and web-chat bots: (channel, subject, text) -> reply text.
+
+The caller proves who is talking: on SMS the number that texted (turned into its pseudonym and
+``uid``), in the chat a random session id (and, only if the web app has verified a number in that
+browser session, its ``uid``). The brain reads the snapshot store (grades, itineraries) and keeps
+the little it must remember in the state store: consent, opt-outs, the numbered choices offered in
+the last reply, rate-limit buckets and an audit entry for every itinerary shown.
+
+Itineraries are personal: they are answered only for a proven ``uid``, only after consent
+(``同意`` / ``AGREE``; ``YES`` too in the chat, never on SMS where it is Twilio's opt-in word), and
+every answer is audited.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from bot import replies as R
+from bot.commands import Intent, parse
+
+log = logging.getLogger(__name__)
+
+CONSENT_SCOPE = "itinerary"
+MEMORY_TTL_S = 15 * 60
+# Per subject: messages per hour, and itinerary answers per hour (each one is an audited look-up).
+MESSAGES_PER_HOUR = 60
+ITINERARIES_PER_HOUR = 10
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What to answer. ``text`` may be empty: no reply (Twilio answers its own keywords)."""
+
+    text: str
+    intent: str
+    lang: str
+
+
+def _default_link(public_url: str, path: str) -> str:
+    return public_url.rstrip("/") + path
+
+
+@dataclass
+class Conversation:
+    """Answer messages.
+
+    Parameters
+    ----------
+    state : StateStore
+        From :func:`miniapp.state.open_state`.
+    store : callable
+        Returns the current snapshot store (``search_communities``, ``community``, ``itinerary``), or
+        None while nothing is published.
+    public_url : str
+        Base of the links in replies.
+    card_link : callable, optional
+        ``uid -> url`` of the person's signed card (the web app mints a short link); default
+        ``PUBLIC_URL/card``.
+    community_link : callable, optional
+        ``community_id -> url``; default ``PUBLIC_URL/c/<id>``.
+
+    Examples
+    --------
+    >>> from miniapp.state import open_state
+    >>> class Store:
+    ...     def search_communities(self, q, limit=10): return []
+    >>> conv = Conversation(open_state("sqlite:///:memory:"), lambda: Store(), "https://r.cn")
+    >>> conv.reply("sms", "68ba9da759ce5549", "帮助").intent
+    'help'
+    >>> conv.reply("sms", "68ba9da759ce5549", "风险 无此小区").text[:4]
+    '未找到“'
+    """
+
+    state: Any
+    store: Callable[[], Any]
+    public_url: str
+    card_link: Callable[[int], str] | None = None
+    community_link: Callable[[int], str] | None = None
+    messages_per_hour: int = MESSAGES_PER_HOUR
+    itineraries_per_hour: int = ITINERARIES_PER_HOUR
+    _handlers: dict = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        self._handlers = {
+            "itinerary": self._itinerary,
+            "consent_yes": self._consent_yes,
+            "consent_no": self._consent_no,
+            "risk": self._risk,
+            "choice": self._choice,
+            "help": lambda ctx, it: R.help_text(it.lang, ctx.channel),
+            "opt_out": self._opt_out,
+            "opt_in": self._opt_in,
+            "carrier_help": lambda ctx, it: "",
+            "empty": lambda ctx, it: R.help_text(it.lang, ctx.channel),
+            "unknown": self._unknown,
+        }
+
+    # ---- entry point ---------------------------------------------------------------------------
+    def reply(self, channel: str, subject: str, text: str, uid: int | None = None,
+              masked: str | None = None) -> Reply:
+        """Answer one message.
+
+        Parameters
+        ----------
+        channel : str
+            ``sms`` or ``chat``.
+        subject : str
+            Who is talking: the sender's pseudonym (SMS) or a keyed hash of the chat session.
+        text : str
+            The message as received.
+        uid : int, optional
+            The proven subscriber (SMS sender; chat only after the web app verified a number).
+        masked : str, optional
+            The masked number (``138****5678``) shown in the itinerary answer.
+        """
+        intent = parse(text, channel)
+        ctx = _Ctx(channel, subject, uid, masked, self._memory_key(channel, subject))
+        memory = self.state.recall(ctx.memory_key) or {}
+        if intent.kind in ("choice", "consent_yes", "consent_no") and memory.get("lang") in ("zh", "en"):
+            intent = Intent(intent.kind, intent.arg, memory["lang"])
+        ctx.memory = memory
+        if intent.kind not in ("opt_out", "opt_in", "carrier_help") and not self.state.hit(
+            f"bot:{channel}:{subject}", self.messages_per_hour, 3600
+        ):
+            return Reply(R.message("rate_limited", intent.lang), "rate_limited", intent.lang)
+        text_out = self._handlers[intent.kind](ctx, intent)
+        return Reply(text_out, intent.kind, intent.lang)
+
+    @staticmethod
+    def _memory_key(channel: str, subject: str) -> str:
+        return f"conv:{channel}:{subject}"
+
+    def _remember(self, ctx: "_Ctx", **value: Any) -> None:
+        self.state.remember(ctx.memory_key, value, MEMORY_TTL_S)
+
+    def _link(self, kind: str, ident: int) -> str:
+        if kind == "card":
+            return self.card_link(ident) if self.card_link else _default_link(self.public_url, "/card")
+        return self.community_link(ident) if self.community_link else _default_link(self.public_url, f"/c/{ident}")
+
+    def _snapshot(self) -> Any:
+        return self.store() if callable(self.store) else self.store
+
+    # ---- itinerary -----------------------------------------------------------------------------
+    def _itinerary(self, ctx: "_Ctx", intent: Intent) -> str:
+        if ctx.uid is None:
+            return R.fit(R.message("itinerary_chat_verify", intent.lang, link=self._link("card", 0)), ctx.channel)
+        if not self.state.has_consent(ctx.subject, CONSENT_SCOPE):
+            self._remember(ctx, pending="itinerary", lang=intent.lang)
+            return R.consent_text(intent.lang, ctx.channel)
+        return self._answer_itinerary(ctx, intent.lang)
+
+    def _answer_itinerary(self, ctx: "_Ctx", lang: str) -> str:
+        if not self.state.hit(f"bot:itinerary:{ctx.subject}", self.itineraries_per_hour, 3600):
+            return R.message("rate_limited", lang)
+        store = self._snapshot()
+        if store is None:
+            return R.message("no_data", lang)
+        itinerary = store.itinerary(int(ctx.uid))
+        self.state.audit("itinerary_shown", subject=ctx.subject, channel=ctx.channel,
+                         found=itinerary is not None)
+        link = self._link("card", int(ctx.uid))
+        if itinerary is None:
+            itinerary = {"cities": [], "window_start": "", "window_end": ""}
+        return R.itinerary_text(itinerary, lang, ctx.channel, link, ctx.masked)
+
+    def _consent_yes(self, ctx: "_Ctx", intent: Intent) -> str:
+        if ctx.uid is None:
+            return R.fit(R.message("itinerary_chat_verify", intent.lang, link=self._link("card", 0)), ctx.channel)
+        self.state.set_consent(ctx.subject, CONSENT_SCOPE, True)
+        self.state.audit("consent_given", subject=ctx.subject, scope=CONSENT_SCOPE, channel=ctx.channel)
+        if ctx.memory.get("pending") == "itinerary":
+            self._remember(ctx, lang=intent.lang)
+        return self._answer_itinerary(ctx, intent.lang)
+
+    def _consent_no(self, ctx: "_Ctx", intent: Intent) -> str:
+        if ctx.uid is not None:
+            self.state.set_consent(ctx.subject, CONSENT_SCOPE, False)
+            self.state.audit("consent_refused", subject=ctx.subject, scope=CONSENT_SCOPE, channel=ctx.channel)
+        self._remember(ctx, lang=intent.lang)
+        return R.message("consent_no", intent.lang)
+
+    # ---- risk ----------------------------------------------------------------------------------
+    def _risk(self, ctx: "_Ctx", intent: Intent) -> str:
+        if not intent.arg:
+            return R.message("risk_no_name", intent.lang)
+        store = self._snapshot()
+        if store is None:
+            return R.message("no_data", intent.lang)
+        matches = store.search_communities(intent.arg, limit=10) or []
+        if not matches:
+            return R.fit(R.message("not_found", intent.lang, q=intent.arg[:20]), ctx.channel)
+        return self._matches(ctx, intent.lang, matches, store)
+
+    def _matches(self, ctx: "_Ctx", lang: str, matches: list[dict], store: Any) -> str:
+        if len(matches) == 1:
+            return self._community(ctx, lang, int(matches[0]["community_id"]), store)
+        text, shown = R.choices_text(matches, lang, ctx.channel)
+        self._remember(ctx, choices=[int(m["community_id"]) for m in matches[:shown]], lang=lang)
+        return text
+
+    def _community(self, ctx: "_Ctx", lang: str, community_id: int, store: Any) -> str:
+        community = store.community(community_id)
+        if community is None:
+            return R.message("no_data", lang)
+        return R.risk_text(community, lang, ctx.channel, self._link("community", community_id))
+
+    def _choice(self, ctx: "_Ctx", intent: Intent) -> str:
+        choices = ctx.memory.get("choices") or []
+        n = int(intent.arg)
+        if not choices or n > len(choices):
+            return R.message("choice_expired", intent.lang)
+        store = self._snapshot()
+        if store is None:
+            return R.message("no_data", intent.lang)
+        return self._community(ctx, intent.lang, int(choices[n - 1]), store)
+
+    # ---- subscriptions -------------------------------------------------------------------------
+    def _opt_out(self, ctx: "_Ctx", intent: Intent) -> str:
+        if ctx.channel != "sms":
+            return R.message("opt_out_chat", intent.lang)
+        self.state.set_opt_out(ctx.subject, True, channel="sms")
+        self.state.audit("opt_out", subject=ctx.subject, channel="sms")
+        # Twilio confirms its own keywords (and blocks our reply); we confirm 退订 / TD ourselves.
+        return "" if intent.lang == "en" else R.message("opt_out", intent.lang)
+
+    def _opt_in(self, ctx: "_Ctx", intent: Intent) -> str:
+        if ctx.channel != "sms":
+            return R.help_text(intent.lang, ctx.channel)
+        self.state.set_opt_out(ctx.subject, False, channel="sms")
+        self.state.audit("opt_in", subject=ctx.subject, channel="sms")
+        return "" if intent.lang == "en" else R.message("opt_in", intent.lang)
+
+    # ---- anything else -------------------------------------------------------------------------
+    def _unknown(self, ctx: "_Ctx", intent: Intent) -> str:
+        # A bare community name is the commonest "unknown" text: answer it as a risk question.
+        query = intent.arg
+        if 2 <= len(query) <= 40:
+            store = self._snapshot()
+            matches = store.search_communities(query, limit=10) if store is not None else []
+            if matches:
+                return self._matches(ctx, intent.lang, matches, store)
+        return R.message("unknown", intent.lang)
+
+
+@dataclass
+class _Ctx:
+    channel: str
+    subject: str
+    uid: int | None
+    masked: str | None
+    memory_key: str
+    memory: dict = field(default_factory=dict)
+
+
+def services() -> Any:
+    """The app's shared objects: ``current_app.extensions["riskcard"]`` (item access)."""
+    from flask import current_app
+
+    return current_app.extensions["riskcard"]
+
+
+def _optional(svc: Any, name: str) -> Any:
+    try:
+        return svc[name]
+    except (KeyError, AttributeError):
+        return None
+
+
+def conversation_for(app: Any) -> Conversation:
+    """The :class:`Conversation` of ``app``, built once from its services and settings.
+
+    Uses ``extensions["riskcard"]`` items ``state``, ``store`` (a callable returning the current
+    snapshot store) and, if present, ``card_link`` (``uid -> url``) and ``community_link``.
+    """
+    conv = app.extensions.get("riskcard.bot")
+    if conv is None:
+        svc = app.extensions["riskcard"]
+        conv = Conversation(
+            state=svc["state"],
+            store=svc["store"],
+            public_url=str(app.config.get("PUBLIC_URL") or ""),
+            card_link=_optional(svc, "card_link"),
+            community_link=_optional(svc, "community_link"),
+        )
+        app.extensions["riskcard.bot"] = conv
+    return conv

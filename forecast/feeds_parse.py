@@ -1,0 +1,275 @@
+"""Vectorised column parsers for feed validation.
+
+Every parser takes a whole column as delivered (any dtype: text from CSV, typed from Parquet) and
+returns the canonical values as a NumPy array. Rows that fail are flagged on a shared
+:class:`Problems` record with a stable reason code (docs/data.md); a row keeps only its first problem.
+No parser raises on bad values: bad values are data, not errors.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+# Plausible instants and days: anything outside is a corrupted clock, not an observation.
+DEFAULT_MIN_S = 946_684_800  # 2000-01-01T00:00:00Z
+DEFAULT_MAX_S = 4_102_444_800  # 2100-01-01T00:00:00Z
+
+_INT_RE = r"[+-]?\d{1,18}"
+_HMS = r"(?:[T ]\d{2}(?::\d{2}(?::\d{2}(?:[.,]\d{1,9})?)?)?)"
+_ISO_NAIVE_RE = r"\d{4}-\d{2}-\d{2}" + _HMS + "?"
+_ISO_AWARE_RE = r"\d{4}-\d{2}-\d{2}" + _HMS + r"\s*(?:Z|z|[+-]\d{2}(?::?\d{2})?)"
+_UNIX_S_RE = r"[+-]?\d{1,12}(?:\.\d*)?"
+
+
+class Problems:
+    """First problem of each row of a chunk: a reason code and a short detail.
+
+    Examples
+    --------
+    >>> p = Problems(3)
+    >>> p.flag(np.array([False, True, True]), "bad_type", "x: not an integer")
+    >>> p.flag(np.array([False, False, True]), "missing_value", "y: empty")
+    >>> p.reasons().tolist(), int(p.bad.sum())
+    (['', 'bad_type', 'bad_type'], 2)
+    """
+
+    def __init__(self, n_rows: int):
+        self.ids = np.zeros(n_rows, dtype=np.int32)
+        self.table: list[tuple[str, str]] = [("", "")]
+
+    def flag(self, mask: np.ndarray, reason: str, detail: str) -> None:
+        """Give ``reason`` to the rows in ``mask`` that have no problem yet."""
+        mask = np.asarray(mask, dtype=bool) & (self.ids == 0)
+        if mask.any():
+            self.table.append((reason, detail))
+            self.ids[mask] = len(self.table) - 1
+
+    @property
+    def bad(self) -> np.ndarray:
+        return self.ids != 0
+
+    def reasons(self) -> np.ndarray:
+        """Reason code per row ('' for good rows), as an object array."""
+        return np.array([r for r, _ in self.table], dtype=object)[self.ids]
+
+    def details(self) -> np.ndarray:
+        return np.array([d for _, d in self.table], dtype=object)[self.ids]
+
+
+def as_text(s: pd.Series) -> pd.Series:
+    """A column as stripped text; nulls become ''.
+
+    Examples
+    --------
+    >>> as_text(pd.Series([" a ", None, 3])).tolist()
+    ['a', '', '3']
+    """
+    if isinstance(s.dtype, pd.StringDtype) or s.dtype == object:
+        t = s.astype("string")
+    elif pd.api.types.is_datetime64_any_dtype(s.dtype):
+        t = pd.Series(s.map(lambda v: v.isoformat(), na_action="ignore"), index=s.index).astype("string")
+    else:
+        t = s.astype("string")
+    return t.fillna("").str.strip()
+
+
+def _is_int_dtype(dtype) -> bool:
+    return pd.api.types.is_integer_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype)
+
+
+def _is_float_dtype(dtype) -> bool:
+    return pd.api.types.is_float_dtype(dtype)
+
+
+def parse_int(s: pd.Series, name: str, problems: Problems, *, required: bool = True) -> np.ndarray:
+    """Integers from any column; '12', ' 12 ', '12.0' and 12.0 are accepted, '1.5' and 'x' are not.
+
+    Examples
+    --------
+    >>> p = Problems(4)
+    >>> parse_int(pd.Series(["12", "12.0", "x", ""]), "cell_id", p).tolist()
+    [12, 12, 0, 0]
+    >>> p.reasons().tolist()
+    ['', '', 'bad_type', 'missing_value']
+    """
+    n = len(s)
+    out = np.zeros(n, dtype=np.int64)
+    if _is_int_dtype(s.dtype):
+        missing = s.isna().to_numpy()
+        out[~missing] = s[~missing].to_numpy(dtype=np.int64)
+    elif _is_float_dtype(s.dtype):
+        v = s.to_numpy(dtype=np.float64, na_value=np.nan)
+        missing = np.isnan(v)
+        ok = ~missing & np.isfinite(v) & (np.abs(v) < 2.0**62)
+        ok &= np.floor(np.where(ok, v, 0.0)) == np.where(ok, v, 0.0)
+        out[ok] = v[ok].astype(np.int64)
+        problems.flag(~missing & ~ok, "bad_type", f"{name}: not an integer")
+    else:
+        t = as_text(s).str.replace(r"\.0*$", "", regex=True)
+        missing = (t == "").to_numpy(dtype=bool)
+        ok = t.str.fullmatch(_INT_RE).to_numpy(dtype=bool, na_value=False)
+        if ok.any():
+            out[ok] = t[ok].astype("int64").to_numpy()
+        problems.flag(~missing & ~ok, "bad_type", f"{name}: not an integer")
+    if required:
+        problems.flag(missing, "missing_value", f"{name}: empty")
+    return out
+
+
+def parse_float(s: pd.Series, name: str, problems: Problems, *, lo: float, hi: float) -> np.ndarray:
+    """Finite floats within [lo, hi].
+
+    Examples
+    --------
+    >>> p = Problems(3)
+    >>> parse_float(pd.Series(["114.3", "200", "east"]), "lon", p, lo=-180, hi=180).tolist()
+    [114.3, 0.0, 0.0]
+    >>> p.reasons().tolist()
+    ['', 'out_of_range', 'bad_type']
+    """
+    if _is_int_dtype(s.dtype) or _is_float_dtype(s.dtype):
+        v = s.to_numpy(dtype=np.float64, na_value=np.nan)
+        missing = np.isnan(v)
+    else:
+        t = as_text(s)
+        missing = (t == "").to_numpy(dtype=bool)
+        v = pd.to_numeric(t.where(~missing, None), errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    problems.flag(missing, "missing_value", f"{name}: empty")
+    bad = ~np.isfinite(v)
+    problems.flag(bad, "bad_type", f"{name}: not a number")
+    v = np.where(bad, 0.0, v)
+    problems.flag((v < lo) | (v > hi), "out_of_range", f"{name}: outside [{lo:g}, {hi:g}]")
+    return np.where(problems.bad, 0.0, v)
+
+
+def parse_text(s: pd.Series, name: str, problems: Problems, *, required: bool = True) -> np.ndarray:
+    """Stripped text as an object array ('' where empty and optional)."""
+    t = as_text(s)
+    if required:
+        problems.flag((t == "").to_numpy(dtype=bool), "missing_value", f"{name}: empty")
+    return t.to_numpy(dtype=object)
+
+
+def _wall_to_utc_s(wall: pd.Series, tz: str) -> np.ndarray:
+    """Naive local wall times -> UTC seconds; nonexistent/ambiguous local times give NaT -> INT64 min."""
+    local = wall.dt.tz_localize(tz, ambiguous="NaT", nonexistent="NaT")
+    return _aware_to_s(local)
+
+
+def _aware_to_s(aware: pd.Series) -> np.ndarray:
+    naive_utc = aware.dt.tz_convert("UTC").dt.tz_localize(None)
+    arr = naive_utc.to_numpy(dtype="datetime64[s]")
+    return arr.astype(np.int64)  # NaT -> INT64 min
+
+
+_NAT = np.iinfo(np.int64).min
+
+
+def parse_ts(
+    s: pd.Series,
+    name: str,
+    problems: Problems,
+    *,
+    tz: str,
+    window_s: tuple[int, int] | None = None,
+) -> np.ndarray:
+    """Instants as Unix seconds (UTC).
+
+    Accepted: Unix seconds (integers, numeric text), ISO-8601 text with an offset (``Z``, ``+08:00``)
+    and without one (then a local wall time in ``tz``), and Parquet timestamps (naive ones are local
+    in ``tz``). Instants outside ``window_s`` (default 2000-01-01 .. 2100-01-01) are
+    ``ts_out_of_range``.
+
+    Examples
+    --------
+    >>> p = Problems(4)
+    >>> parse_ts(pd.Series(["2020-01-23 10:00", "2020-01-23T02:00:00Z", "1579744800", "soon"]),
+    ...          "ts", p, tz="Asia/Shanghai").tolist()
+    [1579744800, 1579744800, 1579744800, 0]
+    >>> p.reasons().tolist()
+    ['', '', '', 'bad_ts']
+    """
+    n = len(s)
+    out = np.full(n, _NAT, dtype=np.int64)
+    dtype = s.dtype
+    if pd.api.types.is_datetime64_any_dtype(dtype):
+        missing = s.isna().to_numpy()
+        if getattr(dtype, "tz", None) is not None:
+            out = _aware_to_s(s)
+        else:
+            out = _wall_to_utc_s(s, tz)
+    elif _is_int_dtype(dtype):
+        missing = s.isna().to_numpy()
+        out[~missing] = s[~missing].to_numpy(dtype=np.int64)
+    elif _is_float_dtype(dtype):
+        v = s.to_numpy(dtype=np.float64, na_value=np.nan)
+        missing = np.isnan(v)
+        ok = np.isfinite(v) & (np.abs(v) < 1e15)
+        out[ok] = np.floor(v[ok]).astype(np.int64)
+    else:
+        t = as_text(s)
+        missing = (t == "").to_numpy(dtype=bool)
+        unix = t.str.fullmatch(_UNIX_S_RE).to_numpy(dtype=bool, na_value=False)
+        if unix.any():
+            out[unix] = np.floor(pd.to_numeric(t[unix]).to_numpy(dtype=np.float64)).astype(np.int64)
+        aware = t.str.fullmatch(_ISO_AWARE_RE).to_numpy(dtype=bool, na_value=False)
+        if aware.any():
+            parsed = pd.to_datetime(t[aware].str.replace(",", ".", regex=False), format="ISO8601", errors="coerce", utc=True)
+            out[aware] = _aware_to_s(parsed)
+        naive = t.str.fullmatch(_ISO_NAIVE_RE).to_numpy(dtype=bool, na_value=False)
+        if naive.any():
+            # utc=True only so that pandas never sees mixed offsets; the wall time is then local.
+            parsed = pd.to_datetime(t[naive].str.replace(",", ".", regex=False), format="ISO8601", errors="coerce", utc=True)
+            out[naive] = _wall_to_utc_s(parsed.dt.tz_localize(None), tz)
+    problems.flag(missing, "missing_value", f"{name}: empty")
+    problems.flag(out == _NAT, "bad_ts", f"{name}: not Unix seconds or ISO-8601")
+    lo, hi = window_s if window_s is not None else (DEFAULT_MIN_S, DEFAULT_MAX_S)
+    problems.flag((out < lo) | (out >= hi), "ts_out_of_range", f"{name}: outside the valid window")
+    return np.where(problems.bad, 0, out)
+
+
+_DATE_FORMS = (
+    (r"\d{4}-\d{1,2}-\d{1,2}", "%Y-%m-%d"),
+    (r"\d{4}/\d{1,2}/\d{1,2}", "%Y/%m/%d"),
+    (r"\d{8}", "%Y%m%d"),
+)
+
+
+def parse_date(s: pd.Series, name: str, problems: Problems, *, tz: str) -> np.ndarray:
+    """Calendar days as ``datetime64[s]`` midnights.
+
+    Text as ``2020-01-23``, ``2020/1/23`` or ``20200123``; Parquet dates; Parquet timestamps give their
+    local day in ``tz``. Days outside 2000..2099 are ``date_out_of_range``.
+
+    Examples
+    --------
+    >>> p = Problems(3)
+    >>> d = parse_date(pd.Series(["2020-01-23", "2020/1/24", "Jan 25"]), "date", p, tz="Asia/Shanghai")
+    >>> [str(x) for x in d]
+    ['2020-01-23T00:00:00', '2020-01-24T00:00:00', 'NaT']
+    >>> p.reasons().tolist()
+    ['', '', 'bad_date']
+    """
+    n = len(s)
+    out = np.full(n, np.datetime64("NaT"), dtype="datetime64[s]")
+    if pd.api.types.is_datetime64_any_dtype(s.dtype):
+        missing = s.isna().to_numpy()
+        d = s.dt.tz_convert(tz).dt.tz_localize(None) if getattr(s.dtype, "tz", None) is not None else s
+        out = d.dt.floor("D").to_numpy(dtype="datetime64[s]")
+    elif s.dtype == object and len(s) and s.map(lambda v: hasattr(v, "toordinal"), na_action="ignore").fillna(False).all():
+        # Parquet date32 columns arrive as datetime.date objects.
+        missing = s.isna().to_numpy()
+        out = pd.to_datetime(s, errors="coerce").to_numpy(dtype="datetime64[s]")
+    else:
+        t = as_text(s)
+        missing = (t == "").to_numpy(dtype=bool)
+        for regex, fmt in _DATE_FORMS:
+            m = t.str.fullmatch(regex).to_numpy(dtype=bool, na_value=False)
+            if m.any():
+                out[m] = pd.to_datetime(t[m], format=fmt, errors="coerce").to_numpy(dtype="datetime64[s]")
+    problems.flag(missing, "missing_value", f"{name}: empty")
+    problems.flag(np.isnat(out), "bad_date", f"{name}: not a date (YYYY-MM-DD)")
+    lo, hi = np.datetime64("2000-01-01", "s"), np.datetime64("2100-01-01", "s")
+    problems.flag(~np.isnat(out) & ((out < lo) | (out >= hi)), "date_out_of_range", f"{name}: outside 2000..2099")
+    return np.where(problems.bad, np.datetime64("NaT", "s"), out)

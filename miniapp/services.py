@@ -1,0 +1,89 @@
+"""The long-lived objects one app process shares: the snapshot store, the state store, keys.
+
+Blueprints reach them through ``current_app.extensions["riskcard"]``; item access
+(``services["state"]``) and attribute access (``services.state``) both work.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Services:
+    snapshot_dir: Path
+    state_url: str
+    pseudonym_key: bytes
+    signing_key_dir: Path
+    app_secret: bytes
+    _state: Any = None
+    _store_opener: Any = None
+    _keyring: Any = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, object]) -> "Services":
+        return cls(
+            snapshot_dir=Path(str(config["SNAPSHOT_DIR"])),
+            state_url=str(config["STATE_URL"]),
+            pseudonym_key=bytes.fromhex(str(config["PSEUDONYM_KEY"])),
+            signing_key_dir=Path(str(config["SIGNING_KEY_DIR"])),
+            app_secret=str(config["SECRET_KEY"]).encode(),
+        )
+
+    # -- state store (mutable: codes, limits, consent, opt-outs, proofs, alerts, audit) --
+    @property
+    def state(self):
+        if self._state is None:
+            with self._lock:
+                if self._state is None:
+                    from miniapp.state import open_state
+
+                    self._state = open_state(self.state_url)
+        return self._state
+
+    # -- snapshot store (immutable, swapped when a new build is published) --
+    def store(self):
+        """The current SnapshotStore, or None when nothing is published yet."""
+        if self._store_opener is None:
+            with self._lock:
+                if self._store_opener is None:
+                    from miniapp.store import open_current
+
+                    self._store_opener = open_current(self.snapshot_dir)
+        return self._store_opener()
+
+    @property
+    def keyring(self):
+        if self._keyring is None:
+            with self._lock:
+                if self._keyring is None:
+                    from miniapp.proofs import load_signing_keys
+
+                    self._keyring = load_signing_keys(self.signing_key_dir)
+        return self._keyring
+
+    def health(self) -> dict[str, bool]:
+        try:
+            snapshot_ok = self.store() is not None
+        except Exception:  # noqa: BLE001 - health reports, never raises
+            log.exception("snapshot store unavailable")
+            snapshot_ok = False
+        try:
+            state_ok = bool(self.state.ping())
+        except Exception:  # noqa: BLE001
+            log.warning("state store unavailable")
+            state_ok = False
+        return {"snapshot": snapshot_ok, "state": state_ok}
+
+    def __getitem__(self, key: str):
+        if key == "store":
+            return self.store
+        return getattr(self, key)

@@ -1,0 +1,240 @@
+"""Snapshot schema: table definitions and numbered migrations.
+
+A snapshot is one SQLite file, written once by :func:`miniapp.snapshot.write_snapshot` and then only
+read. Its format is versioned with ``PRAGMA user_version``: every migration is a function
+``m<NNN>_<what>(conn)`` listed in :data:`MIGRATIONS` in order, and :func:`migrate` applies the ones a
+file has not seen yet. A new file gets all of them; a file written at an older version is brought up
+to date without losing rows (the migrations only add tables, columns and indexes).
+
+Privacy: people appear only as ``uid`` (the int64 keyed pseudonym of :mod:`forecast.phones`) in
+``itineraries`` and ``exposure``. No table has a column for a phone number.
+
+Dates are ISO text ``YYYY-MM-DD`` (local calendar days); times are ISO 8601 text with an offset.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Callable
+
+# Columns of every table as the writer expects them in its input data frames: name -> SQLite type.
+# Columns marked optional in OPTIONAL_COLUMNS may be missing from the input (filled with NULL).
+TABLES: dict[str, dict[str, str]] = {
+    "meta": {"key": "TEXT", "value": "TEXT"},
+    "cities": {
+        "city_code": "INTEGER",
+        "name": "TEXT",
+        "name_en": "TEXT",
+        "province": "TEXT",
+        "lon": "REAL",
+        "lat": "REAL",
+        "population": "INTEGER",
+    },
+    "communities": {
+        "community_id": "INTEGER",
+        "name": "TEXT",
+        "city_code": "INTEGER",
+        "district": "TEXT",
+        "lon": "REAL",
+        "lat": "REAL",
+        "population": "INTEGER",
+    },
+    # One row per community and graded day; the row at the snapshot's grade_date is the current one.
+    "grades": {
+        "community_id": "INTEGER",
+        "date": "TEXT",
+        "score": "REAL",  # expected new infections per 100k residents per day, next 7 days
+        "grade": "TEXT",  # forecast.schema.GRADE_LEVELS
+        "lo": "REAL",
+        "hi": "REAL",
+        "trend": "TEXT",  # up | flat | down
+        "reasons": "TEXT",  # JSON list of {factor, text_zh, text_en, contribution}
+    },
+    # region is "city:<city_code>", "community:<community_id>" or "nation".
+    "forecasts": {
+        "region": "TEXT",
+        "date": "TEXT",
+        "q05": "REAL",
+        "q25": "REAL",
+        "q50": "REAL",
+        "q75": "REAL",
+        "q95": "REAL",
+    },
+    "city_risk": {"city_code": "INTEGER", "rt": "REAL", "rt_lo": "REAL", "rt_hi": "REAL", "starred": "INTEGER"},
+    # Daily new confirmed cases of a city (the reported series the forecast is fitted to).
+    "city_cases": {"city_code": "INTEGER", "date": "TEXT", "confirmed": "INTEGER"},
+    "itineraries": {
+        "uid": "INTEGER",
+        "city_code": "INTEGER",
+        "first_date": "TEXT",
+        "last_date": "TEXT",
+        "days": "INTEGER",
+    },
+    "exposure": {"uid": "INTEGER", "last_date": "TEXT", "minutes": "REAL", "cases": "INTEGER"},
+    "nearby_cases": {
+        "community_id": "INTEGER",
+        "place": "TEXT",  # a place name or a grid label such as "grid 500 m 114.301,30.612"
+        "distance_m": "REAL",
+        "cases": "INTEGER",
+        "last_date": "TEXT",
+    },
+    "flows": {"date": "TEXT", "origin": "INTEGER", "destination": "INTEGER", "trips": "INTEGER"},
+    "trips_of_cases": {"date": "TEXT", "mode": "TEXT", "number": "TEXT", "car": "TEXT", "cases": "INTEGER"},
+}
+
+# Tables that must have rows for a snapshot to be publishable.
+REQUIRED_NONEMPTY = ("meta", "cities", "communities", "grades")
+
+OPTIONAL_COLUMNS: dict[str, set[str]] = {
+    "cities": {"name_en", "province", "lon", "lat", "population"},
+    "communities": {"district", "population"},
+    "grades": {"lo", "hi", "trend", "reasons"},
+    "city_risk": {"rt_lo", "rt_hi"},
+    "forecasts": {"q05", "q25", "q75", "q95"},
+    "nearby_cases": {"last_date"},
+    "trips_of_cases": {"car"},
+}
+
+# Columns the writer derives itself (not expected in the input data frames).
+DERIVED_COLUMNS: dict[str, dict[str, str]] = {
+    "communities": {
+        "pinyin": "TEXT",  # full pinyin, no spaces: 百步亭 -> baibuting
+        "initials": "TEXT",  # first letters: bbt
+        "grade": "TEXT",  # current grade, denormalised so a search is one read
+        "score": "REAL",
+    },
+}
+
+_PK = {
+    "meta": "key",
+    "cities": "city_code",
+    "communities": "community_id",
+    "grades": "community_id, date",
+    "forecasts": "region, date",
+    "city_risk": "city_code",
+    "city_cases": "city_code, date",
+}
+
+
+def _create(conn: sqlite3.Connection, table: str, columns: dict[str, str]) -> None:
+    cols = ", ".join(f"[{c}] {t}" for c, t in columns.items())
+    pk = f", PRIMARY KEY ({_PK[table]})" if table in _PK else ""
+    without_rowid = " WITHOUT ROWID" if table in ("grades", "forecasts", "meta", "city_cases") else ""
+    conn.execute(f"CREATE TABLE IF NOT EXISTS [{table}] ({cols}{pk}){without_rowid}")
+
+
+# ---- migrations ------------------------------------------------------------------------------------
+# Each takes an open connection inside a transaction and must only add things.
+
+
+def m001_core(conn: sqlite3.Connection) -> None:
+    """Core tables: meta, places, grades, forecasts, city risk, itineraries, flows."""
+    for table in ("meta", "cities", "communities", "grades", "forecasts", "city_risk", "itineraries", "flows"):
+        _create(conn, table, TABLES[table])
+
+
+def m002_search(conn: sqlite3.Connection) -> None:
+    """Community search: pinyin columns, the current grade on the community row, and an FTS5 index.
+
+    ``communities_fts`` is contentless (rowid = community_id) with three columns: ``chars`` (the
+    name's characters, one token each, so a 汉字 substring is a phrase), ``head`` (full pinyin and
+    initials of the whole name) and ``tail`` (the same for every suffix that starts at a syllable).
+    """
+    have = {r[1] for r in conn.execute("PRAGMA table_info(communities)")}
+    for col, typ in DERIVED_COLUMNS["communities"].items():
+        if col not in have:
+            conn.execute(f"ALTER TABLE communities ADD COLUMN [{col}] {typ}")
+    conn.execute(
+        "CREATE VIRTUAL TABLE IF NOT EXISTS communities_fts USING fts5("
+        "chars, head, tail, content='', tokenize='unicode61 remove_diacritics 2')"
+    )
+
+
+def m003_people_and_cases(conn: sqlite3.Connection) -> None:
+    """Exposure of companions, aggregated nearby case places, and the trips of confirmed cases."""
+    for table in ("exposure", "nearby_cases", "trips_of_cases"):
+        _create(conn, table, TABLES[table])
+
+
+def m004_indexes(conn: sqlite3.Connection) -> None:
+    """Indexes for the store's reads (created after the bulk insert by the writer)."""
+    for sql in INDEXES:
+        conn.execute(sql)
+
+
+def m005_city_cases(conn: sqlite3.Connection) -> None:
+    """The daily case series of each city, for the city page's chart."""
+    _create(conn, "city_cases", TABLES["city_cases"])
+
+
+INDEXES = (
+    "CREATE INDEX IF NOT EXISTS idx_communities_city ON communities(city_code)",
+    "CREATE INDEX IF NOT EXISTS idx_grades_date ON grades(date, community_id)",
+    "CREATE INDEX IF NOT EXISTS idx_itineraries_uid ON itineraries(uid)",
+    "CREATE INDEX IF NOT EXISTS idx_exposure_uid ON exposure(uid)",
+    "CREATE INDEX IF NOT EXISTS idx_nearby_community ON nearby_cases(community_id, distance_m)",
+    "CREATE INDEX IF NOT EXISTS idx_flows_destination ON flows(destination, date)",
+    "CREATE INDEX IF NOT EXISTS idx_trips_number ON trips_of_cases(number, date)",
+)
+
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
+    m001_core,
+    m002_search,
+    m003_people_and_cases,
+    m004_indexes,
+    m005_city_cases,
+)
+LATEST_VERSION = len(MIGRATIONS)
+
+
+def user_version(conn: sqlite3.Connection) -> int:
+    """The schema version recorded in the file (0 for a new file).
+
+    Examples
+    --------
+    >>> user_version(sqlite3.connect(":memory:"))
+    0
+    """
+    return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+
+def migrate(conn: sqlite3.Connection, target: int = LATEST_VERSION, *, indexes: bool = True) -> int:
+    """Apply the migrations the file has not seen, up to ``target``; return the new version.
+
+    Each migration runs in its own transaction together with the ``user_version`` bump, so a crash
+    leaves the file at a consistent version. ``indexes=False`` defers :func:`m004_indexes` (the
+    writer creates indexes after its bulk insert, which is much faster) but still records it.
+
+    Examples
+    --------
+    >>> conn = sqlite3.connect(":memory:")
+    >>> migrate(conn, 1)
+    1
+    >>> migrate(conn)
+    5
+    >>> "communities_fts" in {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+    True
+    """
+    if not 0 <= target <= LATEST_VERSION:
+        raise ValueError(f"schema version must be between 0 and {LATEST_VERSION}")
+    version = user_version(conn)
+    if version > LATEST_VERSION:
+        raise ValueError(f"snapshot schema version {version} is newer than this code ({LATEST_VERSION})")
+    if conn.in_transaction:
+        conn.commit()
+    saved, conn.isolation_level = conn.isolation_level, None  # explicit transactions below
+    try:
+        for number in range(version + 1, target + 1):
+            step = MIGRATIONS[number - 1]
+            conn.execute("BEGIN")
+            try:
+                if indexes or step is not m004_indexes:
+                    step(conn)
+                conn.execute(f"PRAGMA user_version = {number}")
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+    finally:
+        conn.isolation_level = saved
+    return user_version(conn)

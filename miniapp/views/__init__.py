@@ -1,0 +1,1 @@
+"""Blueprints of the web app: pages, JSON API, itinerary card, verification."""

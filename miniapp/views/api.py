@@ -1,0 +1,100 @@
+"""The JSON API under /api/v1, its OpenAPI 3 document, and the CSV download of grades."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+
+from flask import Blueprint, Response, abort, jsonify, request
+
+from miniapp.openapi import openapi_document
+from miniapp.views.pages import clean_query, current_store
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+MAX_LIMIT = 50
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_TRIP_NUMBER = re.compile(r"^[A-Z]{0,3}\d{1,5}$")
+
+
+def _limit(default: int = 10) -> int:
+    raw = request.args.get("limit", str(default))
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+        abort(400)
+    return int(raw)
+
+
+@bp.get("/openapi.json")
+def openapi():
+    return jsonify(openapi_document())
+
+
+@bp.get("/meta")
+def meta():
+    return jsonify(current_store().meta())
+
+
+@bp.get("/communities")
+def communities():
+    q = clean_query(request.args.get("q"))
+    limit = _limit()
+    if not q:
+        abort(400)
+    return jsonify(query=q, communities=current_store().search_communities(q, limit=limit))
+
+
+@bp.get("/communities/<int:community_id>")
+def community(community_id: int):
+    c = current_store().community(community_id)
+    if c is None:
+        abort(404)
+    return jsonify(c)
+
+
+@bp.get("/cities")
+def cities():
+    return jsonify(cities=current_store().cities())
+
+
+@bp.get("/cities/<int:city_code>")
+def city(city_code: int):
+    c = current_store().city(city_code)
+    if c is None:
+        abort(404)
+    return jsonify(c)
+
+
+@bp.get("/same-trip")
+def same_trip():
+    date = clean_query(request.args.get("date"))
+    number = clean_query(request.args.get("number")).upper().replace(" ", "")
+    car = clean_query(request.args.get("car")) or None
+    if not _DATE.fullmatch(date) or not _TRIP_NUMBER.fullmatch(number):
+        abort(400)
+    return jsonify(date=date, number=number, car=car, trips=current_store().same_trip(date, number, car))
+
+
+@bp.get("/grades.csv")
+def grades_csv():
+    store = current_store()
+    columns = ["community_id", "name", "city_code", "city_name", "district", "date", "grade", "grade_zh", "score", "trend"]
+
+    def rows():
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore")
+        writer.writeheader()
+        for g in store.grades():
+            writer.writerow(g)
+            if buf.tell() > 64 * 1024:
+                yield buf.getvalue()
+                buf.seek(0)
+                buf.truncate()
+        yield buf.getvalue()
+
+    as_of = store.meta().get("as_of", "snapshot")
+    return Response(
+        rows(),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="riskcard-grades-{as_of}.csv"'},
+    )

@@ -1,0 +1,136 @@
+"""Public pages: search, community, city, same-trip query, methods, privacy, QR posters."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from flask import Blueprint, abort, current_app, render_template, request, url_for
+
+from miniapp import charts
+from miniapp.i18n import tr
+
+bp = Blueprint("pages", __name__)
+
+MAX_QUERY_CHARS = 40
+_TRIP_NUMBER = re.compile(r"^[A-Z]{0,3}\d{1,5}$")
+
+
+def current_store():
+    """The served snapshot, or a 503 page when none is published yet."""
+    store = current_app.extensions["riskcard"].store()
+    if store is None:
+        abort(503)
+    return store
+
+
+def clean_query(text: str | None) -> str:
+    """Normalise a search box's text: NFKC (full-width to half-width), trimmed, bounded.
+
+    Examples
+    --------
+    >>> clean_query("  ＢＢＴ ")
+    'BBT'
+    >>> clean_query(None)
+    ''
+    """
+    s = unicodedata.normalize("NFKC", text or "").strip()
+    s = "".join(ch for ch in s if unicodedata.category(ch)[0] != "C")
+    return s[:MAX_QUERY_CHARS]
+
+
+@bp.get("/")
+def home():
+    store = current_store()
+    q = clean_query(request.args.get("q"))
+    results = store.search_communities(q, limit=20) if q else []
+    return render_template("home.html", q=q, results=results, cities=store.cities(), meta=store.meta())
+
+
+@bp.get("/search")
+def search():
+    return home()
+
+
+@bp.get("/community/<int:community_id>")
+def community(community_id: int):
+    store = current_store()
+    c = store.community(community_id)
+    if c is None:
+        abort(404)
+    history = c.get("history") or []
+    fc = c.get("forecast") or []
+    chart = charts.line_chart(
+        [h["date"] for h in history],
+        [h["score"] for h in history],
+        band=([f["q05"] for f in fc], [f["q95"] for f in fc]) if fc else None,
+        band_dates=[f["date"] for f in fc] if fc else None,
+        median=[f["q50"] for f in fc] if fc else None,
+        title=tr("30天风险趋势与预测", "30-day risk trend and forecast"),
+        unit=tr("每10万人每日预期新增感染", "expected new infections per 100k per day"),
+    )
+    return render_template("community.html", c=c, chart=chart, meta=store.meta())
+
+
+@bp.get("/community/<int:community_id>/poster")
+def poster(community_id: int):
+    from miniapp.qr import qr_svg
+
+    store = current_store()
+    c = store.community(community_id)
+    if c is None:
+        abort(404)
+    url = current_app.config["PUBLIC_URL"].rstrip("/") + url_for("pages.community", community_id=community_id)
+    return render_template("poster.html", c=c, qr=qr_svg(url), url=url)
+
+
+@bp.get("/city/<int:city_code>")
+def city(city_code: int):
+    store = current_store()
+    c = store.city(city_code)
+    if c is None:
+        abort(404)
+    fc = c.get("forecast") or []
+    hist = c.get("history") or []
+    chart = charts.line_chart(
+        [h["date"] for h in hist],
+        [h["confirmed"] for h in hist],
+        band=([f["q05"] for f in fc], [f["q95"] for f in fc]) if fc else None,
+        band_dates=[f["date"] for f in fc] if fc else None,
+        median=[f["q50"] for f in fc] if fc else None,
+        title=tr("每日新增确诊与预测", "Daily new confirmed cases and forecast"),
+        unit=tr("例/日", "cases per day"),
+    )
+    grade_map = charts.community_map(c.get("communities") or [], title=tr("小区风险地图", "Map of community grades"))
+    return render_template("city.html", c=c, chart=chart, grade_map=grade_map, meta=store.meta())
+
+
+@bp.get("/same-trip")
+def same_trip():
+    store = current_store()
+    date = clean_query(request.args.get("date"))
+    number = clean_query(request.args.get("number")).upper().replace(" ", "")
+    car = clean_query(request.args.get("car")) or None
+    results = None
+    error = None
+    if date or number:
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", date):
+            error = tr("请输入日期，例如 2020-01-20。", "Enter a date such as 2020-01-20.")
+        elif not _TRIP_NUMBER.fullmatch(number):
+            error = tr("请输入车次或航班号，例如 G1234 或 CA1234。", "Enter a train or flight number such as G1234 or CA1234.")
+        else:
+            results = store.same_trip(date, number, car)
+    status = 400 if error else 200
+    return render_template("same_trip.html", date=date, number=number, car=car or "", results=results, error=error), status
+
+
+@bp.get("/methods")
+def methods():
+    store = current_app.extensions["riskcard"].store()
+    figures = store.methods_figures() if store is not None else {}
+    return render_template("methods.html", figures=figures)
+
+
+@bp.get("/privacy")
+def privacy():
+    return render_template("privacy.html")
