@@ -7,7 +7,7 @@ limited per client address and per chat session.
 
 The chat session id is random and chosen by the browser; it is not a proof of any number, so it is
 stored only as a keyed hash. An itinerary is answered in the chat only when the web app has verified
-a number in this browser session (it sets ``session[VERIFIED_UID_KEY]`` after the one-time code).
+a number in this browser session (the card flow's ``session["card"]``, until it expires).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import hashlib
 import hmac
 import logging
 import re
+import time
 from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, jsonify, request, session
@@ -31,8 +32,9 @@ bp = Blueprint("chat", __name__)
 MAX_CHAT_BYTES = 4 * 1024
 MAX_TEXT_CHARS = 500
 REQUESTS_PER_MINUTE_PER_IP = 120
-VERIFIED_UID_KEY = "verified_uid"
-VERIFIED_MASKED_KEY = "verified_masked"
+# Set by the card flow (miniapp/views/card.py) once a number is proven with a one-time code:
+# {"uid": int, "pseudonym": str, "masked": str, "until": unix seconds}.
+VERIFIED_SESSION_KEY = "card"
 _SESSION = re.compile(r"^[A-Za-z0-9_-]{16,128}$")
 
 _ERRORS = {
@@ -67,6 +69,14 @@ def _same_origin(origin: str) -> bool:
     return urlsplit(origin).netloc in allowed
 
 
+def _verified() -> tuple[int | None, str | None]:
+    v = session.get(VERIFIED_SESSION_KEY)
+    if not isinstance(v, dict) or not isinstance(v.get("uid"), int) or float(v.get("until") or 0) < time.time():
+        return None, None
+    masked = v.get("masked")
+    return int(v["uid"]), masked if isinstance(masked, str) else None
+
+
 @bp.post("/chat/api")
 def chat_api():
     """Answer one chat message with the same brain as the SMS bot."""
@@ -91,12 +101,10 @@ def chat_api():
         conv = conversation_for(current_app)
         if not conv.state.hit(f"chat:ip:{request.remote_addr}", REQUESTS_PER_MINUTE_PER_IP, 60):
             return _error("rate")
-        uid = session.get(VERIFIED_UID_KEY)
-        uid = int(uid) if isinstance(uid, int) and not isinstance(uid, bool) else None
-        masked = session.get(VERIFIED_MASKED_KEY) if uid is not None else None
+        uid, masked = _verified()
         # A verified person is one subject across SMS and chat (consent, memory, limits).
         subject = uid_to_pseudonym(uid) if uid is not None else chat_subject(session_id, svc["pseudonym_key"])
-        reply = conv.reply("chat", subject, text, uid=uid, masked=masked if isinstance(masked, str) else None)
+        reply = conv.reply("chat", subject, text, uid=uid, masked=masked)
     except Exception as exc:  # noqa: BLE001 - the user gets a polite answer, never a traceback
         log.warning("chat reply failed: %s", type(exc).__name__)
         return _error("busy")

@@ -206,7 +206,7 @@ def parse(text: str, channel: str = "sms") -> Intent:
     >>> parse("rsik xhxq")
     Intent(kind='risk', arg='xhxq', lang='en')
     >>> parse("２")
-    Intent(kind='choice', arg='2', lang='en')
+    Intent(kind='choice', arg='2', lang='zh')
     >>> parse("STOP").kind, parse("退订").kind, parse("yes").kind, parse("yes", "chat").kind
     ('opt_out', 'opt_out', 'opt_in', 'consent_yes')
     >>> parse("HELP").kind, parse("help", "chat").kind
@@ -240,7 +240,7 @@ def parse(text: str, channel: str = "sms") -> Intent:
 
     m = _CHOICE.match(folded)
     if m:
-        return Intent("choice", m.group(1), lang)
+        return Intent("choice", m.group(1), "zh")  # digits are neutral: the brain uses the remembered language
     found = _keyword(compact)
     if found:
         return Intent(found[0], lang=found[1])

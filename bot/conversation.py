@@ -59,7 +59,7 @@ class Conversation:
         ``uid -> url`` of the person's signed card (the web app mints a short link); default
         ``PUBLIC_URL/card``.
     community_link : callable, optional
-        ``community_id -> url``; default ``PUBLIC_URL/c/<id>``.
+        ``community_id -> url``; default ``PUBLIC_URL/community/<id>``.
 
     Examples
     --------
@@ -118,7 +118,7 @@ class Conversation:
         intent = parse(text, channel)
         ctx = _Ctx(channel, subject, uid, masked, self._memory_key(channel, subject))
         memory = self.state.recall(ctx.memory_key) or {}
-        if intent.kind in ("choice", "consent_yes", "consent_no") and memory.get("lang") in ("zh", "en"):
+        if intent.kind == "choice" and memory.get("lang") in ("zh", "en"):
             intent = Intent(intent.kind, intent.arg, memory["lang"])
         ctx.memory = memory
         if intent.kind not in ("opt_out", "opt_in", "carrier_help") and not self.state.hit(
@@ -138,7 +138,7 @@ class Conversation:
     def _link(self, kind: str, ident: int) -> str:
         if kind == "card":
             return self.card_link(ident) if self.card_link else _default_link(self.public_url, "/card")
-        return self.community_link(ident) if self.community_link else _default_link(self.public_url, f"/c/{ident}")
+        return self.community_link(ident) if self.community_link else _default_link(self.public_url, f"/community/{ident}")
 
     def _snapshot(self) -> Any:
         return self.store() if callable(self.store) else self.store

@@ -70,14 +70,27 @@ def _rescale(q: np.ndarray, s: float) -> np.ndarray:
     return np.maximum(np.expm1(med + s * (lq - med)), 0.0)
 
 
+#: SEIR variants compared at every origin on the past tasks only (the prior drop of transmission at
+#: the 2020-01-23 lockdown: none, Li et al.'s estimate ~0.5, a stronger 0.3).
+SEIR_CANDIDATES = ({"lockdown_beta_factor": 1.0}, {"lockdown_beta_factor": 0.5}, {"lockdown_beta_factor": 0.3})
+WEIGHT_GRID = np.round(np.arange(0.0, 1.01, 0.1), 2)
+
+
 def run_backtest(inputs: Inputs, origins: pd.DatetimeIndex, horizon_days: int = 14, *,
                  exclude=DEFAULT_EXCLUDE, correct: bool = True, calibrate: bool = True,
-                 fit_kwargs: dict | None = None, forecast_kwargs: dict | None = None) -> pd.DataFrame:
+                 candidates: tuple[dict, ...] = SEIR_CANDIDATES, fit_kwargs: dict | None = None,
+                 forecast_kwargs: dict | None = None) -> pd.DataFrame:
     """Score every (origin, region, horizon) task; one row each.
 
-    Columns: origin, region, horizon_days, target_date, observed, excluded, spread_scale, and per
-    model (``seir``, ``persistence``, ``persistence_week``, ``loglinear``): ``wis_*``, ``cov50_*``,
-    ``cov95_*``. Origins whose targets run past the data are scored on the horizons available.
+    At each origin every SEIR variant in ``candidates`` (fit keyword sets) is fitted; the variant
+    and the spread factor with the lowest mean WIS on the *past* tasks (target date <= origin) make
+    the ``seir`` forecast (the first variant with factor 1 while there are none). ``ensemble`` is
+    the quantile average ``w * seir + (1 - w) * persistence_week`` with ``w`` chosen the same way.
+
+    Columns: origin, region, horizon_days, target_date, observed, excluded, spread_scale, variant,
+    ensemble_weight, and per model (``seir``, ``ensemble``, ``persistence``, ``persistence_week``,
+    ``loglinear``): ``wis_*``, ``cov50_*``, ``cov95_*``. Origins whose targets run past the data are
+    scored on the horizons available.
 
     Examples
     --------
@@ -91,10 +104,11 @@ def run_backtest(inputs: Inputs, origins: pd.DatetimeIndex, horizon_days: int = 
     """
     fit_kwargs = fit_kwargs or {}
     forecast_kwargs = forecast_kwargs or {}
+    candidates = tuple(candidates) or ({},)
     daily = inputs.daily
     regions = list(daily.columns)
     excl = {(r, pd.Timestamp(d)) for r, d in exclude}
-    rows, raw_q = [], []
+    rows, past = [], []
     for origin in pd.DatetimeIndex(origins):
         hist = daily.loc[:origin]
         if hist.index[-1] != origin:
@@ -105,24 +119,28 @@ def run_backtest(inputs: Inputs, origins: pd.DatetimeIndex, horizon_days: int = 
         h = len(future)
         if h == 0:
             continue
-        f = fit.fit_eakf(hist, inputs.population, inputs.flows, **fit_kwargs)
-        smp = fit.forecast_samples(f, h, inputs.flows, **forecast_kwargs)
-        q_model = np.quantile(smp["confirmed"], scoring.QUANTILES, axis=0)
+        raw = []
+        for cand in candidates:
+            f = fit.fit_eakf(hist, inputs.population, inputs.flows, **{**fit_kwargs, **cand})
+            smp = fit.forecast_samples(f, h, inputs.flows, **forecast_kwargs)
+            raw.append(np.quantile(smp["confirmed"], scoring.QUANTILES, axis=0))
         y = future.to_numpy(float)
+        q_pw = baselines.persistence_quantiles(hist.to_numpy(), h, level="week_mean")
+        c, s, w = _select(past, origin, len(candidates), calibrate)
+        q_seir = _rescale(raw[c], s)
+        qs = {
+            "seir": q_seir,
+            "ensemble": w * q_seir + (1 - w) * q_pw,
+            "persistence": baselines.persistence_quantiles(hist.to_numpy(), h),
+            "persistence_week": q_pw,
+            "loglinear": baselines.loglinear_quantiles(hist.to_numpy(), h),
+        }
         hz = np.broadcast_to(np.arange(1, h + 1)[:, None], y.shape)
         tdates = np.broadcast_to(future.index.to_numpy()[:, None], y.shape)
         regs = np.broadcast_to(np.array(regions, dtype=object)[None], y.shape)
-        s = 1.0
-        if calibrate and raw_q:
-            s = _best_scale(raw_q, origin)
-        qs = {
-            "seir": _rescale(q_model, s),
-            "persistence": baselines.persistence_quantiles(hist.to_numpy(), h),
-            "persistence_week": baselines.persistence_quantiles(hist.to_numpy(), h, level="week_mean"),
-            "loglinear": baselines.loglinear_quantiles(hist.to_numpy(), h),
-        }
         row = {"origin": origin, "region": regs.ravel(), "horizon_days": hz.ravel(),
-               "target_date": tdates.ravel(), "observed": y.ravel(), "spread_scale": s}
+               "target_date": tdates.ravel(), "observed": y.ravel(), "spread_scale": s, "variant": c,
+               "ensemble_weight": w}
         for name, q in qs.items():
             row[f"wis_{name}"] = scoring.wis(q, y).ravel()
             row[f"cov50_{name}"] = scoring.coverage(q, y, 0.5).ravel()
@@ -131,40 +149,49 @@ def run_backtest(inputs: Inputs, origins: pd.DatetimeIndex, horizon_days: int = 
         frame["excluded"] = [(r, pd.Timestamp(d)) in excl for r, d in zip(frame["region"], frame["target_date"])]
         rows.append(frame)
         keep = ~frame["excluded"].to_numpy().reshape(y.shape)
-        raw_q.append((q_model, y, future.index, keep))
+        past.append((raw, q_pw, y, future.index, keep))
     return pd.concat(rows, ignore_index=True)
 
 
-def _best_scale(raw_q: list, origin: pd.Timestamp) -> float:
-    """Spread factor minimising mean WIS over past tasks already observed at ``origin``."""
-    qs, ys = [], []
-    for q, y, dates, keep in raw_q:
+def _select(past: list, origin: pd.Timestamp, n_candidates: int, calibrate: bool) -> tuple[int, float, float]:
+    """(variant, spread factor, ensemble weight) minimising mean WIS over the past tasks already
+    observed at ``origin``; (0, 1.0, 1.0) when there are none or ``calibrate`` is off."""
+    raws, pws, ys = [[] for _ in range(n_candidates)], [], []
+    for raw, q_pw, y, dates, keep in past:
         seen = np.asarray(dates <= origin)[:, None] & keep
         if seen.any():
-            qs.append(q[:, seen])
+            for i in range(n_candidates):
+                raws[i].append(raw[i][:, seen])
+            pws.append(q_pw[:, seen])
             ys.append(y[seen])
-    if not qs:
-        return 1.0
-    q, y = np.concatenate(qs, axis=1), np.concatenate(ys)
-    scores = [scoring.wis(_rescale(q, s), y).mean() for s in SPREAD_GRID]
-    return float(SPREAD_GRID[int(np.argmin(scores))])
+    if not ys or not calibrate:
+        return 0, 1.0, 1.0
+    y = np.concatenate(ys)
+    scores = np.array([[scoring.wis(_rescale(np.concatenate(raws[i], axis=1), s), y).mean()
+                        for s in SPREAD_GRID] for i in range(n_candidates)])
+    c, si = np.unravel_index(int(np.argmin(scores)), scores.shape)
+    q_seir, q_pw = _rescale(np.concatenate(raws[c], axis=1), SPREAD_GRID[si]), np.concatenate(pws, axis=1)
+    w_scores = [scoring.wis(w * q_seir + (1 - w) * q_pw, y).mean() for w in WEIGHT_GRID]
+    return int(c), float(SPREAD_GRID[si]), float(WEIGHT_GRID[int(np.argmin(w_scores))])
 
 
-MODELS = ("seir", "persistence", "persistence_week", "loglinear")
+MODELS = ("seir", "ensemble", "persistence", "persistence_week", "loglinear")
 
 
 def _summary(t: pd.DataFrame) -> dict:
-    out = {
-        "n_tasks": int(len(t)),
-        "relative_wis_vs_persistence": scoring.relative_wis(t["wis_seir"], t["wis_persistence"]),
-        "relative_wis_vs_persistence_week": scoring.relative_wis(t["wis_seir"], t["wis_persistence_week"]),
-        "relative_wis_vs_loglinear": scoring.relative_wis(t["wis_seir"], t["wis_loglinear"]),
-        "coverage_50": float(t["cov50_seir"].mean()),
-        "coverage_95": float(t["cov95_seir"].mean()),
-    }
+    out: dict = {"n_tasks": int(len(t))}
+    for model, pre in (("seir", ""), ("ensemble", "ensemble_")):
+        out.update({
+            f"{pre}relative_wis_vs_persistence": scoring.relative_wis(t[f"wis_{model}"], t["wis_persistence"]),
+            f"{pre}relative_wis_vs_persistence_week": scoring.relative_wis(t[f"wis_{model}"],
+                                                                           t["wis_persistence_week"]),
+            f"{pre}relative_wis_vs_loglinear": scoring.relative_wis(t[f"wis_{model}"], t["wis_loglinear"]),
+            f"{pre}coverage_50": float(t[f"cov50_{model}"].mean()),
+            f"{pre}coverage_95": float(t[f"cov95_{model}"].mean()),
+        })
     for m in MODELS:
         out[f"mean_wis_{m}"] = float(t[f"wis_{m}"].mean())
-    for m in MODELS[1:]:
+    for m in MODELS[2:]:
         out[f"coverage_50_{m}"] = float(t[f"cov50_{m}"].mean())
         out[f"coverage_95_{m}"] = float(t[f"cov95_{m}"].mean())
     return out

@@ -7,7 +7,7 @@ quantiles are re-centred so the median stays the last value, and clipped at 0.
 
 Log-linear: least squares of ``log(y + 1)`` on time over the last ``window_days``; normal prediction
 intervals on the log scale (residual sd with the parameter-uncertainty term of a linear
-regression, Student t quantiles).
+regression, normal quantiles).
 """
 
 from __future__ import annotations
@@ -82,6 +82,6 @@ def loglinear_quantiles(history: np.ndarray, horizon_days: int, *, window_days: 
     tf = n - 1 + np.arange(1, horizon_days + 1, dtype=float)
     mean = icpt[None] + slope[None] * tf[:, None]  # (H, R)
     pred_sd = sd[None] * np.sqrt(1 + 1 / n + ((tf - tm) ** 2 / sxx))[:, None]
-    z = stats.t.ppf(QUANTILES, df=max(n - 2, 1))
+    z = stats.norm.ppf(QUANTILES)
     q = np.expm1(mean[None] + z[:, None, None] * pred_sd[None])
     return np.maximum(q, 0.0)

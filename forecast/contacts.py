@@ -7,12 +7,20 @@ Two subscribers are *at the same place* when both have a stay at the same cell (
 the overlap of the two stays' time intervals, summed over every pair of stays inside the case's
 window. A companion is a subscriber whose shared time with the case is ``>= min_shared_minutes``.
 
-Stays are seen through sparse pings: a stay from :func:`forecast.stays.detect_stays` runs from its
-first ping to its last, so it is shorter than the real visit by about one ping interval. The index
-therefore *pads* each stay into the gap around it: the start moves back by half the gap to the
-subscriber's previous stay and the end moves forward by half the gap to the next one, each by at
-most ``pad_minutes`` (at the first and last stay of a subscriber, by ``pad_minutes``). Padded stays of
-one subscriber never overlap, so summing overlaps never counts a minute twice.
+Stays are seen through sparse pings, so their ends are uncertain by up to one ping interval. The
+index puts each boundary at its best estimate before matching (``stay_end``):
+
+* ``"trigger"`` (stays from :func:`forecast.stays.detect_stays`, trackintel's rule): a stay runs from
+  its first ping to the first ping *elsewhere* (the trigger), so it includes the unseen move. Its end
+  is moved back to the midpoint between its estimated last ping and the trigger, i.e. by half its
+  mean ping interval ``(end_s - start_s) / n_pings / 2``; a stay that started at that trigger starts at
+  the same midpoint.
+* ``"last_ping"`` (a stay runs from its first to its last ping, shorter than the real visit): each
+  stay is stretched into the gaps around it, by half the gap to the subscriber's previous/next stay
+  and at most ``pad_minutes`` per side.
+
+Either way one subscriber's stays never overlap after the change, so summing overlaps never counts a
+minute twice.
 
 The index
 ---------
@@ -95,7 +103,11 @@ class StayIndex:
         *,
         radius_m: float | None = None,
         bucket_minutes: int = 60,
+        stay_end: str = "auto",
         pad_minutes: float = 15.0,
+        min_pings: int = 2,
+        pingpong_minutes: float | None = 60,
+        pingpong_min_count: int = 3,
     ) -> "StayIndex":
         """Build the index.
 
@@ -110,8 +122,22 @@ class StayIndex:
         bucket_minutes : int
             Length of the shortest duration class; class k holds stays up to
             ``bucket_minutes * 4**k``.
+        stay_end : {"auto", "trigger", "last_ping"}
+            What a stay's ``end_s`` is (see module docstring); ``"auto"``: ``"trigger"`` when the
+            stays have ``n_pings``, else ``"last_ping"``.
         pad_minutes : float
-            Most a stay is stretched at each end into the gap around it (see module docstring).
+            With ``"last_ping"``: most a stay is stretched at each end into the gap around it.
+        min_pings : int
+            Stays seen by fewer pings are not matched (when the stays have ``n_pings``): one ping
+            shows someone passing, and a one-ping stay's length is mostly the unseen gap after it.
+            The measured trade-off is in docs/contacts.md.
+        pingpong_minutes : float or None
+            Learn cells that serve the same place from the data: when a subscriber's stays go
+            A, B, A with the stay at B no longer than this, (A, B) is a *ping-pong* (a phone switching
+            between two towers, e.g. one across a border). Pairs seen at least ``pingpong_min_count``
+            times are matched as one place. ``None`` turns this off.
+        pingpong_min_count : int
+            Least number of ping-pongs for a pair of cells to be joined.
 
         Examples
         --------
@@ -123,34 +149,53 @@ class StayIndex:
         missing = {"uid", "start_s", "end_s", "cell_id"} - set(stays.columns)
         if missing:
             raise ValueError(f"stays lack columns: {sorted(missing)}")
+        if stay_end == "auto":
+            stay_end = "trigger" if "n_pings" in stays.columns else "last_ping"
+        if stay_end not in ("trigger", "last_ping"):
+            raise ValueError(f"stay_end must be 'trigger' or 'last_ping', not {stay_end!r}")
+        if stay_end == "trigger" and "n_pings" not in stays.columns:
+            raise ValueError("stay_end='trigger' needs the stays' n_pings")
         uid = stays["uid"].to_numpy(np.int64)
         start = stays["start_s"].to_numpy(np.int64)
         end = stays["end_s"].to_numpy(np.int64)
         cell = stays["cell_id"].to_numpy(np.int64)
+        npk = stays["n_pings"].to_numpy(np.int64) if stay_end == "trigger" else np.ones(len(uid), np.int64)
         bad = end < start
-        report = {"stays_in": int(len(uid)), "stays_bad_interval": int(bad.sum())}
-        if bad.any():  # reported, not silently repaired
-            keep = ~bad
-            uid, start, end, cell = uid[keep], start[keep], end[keep], cell[keep]
+        few = (stays["n_pings"].to_numpy(np.int64) < min_pings) if "n_pings" in stays.columns else np.zeros(len(uid), bool)
+        report = {"stays_in": int(len(uid)), "stays_bad_interval": int(bad.sum()),
+                  "stays_too_few_pings": int((few & ~bad).sum()), "stay_end": stay_end}
+        if bad.any() or few.any():  # reported, not silently repaired
+            keep = ~bad & ~few
+            uid, start, end, cell, npk = uid[keep], start[keep], end[keep], cell[keep], npk[keep]
 
         place_cells, place = _place_codes(cell, cells)
         if len(place_cells) >= _MAX_PLACES:
             raise ValueError(f"too many distinct cells for the index ({len(place_cells)})")
-        nb_ptr = nb_idx = None
-        if radius_m is not None:
-            if cells is None:
-                raise ValueError("radius_m needs the cells table (lon, lat)")
-            nb_ptr, nb_idx = _neighbours(place_cells, cells, float(radius_m))
+        if radius_m is not None and cells is None:
+            raise ValueError("radius_m needs the cells table (lon, lat)")
 
         # by uid, then start; input from detect_stays is usually already in this order
         if len(uid) > 1 and not _is_sorted_pair(uid, start):
             order = np.lexsort((start, uid))
-            uid, start, end, place = uid[order], start[order], end[order], place[order]
+            uid, start, end, place, npk = uid[order], start[order], end[order], place[order], npk[order]
         uids, uid_code = _unique_sorted(uid)
+        if pingpong_minutes is not None:
+            max_s = int(pingpong_minutes * 60)
+            pp = _pingpong_pairs(uid_code, start, end, place, max_s, int(pingpong_min_count))
+            n0 = len(uid_code)
+            uid_code, start, end, place, npk = _absorb_pingpong(uid_code, start, end, place, npk, pp, max_s)
+            report["pingpong_pairs"] = int(len(pp))
+            report["stays_merged_pingpong"] = int(n0 - len(uid_code))
+        nb_ptr = nb_idx = None
+        if radius_m is not None:
+            nb_ptr, nb_idx = _csr_neighbours(len(place_cells), _radius_pairs(place_cells, cells, float(radius_m)))
         uid_ptr = np.searchsorted(uid_code, np.arange(len(uids) + 1)).astype(np.int64)
 
         pad_s = int(round(pad_minutes * 60))
-        p_start, p_end = _pad(uid_code, start, end, pad_s)
+        if stay_end == "trigger":
+            p_start, p_end = _midpoints(uid_code, start, end, npk)
+        else:
+            p_start, p_end = _pad(uid_code, start, end, pad_s)
         span = (int(start.min()), int(end.max())) if len(uid) else (0, 0)
         t0 = (int(p_start.min()) if len(uid) else 0) - 1
         rs = (p_start - t0).astype(np.int64)
@@ -247,7 +292,7 @@ class StayIndex:
         keep = e > s
         return q[keep], self.u_place[rows[keep]].astype(np.int64), s[keep], e[keep], code[q[keep]]
 
-    def _pairs(self, code: np.ndarray, win_rel: np.ndarray) -> pd.DataFrame:
+    def _pairs(self, code: np.ndarray, win_rel: np.ndarray) -> dict:
         q, place, s, e, own = self.case_stays(code, win_rel)
         if self.neighbour_ptr is not None:
             lo = self.neighbour_ptr[place]
@@ -269,52 +314,80 @@ class StayIndex:
                 last = np.minimum(self.k_end[cand].astype(np.int64), e[rep])
                 hit = (last > first) & (c_uid != own[rep])
                 parts.append(
-                    pd.DataFrame(
-                        {
-                            "query": q[rep[hit]],
-                            "uid_code": c_uid[hit],
-                            "place": (self.key[cand[hit]] >> _PLACE_SHIFT) & (_MAX_PLACES - 1),
-                            "first": first[hit],
-                            "last": last[hit],
-                        }
+                    (
+                        q[rep[hit]],
+                        c_uid[hit].astype(np.int64),
+                        (self.key[cand[hit]] >> _PLACE_SHIFT) & (_MAX_PLACES - 1),
+                        first[hit],
+                        last[hit],
                     )
                 )
+        names = ("query", "uid_code", "place", "first", "last")
         if not parts:
-            return pd.DataFrame({c: np.zeros(0, np.int64) for c in ("query", "uid_code", "place", "first", "last")})
-        return pd.concat(parts, ignore_index=True)
+            return {c: np.zeros(0, np.int64) for c in names}
+        return {c: np.concatenate([p[i] for p in parts]) for i, c in enumerate(names)}
 
 
-def _aggregate(pairs: pd.DataFrame, index: StayIndex, min_shared_minutes: float) -> pd.DataFrame:
-    """Sum overlaps per (query, companion), keep those above the threshold, list their places."""
-    pairs = pairs.assign(sec=pairs["last"] - pairs["first"])
-    per_place = pairs.groupby(["query", "uid_code", "place"], sort=False).agg(
-        sec=("sec", "sum"), first=("first", "min"), last=("last", "max")
-    )
-    per_pair = per_place.groupby(level=[0, 1], sort=False).agg(
-        sec=("sec", "sum"), n_places=("sec", "size"), first=("first", "min"), last=("last", "max")
-    )
-    per_pair = per_pair[per_pair["sec"] >= min_shared_minutes * 60]
+def _aggregate(pairs: dict, index: StayIndex, min_shared_minutes: float) -> pd.DataFrame:
+    """Sum overlaps per (query, companion), keep those above the threshold, list their places.
+
+    Sort-and-reduce on one int64 key (query, uid, place); no pandas groupby on the hot path.
+    """
+    q, uc, place, first, last = (pairs[k] for k in ("query", "uid_code", "place", "first", "last"))
+    n_u, n_p = len(index.uids) + 1, len(index.place_cells) + 1
+    pair_key = q * n_u + uc
+    if len(q) and int(pair_key.max()) < np.iinfo(np.int64).max // n_p:
+        order = np.argsort(pair_key * n_p + place)
+    else:
+        order = np.lexsort((place, pair_key))
+    pk, pl, fi, la = pair_key[order], place[order], first[order], last[order]
+    sec = la - fi
+    # per (pair, place)
+    head = _heads(pk, pl)
+    pp_sec = np.add.reduceat(sec, head) if len(head) else sec[:0]
+    pp_first = np.minimum.reduceat(fi, head) if len(head) else fi[:0]
+    pp_last = np.maximum.reduceat(la, head) if len(head) else la[:0]
+    pp_key, pp_place = pk[head], pl[head]
+    # per pair
+    h2 = _heads(pp_key)
+    p_sec = np.add.reduceat(pp_sec, h2) if len(h2) else pp_sec[:0]
+    p_first = np.minimum.reduceat(pp_first, h2) if len(h2) else pp_first[:0]
+    p_last = np.maximum.reduceat(pp_last, h2) if len(h2) else pp_last[:0]
+    p_n = np.diff(np.append(h2, len(pp_key)))
+    keep = p_sec >= min_shared_minutes * 60
     # places of kept pairs, most shared minutes first, as a list column (vectorised via Arrow)
-    pp = per_place.reset_index()
-    pp = pp.merge(per_pair[[]].reset_index(), on=["query", "uid_code"], how="inner")
-    pp = pp.sort_values(["query", "uid_code", "sec", "place"], ascending=[True, True, False, True])
-    per_pair = per_pair.sort_index()
-    cells = index.place_cells[pp["place"].to_numpy()]
-    offsets = np.concatenate([[0], np.cumsum(per_pair["n_places"].to_numpy())]).astype(np.int32)
-    places = pa.ListArray.from_arrays(pa.array(offsets), pa.array(cells, type=pa.int64()))
+    pair_of_pp = np.repeat(np.arange(len(h2)), p_n)
+    kpp = keep[pair_of_pp]
+    o2 = np.lexsort((pp_place[kpp], -pp_sec[kpp], pair_of_pp[kpp]))
+    cells = index.place_cells[pp_place[kpp][o2]]
+    offsets = np.concatenate([[0], np.cumsum(p_n[keep])]).astype(np.int64)
+    places = pa.LargeListArray.from_arrays(pa.array(offsets), pa.array(cells, type=pa.int64()))
+    k = pp_key[h2][keep]
     out = pd.DataFrame(
         {
-            "query": per_pair.index.get_level_values(0).to_numpy(np.int64),
-            "uid": index.uids[per_pair.index.get_level_values(1).to_numpy()],
-            "shared_minutes": per_pair["sec"].to_numpy(np.float64) / 60.0,
-            "n_places": per_pair["n_places"].to_numpy(np.int64),
-            "first_s": per_pair["first"].to_numpy(np.int64) + index.t0_s,
-            "last_s": per_pair["last"].to_numpy(np.int64) + index.t0_s,
+            "query": k // n_u,
+            "uid": index.uids[k % n_u],
+            "shared_minutes": p_sec[keep].astype(np.float64) / 60.0,
+            "n_places": p_n[keep].astype(np.int64),
+            "first_s": p_first[keep] + index.t0_s,
+            "last_s": p_last[keep] + index.t0_s,
             "places": pd.Series(pd.arrays.ArrowExtensionArray(places)),
         }
     )
     out["top_cell"] = cells[offsets[:-1]] if len(out) else np.zeros(0, np.int64)
     return out
+
+
+def _heads(*sorted_keys: np.ndarray) -> np.ndarray:
+    """Positions where any of the (jointly sorted) keys changes: the first row of each group."""
+    n = len(sorted_keys[0])
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    new = np.zeros(n, dtype=bool)
+    new[0] = True
+    for k in sorted_keys:
+        new[1:] |= k[1:] != k[:-1]
+    return np.flatnonzero(new)
 
 
 # ---- case batches ----------------------------------------------------------------------------------
@@ -466,11 +539,15 @@ def find_companions(
     return out
 
 
-def companion_accuracy(found: pd.DataFrame, truth: pd.DataFrame, *, min_shared_minutes: float = 60) -> dict:
+def companion_accuracy(
+    found: pd.DataFrame, truth: pd.DataFrame, *, min_shared_minutes: float = 60, band_minutes: float = 15
+) -> dict:
     """Recall and precision of found (case_id, uid) pairs against true contacts.
 
     A true companion has true shared minutes ``>= min_shared_minutes``; a found pair counts as correct
-    when it is a true companion.
+    when it is a true companion. ``recall_outside_band`` and ``precision_outside_band`` leave out
+    pairs whose true time is within ``band_minutes`` of the threshold (where sparse pings cannot
+    decide): recall over true pairs ``>= min + band``, precision against true ``>= min - band``.
 
     Examples
     --------
@@ -484,11 +561,17 @@ def companion_accuracy(found: pd.DataFrame, truth: pd.DataFrame, *, min_shared_m
     tk = set(zip(t["case_id"].astype(str), t["uid"].astype("int64")))
     fk = set(zip(f["case_id"].astype(str), f["uid"].astype("int64")))
     hit = len(tk & fk)
+    t_hi = truth[truth["shared_minutes"] >= min_shared_minutes + band_minutes]
+    t_lo = truth[truth["shared_minutes"] >= min_shared_minutes - band_minutes]
+    thk = set(zip(t_hi["case_id"].astype(str), t_hi["uid"].astype("int64")))
+    tlk = set(zip(t_lo["case_id"].astype(str), t_lo["uid"].astype("int64")))
     return {
         "true_pairs": len(tk),
         "found_pairs": len(fk),
         "recall": hit / len(tk) if tk else 1.0,
         "precision": hit / len(fk) if fk else 1.0,
+        "recall_outside_band": len(thk & fk) / len(thk) if thk else 1.0,
+        "precision_outside_band": len(tlk & fk) / len(fk) if fk else 1.0,
     }
 
 
@@ -542,24 +625,82 @@ def _place_codes(cell: np.ndarray, cells: pd.DataFrame | None) -> tuple[np.ndarr
     return np.concatenate([known, extra]), code
 
 
-def _neighbours(place_cells: np.ndarray, cells: pd.DataFrame, radius_m: float):
-    """CSR of places within ``radius_m`` of each place (itself included)."""
+def _radius_pairs(place_cells: np.ndarray, cells: pd.DataFrame, radius_m: float) -> np.ndarray:
+    """Pairs of places whose cells' centres are within ``radius_m``."""
     from scipy.spatial import cKDTree
 
     c = cells.drop_duplicates("cell_id").set_index("cell_id")
     lon = c["lon"].reindex(place_cells).to_numpy(np.float64)
     lat = c["lat"].reindex(place_cells).to_numpy(np.float64)
     known = ~(np.isnan(lon) | np.isnan(lat))
-    lat0 = np.nanmean(lat) if known.any() else 0.0
-    xy = np.stack([lon * np.cos(np.radians(lat0)), lat], axis=1) * _EARTH_M_PER_DEG
-    xy[~known] = np.nan
+    if not known.any():
+        return np.zeros((0, 2), dtype=np.int64)
+    lat0 = float(np.mean(lat[known]))
+    xy = np.stack([lon * np.cos(np.radians(lat0)), lat], axis=1)[known] * _EARTH_M_PER_DEG
     ids = np.flatnonzero(known)
-    pairs = cKDTree(xy[known]).query_pairs(radius_m, output_type="ndarray") if len(ids) else np.zeros((0, 2), int)
-    a = np.concatenate([np.arange(len(place_cells)), ids[pairs[:, 0]], ids[pairs[:, 1]]])
-    b = np.concatenate([np.arange(len(place_cells)), ids[pairs[:, 1]], ids[pairs[:, 0]]])
-    order = np.lexsort((b, a))
-    ptr = np.searchsorted(a[order], np.arange(len(place_cells) + 1)).astype(np.int64)
-    return ptr, b[order].astype(np.int64)
+    pairs = cKDTree(xy).query_pairs(radius_m, output_type="ndarray")
+    return ids[pairs].astype(np.int64).reshape(-1, 2)
+
+
+def _pingpong_pairs(uid_code, start, end, place, max_s: int, min_count: int) -> np.ndarray:
+    """Pairs of places (A, B) seen as A, B, A with a short stay at B, at least ``min_count`` times."""
+    if len(place) < 3:
+        return np.zeros((0, 2), dtype=np.int64)
+    a, b, c = place[:-2], place[1:-1], place[2:]
+    same = (uid_code[:-2] == uid_code[2:]) & (a == c) & (a != b) & (end[1:-1] - start[1:-1] <= max_s)
+    lo = np.minimum(a[same], b[same]).astype(np.int64)
+    hi = np.maximum(a[same], b[same]).astype(np.int64)
+    if len(lo) == 0:
+        return np.zeros((0, 2), dtype=np.int64)
+    key, count = np.unique(lo * (int(place.max()) + 1) + hi, return_counts=True)
+    key = key[count >= min_count]
+    return np.stack([key // (int(place.max()) + 1), key % (int(place.max()) + 1)], axis=1)
+
+
+def _absorb_pingpong(uid_code, start, end, place, npk, pairs: np.ndarray, max_s: int):
+    """Give a short stay at B between two stays at A the place A when (A, B) is a ping-pong pair, then
+    merge each subscriber's consecutive stays at one place less than ``max_s`` apart."""
+    place = place.astype(np.int64)
+    if len(pairs) and len(place) >= 3:
+        n_p = int(place.max()) + 1
+        known = np.unique(np.concatenate([pairs[:, 0] * n_p + pairs[:, 1], pairs[:, 1] * n_p + pairs[:, 0]]))
+        a, b, c = place[:-2], place[1:-1], place[2:]
+        mid = (uid_code[:-2] == uid_code[2:]) & (a == c) & (a != b) & (end[1:-1] - start[1:-1] <= max_s)
+        mid &= np.isin(a * n_p + b, known)
+        place = place.copy()
+        place[1:-1][mid] = a[mid]
+    if len(place) < 2:
+        return uid_code, start, end, place, npk
+    first = np.ones(len(place), dtype=bool)
+    first[1:] = (uid_code[1:] != uid_code[:-1]) | (place[1:] != place[:-1]) | (start[1:] - end[:-1] > max_s)
+    head = np.flatnonzero(first)
+    tail = np.append(head[1:] - 1, len(place) - 1)
+    ends = np.maximum.reduceat(end, head)
+    return uid_code[head], start[head], np.maximum(ends, end[tail]), place[head], np.add.reduceat(npk, head)
+
+
+def _csr_neighbours(n_places: int, pairs: np.ndarray):
+    """CSR of each place's neighbours (itself included) from undirected pairs."""
+    a = np.concatenate([np.arange(n_places), pairs[:, 0], pairs[:, 1]])
+    b = np.concatenate([np.arange(n_places), pairs[:, 1], pairs[:, 0]])
+    key = np.unique(a * n_places + b)
+    a, b = key // n_places, key % n_places
+    ptr = np.searchsorted(a, np.arange(n_places + 1)).astype(np.int64)
+    return ptr, b.astype(np.int64)
+
+
+def _midpoints(uid_code: np.ndarray, start: np.ndarray, end: np.ndarray, n_pings: np.ndarray):
+    """Trigger-ended stays: move each end back by half the mean ping interval, and the start of a
+    stay that began at that trigger to the same point."""
+    half = (end - start) // (2 * np.maximum(n_pings, 1))
+    new_end = end - half
+    new_start = start.copy()
+    if len(start) > 1:
+        follows = (uid_code[1:] == uid_code[:-1]) & (start[1:] <= end[:-1])
+        new_start[1:] = np.where(follows, np.minimum(start[1:], new_end[:-1]), start[1:])
+        # a stay that overlapped its predecessor must not overlap it after the move either
+        new_start[1:] = np.where(uid_code[1:] == uid_code[:-1], np.maximum(new_start[1:], new_end[:-1]), new_start[1:])
+    return new_start, np.maximum(new_end, new_start)
 
 
 def _pad(uid_code: np.ndarray, start: np.ndarray, end: np.ndarray, pad_s: int):

@@ -15,11 +15,12 @@ import pandas as pd
 DEFAULT_MIN_S = 946_684_800  # 2000-01-01T00:00:00Z
 DEFAULT_MAX_S = 4_102_444_800  # 2100-01-01T00:00:00Z
 
-_INT_RE = r"[+-]?\d{1,18}"
-_HMS = r"(?:[T ]\d{2}(?::\d{2}(?::\d{2}(?:[.,]\d{1,9})?)?)?)"
-_ISO_NAIVE_RE = r"\d{4}-\d{2}-\d{2}" + _HMS + "?"
-_ISO_AWARE_RE = r"\d{4}-\d{2}-\d{2}" + _HMS + r"\s*(?:Z|z|[+-]\d{2}(?::?\d{2})?)"
-_UNIX_S_RE = r"[+-]?\d{1,12}(?:\.\d*)?"
+# ASCII digits only ([0-9], not \d: \d accepts other scripts' digits), no \s: pyarrow (RE2) runs these.
+_INT_RE = r"[+-]?[0-9]{1,18}"
+_HMS = r"(?:[T ][0-9]{2}(?::[0-9]{2}(?::[0-9]{2}(?:[.,][0-9]{1,9})?)?)?)"
+_ISO_NAIVE_RE = r"[0-9]{4}-[0-9]{2}-[0-9]{2}" + _HMS + "?"
+_ISO_AWARE_RE = r"[0-9]{4}-[0-9]{2}-[0-9]{2}" + _HMS + r" ?(?:Z|z|[+-][0-9]{2}(?::?[0-9]{2})?)"
+_UNIX_S_RE = r"[+-]?[0-9]{1,12}(?:\.[0-9]*)?"
 
 
 class Problems:
@@ -65,13 +66,20 @@ def as_text(s: pd.Series) -> pd.Series:
     >>> as_text(pd.Series([" a ", None, 3])).tolist()
     ['a', '', '3']
     """
-    if isinstance(s.dtype, pd.StringDtype) or s.dtype == object:
-        t = s.astype("string")
-    elif pd.api.types.is_datetime64_any_dtype(s.dtype):
+    if pd.api.types.is_datetime64_any_dtype(s.dtype):
         t = pd.Series(s.map(lambda v: v.isoformat(), na_action="ignore"), index=s.index).astype("string")
     else:
-        t = s.astype("string")
+        try:
+            t = s.astype("string")
+        except (UnicodeDecodeError, TypeError, ValueError):  # bytes that are not UTF-8, odd objects
+            t = s.map(_safe_str, na_action="ignore").astype("string")
     return t.fillna("").str.strip()
+
+
+def _safe_str(value) -> str:
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value).decode("utf-8", errors="replace")
+    return str(value)
 
 
 def _is_int_dtype(dtype) -> bool:
@@ -230,9 +238,9 @@ def parse_ts(
 
 
 _DATE_FORMS = (
-    (r"\d{4}-\d{1,2}-\d{1,2}", "%Y-%m-%d"),
-    (r"\d{4}/\d{1,2}/\d{1,2}", "%Y/%m/%d"),
-    (r"\d{8}", "%Y%m%d"),
+    (r"[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}", "%Y-%m-%d"),
+    (r"[0-9]{4}/[0-9]{1,2}/[0-9]{1,2}", "%Y/%m/%d"),
+    (r"[0-9]{8}", "%Y%m%d"),
 )
 
 

@@ -136,6 +136,7 @@ class FitResult:
     interventions: list[seir.Intervention]
     beta_walk_sd: float
     log: list[str] = field(default_factory=list)
+    forecast_walk_sd: float | None = None
 
 
 def _eakf_update(xs: list[np.ndarray], h: np.ndarray, y: np.ndarray, oev: np.ndarray) -> list[np.ndarray]:
@@ -163,8 +164,10 @@ def _eakf_update(xs: list[np.ndarray], h: np.ndarray, y: np.ndarray, oev: np.nda
 
 def fit_eakf(daily: pd.DataFrame, population: np.ndarray, flows: np.ndarray | None = None, *,
              interventions: list[seir.Intervention] | None = None, n_members: int = 300,
-             spinup_days: int = 14, beta_walk_sd: float = 0.04, inflation: float = 1.03,
-             oev_rel: float = 0.2, seed: int = 0, min_history_days: int = MIN_HISTORY_DAYS) -> FitResult:
+             spinup_days: int = 14, beta_walk_sd: float = 0.15, inflation: float = 1.03,
+             oev_rel: float = 0.2, seed: int = 0, min_history_days: int = MIN_HISTORY_DAYS,
+             beta_range: tuple[float, float] = (0.6, 1.5), lockdown_beta_factor: float = 0.5,
+             update_pipe: bool = True, update_alpha: bool = True, forecast_walk_sd: float | None = 0.03) -> FitResult:
     """Fit by an ensemble adjustment Kalman filter over the dates of ``daily`` (dates x regions).
 
     ``flows``: ``(R, R)`` or ``(days, R, R)`` trips aligned with ``daily``'s dates (a shorter daily
@@ -189,10 +192,11 @@ def fit_eakf(daily: pd.DataFrame, population: np.ndarray, flows: np.ndarray | No
     pop = np.asarray(population, float)
     if pop.shape != (daily.shape[1],) or not np.all(pop > 0):
         raise SeriesError("population must be > 0 for every region / 每个地区的人口必须大于 0")
-    interventions = seir.lockdown_2020() if interventions is None else interventions
+    interventions = seir.lockdown_2020(lockdown_beta_factor) if interventions is None else interventions
     rng = np.random.default_rng(seed)
     n_regions = daily.shape[1]
-    params = seir.draw_params(n_members, n_regions, rng)
+    params = seir.draw_params(n_members, n_regions, rng, beta_range=beta_range)
+    params = replace(params, alpha=np.repeat(params.alpha, n_regions, axis=1))
     y0 = y_all[: min(3, len(y_all))].mean(axis=0) + 0.3
     seed_e = (y0 / params.alpha) * np.exp(rng.uniform(np.log(0.02), np.log(0.5), (n_members, n_regions)))
     state = seir.initial_state(pop, seed_e, n_members)
@@ -210,21 +214,27 @@ def fit_eakf(daily: pd.DataFrame, population: np.ndarray, flows: np.ndarray | No
         ti = t - spinup_days
         if ti < 0:
             continue
-        lb = np.log(params.beta)
-        xs = [state.S, state.E, state.Id, state.Iu, state.pipe, lb]
-        xs = [x.mean(axis=0) + inflation * (x - x.mean(axis=0)) for x in xs[1:]]
-        xs = [state.S] + xs
-        h = xs[4] @ pmfs[delay[t]]
-        oev = 1.0 + y_smooth[ti] + (oev_rel * y_smooth[ti]) ** 2
-        S, E, Id, Iu, pipe, lb = _eakf_update(xs, h, y_all[ti], oev)
+        # update on the log scale: exponential dynamics make log counts close to linear-Gaussian
+        xs = [np.log1p(state.E), np.log1p(state.Id), np.log1p(state.Iu), np.log1p(state.pipe),
+              np.log(params.beta), np.log(params.alpha / (1 - params.alpha))]
+        xs = [x.mean(axis=0) + inflation * (x - x.mean(axis=0)) for x in xs]
+        h = np.log1p(np.expm1(xs[3]) @ pmfs[delay[t]])
+        oev = 1.0 / (y_smooth[ti] + 1.0) + oev_rel**2
+        E, Id, Iu, pipe, lb, la = _eakf_update(xs, h, np.log1p(y_all[ti]), oev)
+        if not update_alpha:
+            la = xs[5]
+        if not update_pipe:
+            pipe = xs[3]
         alive = state.alive()
-        state = replace(state, S=np.clip(S, 0, alive), E=np.maximum(E, 0), Id=np.maximum(Id, 0),
-                        Iu=np.maximum(Iu, 0), pipe=np.maximum(pipe, 0))
-        state.R = np.maximum(alive - state.S - state.E - state.Id - state.Iu, 0)  # conserve population
-        params = replace(params, beta=np.exp(np.clip(lb, beta_lo, beta_hi)))
+        E, Id, Iu = (np.minimum(np.expm1(np.maximum(v, 0)), alive) for v in (E, Id, Iu))
+        state = replace(state, E=E, Id=Id, Iu=Iu, pipe=np.expm1(np.clip(pipe, 0, 20)))
+        state.S = np.clip(alive - state.E - state.Id - state.Iu - state.R, 0, None)
+        state.R = alive - state.S - state.E - state.Id - state.Iu  # conserve population
+        params = replace(params, beta=np.exp(np.clip(lb, beta_lo, beta_hi)),
+                         alpha=1 / (1 + np.exp(-np.clip(la, -4.0, 4.0))))
         state.C = np.broadcast_to(daily.iloc[: ti + 1].sum().to_numpy(), state.C.shape).copy()
     return FitResult(state, params, [str(c) for c in daily.columns], pd.Timestamp(daily.index[-1]),
-                     interventions, beta_walk_sd)
+                     interventions, beta_walk_sd, forecast_walk_sd=forecast_walk_sd)
 
 
 def _align_flows(flows: np.ndarray, n_days: int, spinup_days: int) -> np.ndarray:
@@ -258,7 +268,8 @@ def forecast_samples(fit: FitResult, horizon_days: int = 30, flows: np.ndarray |
     _, bm, _ = seir.schedule_arrays(pd.DatetimeIndex([fit.as_of]), n_regions, fit.interventions)
     rt = seir.reproduction_number(fit.state, fit.params, bm[0])
     _, rep, dead = seir.simulate(fit.state, fit.params, dates, flows, fit.interventions,
-                                 beta_walk_sd=fit.beta_walk_sd, rng=rng)
+                                 beta_walk_sd=fit.beta_walk_sd if fit.forecast_walk_sd is None
+                                 else fit.forecast_walk_sd, rng=rng)
     out = {"rt": rt}
     for name, mean in (("confirmed", rep), ("deaths", dead)):
         m = np.repeat(np.transpose(mean, (1, 0, 2)), draws_per_member, axis=0)  # (K*d, H, R)

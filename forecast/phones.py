@@ -83,7 +83,10 @@ def normalise_msisdn(text: str, default_country: str = "86") -> str:
         if not _CN_MOBILE.fullmatch(s):
             raise PhoneNumberError("a Chinese mobile number has 11 digits and starts with 13-19")
         return "+86" + s
-    return "+" + default_country + s.lstrip("0")
+    e164 = "+" + default_country + s.lstrip("0")
+    if not 8 <= len(e164) - 1 <= 15:
+        raise PhoneNumberError("a number must have 8 to 15 digits with its country code")
+    return e164
 
 
 def mask_msisdn(e164: str) -> str:
@@ -95,11 +98,16 @@ def mask_msisdn(e164: str) -> str:
     '138****5678'
     >>> mask_msisdn("+14155550100")
     '+1415***0100'
+    >>> mask_msisdn("+12345678")  # short numbers: at least 3 digits stay hidden
+    '+123***78'
     """
     if e164.startswith("+86") and len(e164) == 14:
         n = e164[3:]
         return f"{n[:3]}****{n[-4:]}"
-    return f"{e164[:5]}***{e164[-4:]}"
+    digits = e164.lstrip("+")
+    tail = 4 if len(digits) >= 11 else 2
+    head = max(0, min(4, len(digits) - tail - 3))
+    return f"+{digits[:head]}***{digits[-tail:]}"
 
 
 def check_key(key: bytes) -> bytes:

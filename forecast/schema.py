@@ -134,8 +134,10 @@ TRUE_INFECTIONS = {
     "uid": "int64",
     "infected_date": "datetime64[s]",
     "confirmed_date": "datetime64[s]",  # NaT when never confirmed
-    "community_id": "int64",
-    "city_code": "int64",
+    "community_id": "int64",  # home community (where the person lives, not where infected)
+    "city_code": "int64",  # home city
+    "infectious_date": "datetime64[s]",  # first infectious day (latent before)
+    "imported": "bool",  # a seed infection from outside, not by co-location
 }
 
 GRADE_LEVELS = ("slight", "low", "medium_low", "medium_high", "high")

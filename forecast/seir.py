@@ -131,7 +131,8 @@ class Params:
     cfr: np.ndarray
 
 
-def draw_params(n_members: int, n_regions: int, rng: np.random.Generator, cfr: float = 0.0) -> Params:
+def draw_params(n_members: int, n_regions: int, rng: np.random.Generator, cfr: float = 0.0,
+                beta_range: tuple[float, float] = (0.6, 1.5)) -> Params:
     """Prior ensemble of parameters (ranges of Li et al. 2020, Table S1).
 
     Examples
@@ -142,7 +143,7 @@ def draw_params(n_members: int, n_regions: int, rng: np.random.Generator, cfr: f
     """
     u = lambda lo, hi, r=1: rng.uniform(lo, hi, (n_members, r))  # noqa: E731
     return Params(
-        beta=u(0.6, 1.5, n_regions),
+        beta=u(*beta_range, n_regions),
         mu=u(0.2, 1.0),
         Z=u(3.0, 5.0),
         D=u(3.0, 5.0),

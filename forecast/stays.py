@@ -43,8 +43,8 @@ from .schema import STAYS, empty
 
 EARTH_RADIUS_M = 6_371_000.0
 _STEP_BUDGET = 1 << 16
-_MAX_LOOKAHEAD = 1024
-_CHUNK_PINGS = 4_000_000
+_MAX_LOOKAHEAD = 64
+_CHUNK_PINGS = 1_000_000
 
 __all__ = ["detect_stays", "sort_pings", "CellTable", "EARTH_RADIUS_M"]
 
@@ -75,11 +75,17 @@ class CellTable:
         self.cell_id = ids
         self.lon = cells["lon"].to_numpy(np.float64)
         self.lat = cells["lat"].to_numpy(np.float64)
-        self.lon_rad = np.radians(self.lon)
-        self.lat_rad = np.radians(self.lat)
-        self.cos_lat = np.cos(self.lat_rad)
+        lon_rad, lat_rad = np.radians(self.lon), np.radians(self.lat)
+        self.xyz = np.column_stack(
+            (np.cos(lat_rad) * np.cos(lon_rad), np.cos(lat_rad) * np.sin(lon_rad), np.sin(lat_rad))
+        )
         self.city_code = cells["city_code"].to_numpy(np.int64)
         self.community_id = cells["community_id"].to_numpy(np.int64)
+        # dense city codes (0..n_cities-1, in city_code order) keep the majority sort keys small
+        self.cities, city_rank = np.unique(self.city_code, return_inverse=True)
+        self.city_rank = city_rank.astype(np.int64).ravel()
+        self.communities, comm_rank = np.unique(self.community_id, return_inverse=True)
+        self.community_rank = comm_rank.astype(np.int64).ravel()
         lo = int(ids.min()) if len(ids) else 0
         hi = int(ids.max()) if len(ids) else -1
         self._dense = None
@@ -135,36 +141,37 @@ def sort_pings(uid: np.ndarray, ts_s: np.ndarray) -> np.ndarray | None:
     return np.lexsort((ts_s, uid))
 
 
-def _haversine_from(a_lon, a_lat, a_cos, b_lon, b_lat, b_cos):
-    # trackintel's point_haversine_dist(float_flag=True) term for term (same rounding)
-    x = np.cos(a_lat - b_lat) - a_cos * b_cos * (1.0 - np.cos(a_lon - b_lon))
-    return EARTH_RADIUS_M * np.arccos(np.clip(x, -1.0, 1.0))
+def _anchors_by_radius(g_start, xyz, radius_m):
+    """Anchor runs of the sliding scan (group starts plus triggers), as a boolean mask over runs.
 
-
-def _anchors_by_radius(g_first, g_end, lon, lat, cos_lat, radius_m):
-    """Anchor runs of the sliding scan: every group start plus every trigger run.
-
-    ``g_first``/``g_end``: first run and one-past-last run of each gap-free group.
-    Returns a boolean mask over runs.
+    ``g_start`` marks runs that start a gap-free group; ``xyz`` holds unit vectors of the runs'
+    cells. "distance >= radius_m" is tested as ``dot <= cos(radius_m / R)`` (the haversine in
+    trackintel's form is the arc cosine of the same dot product). A run more than ``2 * radius_m``
+    from the previous run is a trigger whatever the anchor was (triangle inequality), so such runs
+    split the groups into independent pieces scanned in parallel.
     """
-    n_runs = len(lon)
-    is_anchor = np.zeros(n_runs, bool)
-    is_anchor[g_first] = True
-    open_ = g_end - g_first > 1
-    anchor = g_first[open_].copy()
+    n_runs = len(xyz)
+    cos_r = np.cos(radius_m / EARTH_RADIUS_M)
+    is_anchor = g_start.copy()
+    if n_runs > 1:
+        step_dot = np.einsum("ij,ij->i", xyz[1:], xyz[:-1])
+        is_anchor[1:] |= step_dot <= np.cos((2.0 * radius_m + 1.0) / EARTH_RADIUS_M)
+    first = np.flatnonzero(is_anchor)
+    end = np.append(first[1:], n_runs)
+    open_ = end - first > 1
+    anchor = first[open_]
     probe = anchor + 1
-    end = g_end[open_].copy()
+    end = end[open_]
     while len(anchor):
-        k = int(min(_MAX_LOOKAHEAD, max(1, _STEP_BUDGET // len(anchor))))
+        k = int(min(_MAX_LOOKAHEAD, max(1, _STEP_BUDGET // len(anchor)), int((end - probe).max())))
         idx = probe[:, None] + np.arange(k)
         valid = idx < end[:, None]
-        idx = np.minimum(idx, n_runs - 1)
-        a = anchor[:, None]
-        far = _haversine_from(lon[a], lat[a], cos_lat[a], lon[idx], lat[idx], cos_lat[idx]) >= radius_m
-        far &= valid
+        np.minimum(idx, n_runs - 1, out=idx)
+        dot = np.einsum("ikj,ij->ik", xyz[idx], xyz[anchor])
+        far = (dot <= cos_r) & valid
         hit = far.any(axis=1)
-        first = far.argmax(axis=1)
-        trig = probe[hit] + first[hit]
+        first_hit = far.argmax(axis=1)
+        trig = probe[hit] + first_hit[hit]
         is_anchor[trig] = True
         anchor[hit] = trig
         probe[hit] = trig + 1
@@ -174,35 +181,83 @@ def _anchors_by_radius(g_first, g_end, lon, lat, cos_lat, radius_m):
     return is_anchor
 
 
-def _majority(seg_of_run: np.ndarray, value: np.ndarray, weight: np.ndarray, n_seg: int) -> np.ndarray:
-    """Per segment, the value with the largest summed weight (ties: smallest value).
+def _majority(seg_of_run, code, weight, n_seg, first_run):
+    """Per segment, the code with the largest summed weight (ties: smallest code).
 
-    Runs must be ordered by segment. Segments whose runs all share one value skip the sort.
+    Runs are ordered by segment; ``first_run`` is each non-empty segment's first run. Only
+    segments whose runs carry more than one code are sorted (few: most stays lie in one city).
     """
-    out = np.empty(n_seg, value.dtype)
-    if len(value) == 0:
-        return out
-    first_run = np.flatnonzero(np.r_[True, seg_of_run[1:] != seg_of_run[:-1]])
-    out[seg_of_run[first_run]] = value[first_run]
-    differs = np.r_[False, (value[1:] != value[:-1]) & (seg_of_run[1:] == seg_of_run[:-1])]
+    out = np.zeros(n_seg, np.int64)
+    out[seg_of_run[first_run]] = code[first_run]
+    differs = (code[1:] != code[:-1]) & (seg_of_run[1:] == seg_of_run[:-1])
     if not differs.any():
         return out
-    mixed_seg = np.unique(seg_of_run[differs])
-    sel = np.isin(seg_of_run, mixed_seg)
-    s, v, w = seg_of_run[sel], value[sel], weight[sel]
-    order = np.lexsort((v, s))
-    s, v, w = s[order], v[order], w[order]
-    key_start = np.flatnonzero(np.r_[True, (s[1:] != s[:-1]) | (v[1:] != v[:-1])])
-    ks, kv, kw = s[key_start], v[key_start], np.add.reduceat(w, key_start)
-    # best per segment: sort by (segment, -weight, value) and take the first of each segment
-    best = np.lexsort((kv, -kw, ks))
-    ks, kv = ks[best], kv[best]
-    firsts = np.r_[True, ks[1:] != ks[:-1]]
-    out[ks[firsts]] = kv[firsts]
+    mixed = np.zeros(n_seg, bool)
+    mixed[seg_of_run[1:][differs]] = True
+    sel = mixed[seg_of_run]
+    s, c, w = seg_of_run[sel], code[sel], weight[sel]
+    order = np.argsort(s * np.int64(int(c.max()) + 1) + c, kind="stable")
+    s, c, w = s[order], c[order], w[order]
+    start = np.flatnonzero(np.r_[True, (s[1:] != s[:-1]) | (c[1:] != c[:-1])])
+    ks, kc, kw = s[start], c[start], np.add.reduceat(w, start)
+    seg_start = np.flatnonzero(np.r_[True, ks[1:] != ks[:-1]])
+    best_w = np.maximum.reduceat(kw, seg_start)
+    cand = np.flatnonzero(kw == np.repeat(best_w, np.diff(np.r_[seg_start, len(ks)])))
+    cand = cand[np.r_[True, ks[cand][1:] != ks[cand][:-1]]]
+    out[ks[cand]] = kc[cand]
     return out
 
 
-def _stays_sorted(uid, ts, cell, table: CellTable, min_stay_s, radius_m, max_gap_s, include_last):
+def _longest(seg_of_run, value, weight, n_seg, first_run):
+    """Per segment, the value of its run with the largest weight (ties: the earliest run)."""
+    best_w = np.maximum.reduceat(weight, first_run)
+    cand = np.flatnonzero(weight == np.repeat(best_w, np.diff(np.r_[first_run, len(weight)])))
+    cand = cand[np.r_[True, seg_of_run[cand][1:] != seg_of_run[cand][:-1]]]
+    out = np.zeros(n_seg, np.int64)
+    out[seg_of_run[cand]] = value[cand]
+    return out
+
+
+def _smooth_border_bounces(r_rows, r_ts, r_uid_start, r_group_start, table: CellTable, bounce_s: float, last_ts: int):
+    """Border smoothing on runs: a short excursion to another city's cells is the home tower's.
+
+    A *city run* is a maximal sequence of runs of one subscriber in one city. A city run that
+    lasts at most ``bounce_s`` (from its first ping to the next city run's first ping), has the
+    same city on both sides and is shorter than both of them is a tower across the border
+    answering for the place the subscriber never left: its runs take the cell of the run before it. Returns the runs to keep (a run
+    that now has the same cell as its predecessor merges into it) and the new cell rows.
+    """
+    n_runs = len(r_rows)
+    city = table.city_rank[r_rows]
+    c_start = np.flatnonzero(np.r_[True, (city[1:] != city[:-1]) | r_uid_start[1:]])
+    n_c = len(c_start)
+    if n_c < 3:
+        return np.ones(n_runs, bool), r_rows
+    c_city = city[c_start]
+    c_uid_start = r_uid_start[c_start]
+    c_next_ts = np.append(r_ts[c_start[1:]], last_ts)
+    dur = c_next_ts - r_ts[c_start]
+    bounce = np.zeros(n_c, bool)
+    bounce[1:-1] = (
+        (c_city[:-2] == c_city[2:])
+        & ~c_uid_start[1:-1]
+        & ~c_uid_start[2:]
+        & (dur[1:-1] <= bounce_s)
+        & (dur[1:-1] < dur[:-2])  # strictly shorter than both sides: two neighbours are never
+        & (dur[1:-1] < dur[2:])  # both bounces, so the one before a bounce keeps its own cell
+    )
+    if not bounce.any():
+        return np.ones(n_runs, bool), r_rows
+    c_of_run = np.cumsum(np.r_[True, (city[1:] != city[:-1]) | r_uid_start[1:]]) - 1
+    # a bounce takes the cell of the last run before it (never itself a bounce: cities differ)
+    new_rows = r_rows.copy()
+    in_bounce = bounce[c_of_run]
+    new_rows[in_bounce] = r_rows[c_start[c_of_run[in_bounce]] - 1]
+    keep = np.r_[True, (new_rows[1:] != new_rows[:-1]) | r_group_start[1:]]
+    return keep, new_rows
+
+
+def _stays_sorted(uid, ts, cell, table: CellTable, min_stay_s, radius_m, max_gap_s, include_last, bounce_s):
     """Stays of pings already grouped by uid and time-sorted; returns a dict of columns."""
     n = len(uid)
     new_uid = np.empty(n, bool)
@@ -224,16 +279,18 @@ def _stays_sorted(uid, ts, cell, table: CellTable, min_stay_s, radius_m, max_gap
     del brk, new_uid
     r_ts = ts[rs]
     r_rows = table.rows(cell[rs])
+    if bounce_s is not None and n_runs > 2:
+        keep_run, r_rows = _smooth_border_bounces(r_rows, r_ts, r_uid_start, r_group_start, table, bounce_s, ts[-1])
+        rs, r_group_start, r_uid_start, r_ts, r_rows = (
+            rs[keep_run], r_group_start[keep_run], r_uid_start[keep_run], r_ts[keep_run], r_rows[keep_run]
+        )
+        n_runs = len(rs)
     r_len = np.diff(np.append(rs, n))
 
     if radius_m is None:
         is_anchor = np.ones(n_runs, bool)
     else:
-        g_first = np.flatnonzero(r_group_start)
-        g_end = np.append(g_first[1:], n_runs)
-        is_anchor = _anchors_by_radius(
-            g_first, g_end, table.lon_rad[r_rows], table.lat_rad[r_rows], table.cos_lat[r_rows], float(radius_m)
-        )
+        is_anchor = _anchors_by_radius(r_group_start, table.xyz[r_rows], float(radius_m))
     seg_first = np.flatnonzero(is_anchor)  # segments partition the runs; each group starts one
     n_seg = len(seg_first)
     seg_next = np.append(seg_first[1:], n_runs)
@@ -270,13 +327,15 @@ def _stays_sorted(uid, ts, cell, table: CellTable, min_stay_s, radius_m, max_gap
     lat_sum = np.add.reduceat(r_len * table.lat[r_rows], seg_first)
 
     ks = np.flatnonzero(keep)
-    kept_runs = np.isin(seg_of_run, ks) if len(ks) < n_seg else np.ones(n_runs, bool)
-    sor = seg_of_run[kept_runs]
-    rows_k = r_rows[kept_runs]
-    w_k = r_weight[kept_runs]
-    city = _majority(sor, table.city_code[rows_k], w_k, n_seg)[ks]
-    comm = _majority(sor, table.community_id[rows_k], w_k, n_seg)[ks]
-    cellid = _majority(sor, table.cell_id[rows_k], w_k, n_seg)[ks]
+    kept_runs = keep[seg_of_run]
+    k_seg, k_rows, k_w = seg_of_run[kept_runs], r_rows[kept_runs], r_weight[kept_runs]
+    if len(k_seg):
+        k_first = np.flatnonzero(np.r_[True, k_seg[1:] != k_seg[:-1]])
+        city = table.cities[_majority(k_seg, table.city_rank[k_rows], k_w, n_seg, k_first)[ks]]
+        comm = table.communities[_majority(k_seg, table.community_rank[k_rows], k_w, n_seg, k_first)[ks]]
+        cellid = _longest(k_seg, table.cell_id[k_rows], k_w, n_seg, k_first)[ks]
+    else:
+        city = comm = cellid = np.zeros(0, np.int64)
     npk = n_pings[ks]
     return {
         "uid": uid[rs[seg_first[ks]]],
@@ -300,6 +359,7 @@ def detect_stays(
     max_gap_minutes: float = 360,
     method: str = "sliding",
     include_last: bool = True,
+    border_bounce_minutes: float | None = 120,
     chunk_pings: int = _CHUNK_PINGS,
 ) -> pd.DataFrame:
     """Detect stays from pings with the sliding rule (Li et al. 2008, as trackintel does it).
@@ -321,6 +381,11 @@ def detect_stays(
         Only the sliding rule is implemented.
     include_last : bool
         Keep the open candidate at each subscriber's last ping (trackintel's ``include_last``).
+    border_bounce_minutes : float or None
+        Border smoothing before the scan: a stretch of pings in another city lasting at most this
+        long, between pings in one city (and shorter than the stretches on both sides), is taken
+        as a tower across the border and given the cell before it. ``None``: no smoothing (the
+        plain sliding rule, identical to trackintel's).
     chunk_pings : int
         Pings per uid-aligned chunk; bounds the temporaries (memory), not the result.
 
@@ -359,6 +424,7 @@ def detect_stays(
         del order
     min_stay_s = float(min_stay_minutes) * 60.0
     max_gap_s = float(max_gap_minutes) * 60.0
+    bounce_s = None if not border_bounce_minutes else float(border_bounce_minutes) * 60.0
     parts = []
     n = len(uid)
     lo = 0
@@ -372,8 +438,9 @@ def detect_stays(
             else:  # one subscriber fills the chunk: take all of its pings
                 hi += int(np.argmax(uid[hi:] != uid[hi])) or (n - hi)
         parts.append(
-            _stays_sorted(uid[lo:hi], ts[lo:hi], cell[lo:hi], table, min_stay_s, radius_m, max_gap_s, include_last)
+            _stays_sorted(uid[lo:hi], ts[lo:hi], cell[lo:hi], table, min_stay_s, radius_m, max_gap_s, include_last,
+                          bounce_s)
         )
         lo = hi
     cols = {c: np.concatenate([p[c] for p in parts]) for c in STAYS}
-    return pd.DataFrame(cols).astype(STAYS, copy=False)
+    return pd.DataFrame(cols).astype(STAYS)

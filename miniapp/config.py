@@ -25,6 +25,7 @@ SETTINGS: dict[str, tuple[object, str]] = {
     "TWILIO_API_BASE": (None, "Override of Twilio's API base URL (tests point it at a local stub)."),
     "TRUST_PROXY_HOPS": (0, "Number of reverse proxies in front whose X-Forwarded-* headers are trusted."),
     "MAX_CONTENT_LENGTH": (64 * 1024, "Largest request body accepted, in bytes."),
+    "DEMO": (0, "1 enables demo-only pages: /outbox shows the SMS outbox, one-time codes included."),
 }
 
 

@@ -39,6 +39,13 @@ def init_app(app: Flask) -> None:
         code = exc.code or 500
         return _render(code)
 
+    from miniapp.state import StateUnavailable
+
+    @app.errorhandler(StateUnavailable)
+    def _state_down(exc: StateUnavailable):
+        log.warning("state store unavailable on %s: %s", request.path, exc)
+        return _render(503)
+
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):
         log.exception("unhandled error on %s", request.path)

@@ -34,6 +34,7 @@ from miniapp.snapshot import SnapshotError, file_sha256, fsync_file
 CURRENT = "CURRENT"
 _PUBLISHED = re.compile(r"^snapshot-(\d{8}T\d{12}Z)(?:-\d+)?\.db$")
 _BUILD = re.compile(r"^\.build-(\d+)-[0-9a-f]+\.db$")
+_TEMP = re.compile(r"^\..+\.tmp-(\d+)-[0-9a-f]+$")
 SQLITE_HEADER = b"SQLite format 3\x00"
 
 
@@ -248,6 +249,12 @@ def _prune(snapshot_dir: Path, keep: int) -> list[str]:
             with contextlib.suppress(FileNotFoundError):
                 p.unlink()
             removed.append(p.name)
+    for p in snapshot_dir.glob(".*.tmp-*"):  # pointer / checksum temp files of killed processes
+        m = _TEMP.match(p.name)
+        if m and not _pid_alive(int(m.group(1))):
+            with contextlib.suppress(FileNotFoundError):
+                p.unlink()
+            removed.append(p.name)
     if removed:
         fsync_dir(snapshot_dir)
     return removed
@@ -278,6 +285,7 @@ def publish(new_file: str | os.PathLike, snapshot_dir: str | os.PathLike, keep: 
     snapshot_dir = Path(snapshot_dir)
     new_file = Path(new_file)
     keep = max(2, int(keep))
+    snapshot_dir.mkdir(parents=True, exist_ok=True)
     if new_file.resolve().parent != snapshot_dir.resolve():
         import shutil
 
@@ -297,10 +305,14 @@ def publish(new_file: str | os.PathLike, snapshot_dir: str | os.PathLike, keep: 
         while final.exists():
             final = snapshot_dir / f"snapshot-{stamp}-{n}.db"
             n += 1
-        atomic_write_text(_sidecar(final), f"{facts['sha256']}  {final.name}\n")
-        os.replace(new_file, final)
-        fsync_dir(snapshot_dir)
-        _point_to(snapshot_dir, final.name, facts["sha256"])
+        try:
+            atomic_write_text(_sidecar(final), f"{facts['sha256']}  {final.name}\n")
+            os.replace(new_file, final)
+            fsync_dir(snapshot_dir)
+            _point_to(snapshot_dir, final.name, facts["sha256"])
+        except OSError as exc:
+            served = previous["name"] if previous else "nothing"
+            raise SnapshotError(f"publishing failed ({exc.strerror or exc}); still serving {served}") from None
         pruned = _prune(snapshot_dir, keep)
     return {"name": final.name, "path": str(final), "sha256": facts["sha256"], "bytes": facts["bytes"],
             "as_of": facts["as_of"], "previous": previous["name"] if previous else None, "pruned": pruned}

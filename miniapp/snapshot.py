@@ -97,15 +97,23 @@ def _values(s: pd.Series, sqltype: str, column: str) -> list:
 
 
 def _check_no_phone(df: pd.DataFrame, table: str) -> None:
+    """Raise if any text value looks like a phone number (checked once per distinct value)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     for col in df.columns:
         s = df[col]
         if not (pd.api.types.is_object_dtype(s) or pd.api.types.is_string_dtype(s)):
             continue
-        hit = s.astype("string").str.contains(PHONE_RE, na=False)
-        if bool(hit.any()):
-            raise SnapshotError(
-                f"refusing to write: {int(hit.sum())} value(s) in {table}.{col} look like phone numbers"
-            )
+        uniq = pd.unique(s.dropna().astype(str))
+        if not len(uniq):
+            continue
+        # RE2 prefilter over the whole column, exact check (with digit boundaries) on the few candidates
+        rough = pc.match_substring_regex(pa.array(uniq, type=pa.string()), r"1[3-9]\d{9}")
+        candidates = uniq[np.asarray(rough.to_numpy(zero_copy_only=False), dtype=bool)]
+        n = sum(1 for v in candidates if PHONE_RE.search(v))
+        if n:
+            raise SnapshotError(f"refusing to write: {n} value(s) in {table}.{col} look like phone numbers")
 
 
 def _prepare(tables: Mapping[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:

@@ -242,20 +242,19 @@ _MESSAGE_FIELDS = ("sid", "to", "body", "status", "ts", "error_code")
 
 
 def check_message(message: dict, now: int) -> dict:
-    """Normalise an outbox message: keys ``sid to body status ts error_code``, no raw numbers.
+    """Normalise an outbox message: keys ``sid to body status ts error_code extra``, no raw numbers.
 
-    ``to`` must be a pseudonym or a masked number; ``ts`` defaults to ``now``.
+    ``to`` must be a pseudonym or a masked number; ``ts`` defaults to ``now``; any other keys (for
+    example ``subject``, ``purpose``, ``error``) are kept as JSON text in ``extra``.
 
     Examples
     --------
-    >>> check_message({"to": "138****8000", "body": "code 123456", "status": "queued"}, 10)["ts"]
-    10
+    >>> m = check_message({"to": "138****8000", "body": "code 123456", "purpose": "otp"}, 10)
+    >>> m["ts"], m["status"], m["extra"]
+    (10, 'queued', '{"purpose":"otp"}')
     """
     if not isinstance(message, dict):
         raise StateValueError("message must be a dict")
-    unknown = set(message) - set(_MESSAGE_FIELDS)
-    if unknown:
-        raise StateValueError(f"unknown message fields: {sorted(unknown)}")
     m = {k: message.get(k) for k in _MESSAGE_FIELDS}
     m["ts"] = now if m["ts"] is None else int(m["ts"])
     m["status"] = m["status"] or "queued"
@@ -267,7 +266,20 @@ def check_message(message: dict, now: int) -> dict:
     if m["error_code"] is not None:
         m["error_code"] = int(m["error_code"])
     check_no_phone({k: m[k] for k in ("sid", "to", "body")}, "message fields")
+    extra = {k: v for k, v in message.items() if k not in _MESSAGE_FIELDS and v is not None}
+    m["extra"] = encode_value(extra) if extra else None
     return m
+
+
+def merge_message(row: dict, extra: str | None) -> dict:
+    """An outbox row with its extra fields merged in (the named fields win).
+
+    Examples
+    --------
+    >>> merge_message({"sid": "SM1"}, '{"purpose":"otp","sid":"x"}')
+    {'purpose': 'otp', 'sid': 'SM1'}
+    """
+    return {**(json.loads(extra) if extra else {}), **row}
 
 
 def check_positive(value: int, what: str) -> int:

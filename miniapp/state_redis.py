@@ -318,7 +318,7 @@ class RedisState:
             row = {k: h.get(k) for k in ("sid", "to", "body", "status")}
             for k in ("ts", "error_code", "updated_s"):
                 row[k] = int(h[k]) if h.get(k) is not None else None
-            out.append(row)
+            out.append(S.merge_message(row, h.get("extra")))
         return out
 
     # -- audit --------------------------------------------------------------------------------

@@ -55,6 +55,10 @@ MIGRATIONS: list[str] = [
     CREATE INDEX audit_ts ON audit (ts);
     CREATE INDEX proofs_expires ON proofs (expires_s);
     """,
+    # 3: free-form message fields (purpose, subject pseudonym, error text) as JSON
+    """
+    ALTER TABLE messages ADD COLUMN extra TEXT;
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -68,7 +72,7 @@ def migrate(conn: sqlite3.Connection, target: int = SCHEMA_VERSION) -> int:
     --------
     >>> conn = sqlite3.connect(":memory:", isolation_level=None)
     >>> migrate(conn, target=1), migrate(conn)
-    (1, 2)
+    (1, 3)
     """
     current = conn.execute("PRAGMA user_version").fetchone()[0]
     if current > SCHEMA_VERSION:
@@ -298,9 +302,9 @@ class SQLiteState:
     def record_message(self, message: dict) -> None:
         m = S.check_message(message, self._now())
         with self._tx() as c:
-            c.execute("INSERT INTO messages (sid, to_, body, status, ts, error_code, updated_s) "
-                      "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                      (m["sid"], m["to"], m["body"], m["status"], m["ts"], m["error_code"], m["ts"]))
+            c.execute("INSERT INTO messages (sid, to_, body, status, ts, error_code, updated_s, extra) "
+                      "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                      (m["sid"], m["to"], m["body"], m["status"], m["ts"], m["error_code"], m["ts"], m["extra"]))
 
     def update_message_status(self, sid: str, status: str, error_code: int | None = None) -> None:
         S.check_key(sid, "sid")
@@ -310,10 +314,11 @@ class SQLiteState:
                       (status, None if error_code is None else int(error_code), self._now(), sid))
 
     def outbox(self, limit: int = 50) -> list[dict]:
-        rows = self._read("SELECT sid, to_, body, status, ts, error_code, updated_s FROM messages "
+        rows = self._read("SELECT sid, to_, body, status, ts, error_code, updated_s, extra FROM messages "
                           "ORDER BY ts DESC, id DESC LIMIT ?", (int(limit),))
-        return [{"sid": r["sid"], "to": r["to_"], "body": r["body"], "status": r["status"], "ts": r["ts"],
-                 "error_code": r["error_code"], "updated_s": r["updated_s"]} for r in rows]
+        return [S.merge_message({"sid": r["sid"], "to": r["to_"], "body": r["body"], "status": r["status"],
+                                 "ts": r["ts"], "error_code": r["error_code"], "updated_s": r["updated_s"]},
+                                r["extra"]) for r in rows]
 
     # -- audit --------------------------------------------------------------------------------
     def audit(self, event: str, subject: str | None = None, **fields: Any) -> None:

@@ -9,7 +9,11 @@ import click
 
 # Modules in this package that each define ``command`` (a click command or group).
 COMMAND_MODULES: list[str] = [
+    "keys_cmd",
+    "verify_cmd",
     "serve_cmd",
+    "alerts_cmd",
+    "synth_cmd",
 ]
 
 

@@ -38,10 +38,11 @@ def _state_or_503():
 
     try:
         state = _services().state
-        state.ping()
-        return state
+        if state.ping():
+            return state
     except StateUnavailable:
-        abort(503)
+        pass
+    abort(503)
 
 
 def _client_ip() -> str:
@@ -165,7 +166,7 @@ def consent():
 
 @bp.get("/show")
 def show():
-    from miniapp.proofs import sign_card
+    from miniapp.proofs import issue_card
     from miniapp.qr import qr_png
 
     who = _verified_subject()
@@ -180,7 +181,7 @@ def show():
         abort(503)
     card = card_for(store, uid)
     claims = card_claims(card, masked)
-    token = sign_card(claims, _services().keyring)
+    token = issue_card(state, pseudonym, claims, _services().keyring)
     state.audit("itinerary_viewed", pseudonym, channel="web", window_end=card["window_end"])
     verify_url = current_app.config["PUBLIC_URL"].rstrip("/") + url_for("verify.check", token=token)
     qr = "data:image/png;base64," + base64.b64encode(qr_png(verify_url)).decode("ascii")

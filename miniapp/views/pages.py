@@ -134,3 +134,12 @@ def methods():
 @bp.get("/privacy")
 def privacy():
     return render_template("privacy.html")
+
+
+@bp.get("/outbox")
+def outbox():
+    """Demo only: the SMS outbox, so a demo user can read the one-time code sent to a test number."""
+    if not int(current_app.config.get("DEMO") or 0) or current_app.config.get("SMS_BACKEND") != "outbox":
+        abort(404)
+    messages = current_app.extensions["riskcard"].state.outbox(limit=20)
+    return render_template("outbox.html", messages=messages)

@@ -89,7 +89,7 @@ def snapshot_tables(as_of: str = AS_OF, extra_communities: int = 0, seed: int = 
             day_level = level if k == 29 else levels[max(0, levels.index(level) - (1 if k < 15 else 0))]
             grade_rows.append((cid, _d(as_of, k - 29), score, day_level, score * 0.6, score * 1.6,
                                "up" if level in ("high", "medium_high") else "flat",
-                               json.dumps(_reasons(level), ensure_ascii=False)))
+                               json.dumps(_reasons(level), ensure_ascii=False) if k == 29 else None))
     grades = pd.DataFrame(grade_rows, columns=["community_id", "date", "score", "grade", "lo", "hi", "trend", "reasons"])
     grades["date"] = pd.to_datetime(grades["date"]).astype("datetime64[s]")
 

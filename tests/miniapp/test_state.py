@@ -208,6 +208,15 @@ def test_outbox_newest_first_with_status_updates(store, clock):
     assert len(store.outbox(limit=1)) == 1
 
 
+def test_outbox_keeps_extra_fields(store):
+    store.record_message({"to": "138****8000", "subject": SUBJ, "body": "b", "purpose": "otp", "sid": None,
+                          "status": "failed", "error": "21211"})
+    m = store.outbox()[0]
+    assert (m["purpose"], m["subject"], m["error"], m["status"], m["sid"]) == ("otp", SUBJ, "21211", "failed", None)
+    with pytest.raises(StateValueError):
+        store.record_message({"to": "138****8000", "body": "b", "note": "call 13800138000"})
+
+
 def test_audit_log(store, clock):
     store.audit("card.issued", SUBJ, jti="j1", masked="138****8000")
     clock.advance(5)
@@ -225,6 +234,7 @@ def test_audit_log(store, clock):
     lambda st: st.set_consent("13800138000", "itinerary", True),
     lambda st: st.audit("card.issued", SUBJ, number="13800138000"),
     lambda st: st.record_message({"to": "+8613800138000", "body": "hi"}),
+    lambda st: st.record_message({"to": "138****8000", "subject": "+8613800138000", "body": "hi"}),
     lambda st: st.remember("k", {"n": "8613800138000"}, 60),
 ])
 def test_raw_phone_numbers_refused(store, call):
@@ -302,6 +312,8 @@ def test_sqlite_upgrades_old_file_in_place(tmp_path, clock):
         st.update_message_status("SM9", "undelivered", 30005)  # uses the column migration 2 added
         assert st.outbox()[0]["error_code"] == 30005
         assert st.audit_log() == [{"ts": 5, "event": "card.issued", "subject": SUBJ, "jti": "j"}]
+        st.record_message({"to": "138****8000", "body": "b", "sid": "SM10", "purpose": "otp"})  # migration 3
+        assert st.outbox()[0]["purpose"] == "otp"
         assert st.has_consent(SUBJ, "itinerary")
     finally:
         st.close()
@@ -334,6 +346,23 @@ def test_sqlite_atomic_across_processes(tmp_path):
     assert sum(won) == len(keys)
 
 
+def _use_inherited_store(st, q):
+    q.put((st.claim_alert("child"), st._pid == __import__("os").getpid()))
+
+
+def test_sqlite_reopens_connection_after_fork(tmp_path, clock):
+    st = open_state(f"sqlite:///{tmp_path / 'fork.db'}", clock=clock)
+    assert st.claim_alert("parent")
+    ctx = mp.get_context("fork")
+    q = ctx.Queue()
+    child = ctx.Process(target=_use_inherited_store, args=(st, q))
+    child.start()
+    child.join(30)
+    assert child.exitcode == 0 and q.get(timeout=5) == (True, True)
+    assert st.claim_alert("child") is False and st.claim_alert("parent") is False
+    st.close()
+
+
 def test_sqlite_unusable_file_is_unavailable(tmp_path, clock):
     path = tmp_path / "garbage.db"
     path.write_bytes(b"this is not a database" * 100)
@@ -351,6 +380,10 @@ def test_redis_down_raises_state_unavailable(own_redis_server, clock):
                  lambda: st.audit("x", SUBJ), lambda: st.outbox(), lambda: st.purge()):
         with pytest.raises(StateUnavailable, match="redis"):
             call()
+    own_redis_server.start()  # back on the same port: the store reconnects by itself
+    assert st.ping() is True
+    st.put_code(SUBJ, "h2", ttl_s=600)
+    assert st.check_code(SUBJ, "h2") == "ok"
     st.close()
 
 

@@ -1,0 +1,158 @@
+"""Accuracy of detected stays and itineraries against ground truth (the synthetic nation's).
+
+Stay matching (docs/engine.md)
+------------------------------
+A detected stay and a true stay of the same subscriber are *candidates* when their time overlap is
+at least ``min_overlap_share`` (50 %) of the shorter of the two. Matching is one to one: a pair
+matches when each is the other's candidate with the largest overlap (ties: the earlier stay).
+*Precision* is the share of detected stays that match a true stay (of any length); *recall* is the
+share of true stays of ``>= min_stay_minutes`` that match a detected stay.
+
+Itinerary exactness
+-------------------
+A subscriber's itinerary is exact when the set of cities with ``>= min_city_minutes`` on some local
+day of the window is the same in the detection and in the truth (``true_city_days``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .itinerary import DAY_S, _to_day_s
+
+__all__ = ["match_stays", "stay_scores", "itinerary_exactness"]
+
+
+def match_stays(detected: pd.DataFrame, truth: pd.DataFrame, *, min_overlap_share: float = 0.5):
+    """One-to-one matches between detected and true stays.
+
+    Both tables need ``uid, start_s, end_s``; stays of one subscriber must not overlap each other
+    within a table (true for :func:`forecast.stays.detect_stays` and the synthetic truth).
+
+    Returns
+    -------
+    (ndarray, ndarray)
+        Row positions (in ``detected`` and in ``truth``) of the matched pairs.
+
+    Examples
+    --------
+    >>> det = pd.DataFrame({"uid": [1, 1], "start_s": [0, 5000], "end_s": [3600, 9000]})
+    >>> tru = pd.DataFrame({"uid": [1, 1, 2], "start_s": [600, 4000, 0], "end_s": [3000, 9600, 60]})
+    >>> [a.tolist() for a in match_stays(det, tru)]
+    [[0, 1], [0, 1]]
+    """
+    d_u = detected["uid"].to_numpy(np.int64)
+    d_s = detected["start_s"].to_numpy(np.int64)
+    d_e = detected["end_s"].to_numpy(np.int64)
+    t_u = truth["uid"].to_numpy(np.int64)
+    t_s = truth["start_s"].to_numpy(np.int64)
+    t_e = truth["end_s"].to_numpy(np.int64)
+    if len(d_u) == 0 or len(t_u) == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    # one int64 key per (subscriber, time): dense subscriber code in the high bits
+    _, code = np.unique(np.concatenate([d_u, t_u]), return_inverse=True)
+    code = code.ravel().astype(np.int64) << 32
+    t0 = min(d_s.min(), t_s.min())
+    dk, tk = code[: len(d_u)], code[len(d_u):]
+    t_order = np.lexsort((t_s, t_u))
+    ss, se = t_s[t_order], t_e[t_order]
+    tk = tk[t_order]
+    # true stays overlapping detected stay i: same subscriber, end > d_s, start < d_e; stays of a
+    # subscriber do not overlap, so their ends are sorted too and the range is contiguous
+    lo = np.searchsorted(tk + (se - t0), dk + (d_s - t0), side="right")
+    hi = np.searchsorted(tk + (ss - t0), dk + (d_e - t0), side="left")
+    cnt = np.maximum(hi - lo, 0)
+    di = np.repeat(np.arange(len(d_u)), cnt)
+    tj = np.repeat(lo, cnt) + (np.arange(cnt.sum()) - np.repeat(np.cumsum(cnt) - cnt, cnt))
+    ov = np.minimum(d_e[di], se[tj]) - np.maximum(d_s[di], ss[tj])
+    shorter = np.minimum(d_e[di] - d_s[di], se[tj] - ss[tj])
+    ok = (ov > 0) & (ov >= min_overlap_share * shorter)
+    di, tj, ov = di[ok], tj[ok], ov[ok]
+    if len(di) == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    # best candidate per detected stay and per true stay (largest overlap, then lowest index)
+    o1 = np.lexsort((tj, -ov, di))
+    best_t = np.full(len(d_u), -1)
+    first = np.r_[True, di[o1][1:] != di[o1][:-1]]
+    best_t[di[o1][first]] = tj[o1][first]
+    o2 = np.lexsort((di, -ov, tj))
+    best_d = np.full(len(t_u), -1)
+    first = np.r_[True, tj[o2][1:] != tj[o2][:-1]]
+    best_d[tj[o2][first]] = di[o2][first]
+    mutual = (best_t[di] == tj) & (best_d[tj] == di)
+    return di[mutual], t_order[tj[mutual]]
+
+
+def stay_scores(detected: pd.DataFrame, truth: pd.DataFrame, *, min_stay_minutes: float = 30,
+                min_overlap_share: float = 0.5) -> dict:
+    """Precision and recall of detected stays against true stays (see the module docstring).
+
+    Examples
+    --------
+    >>> det = pd.DataFrame({"uid": [1, 1], "start_s": [0, 5000], "end_s": [3600, 9000]})
+    >>> tru = pd.DataFrame({"uid": [1, 1], "start_s": [600, 4000], "end_s": [3000, 9600]})
+    >>> stay_scores(det, tru)
+    {'precision': 1.0, 'recall': 1.0, 'n_detected': 2, 'n_true': 2, 'n_matched': 2}
+    """
+    di, tj = match_stays(detected, truth, min_overlap_share=min_overlap_share)
+    long_true = (truth["end_s"].to_numpy() - truth["start_s"].to_numpy()) >= min_stay_minutes * 60
+    matched_true = np.zeros(len(truth), bool)
+    matched_true[tj] = True
+    n_long = int(long_true.sum())
+    return {
+        "precision": float(len(di) / len(detected)) if len(detected) else 1.0,
+        "recall": float((matched_true & long_true).sum() / n_long) if n_long else 1.0,
+        "n_detected": int(len(detected)),
+        "n_true": n_long,
+        "n_matched": int(len(di)),
+    }
+
+
+def _city_pairs(city_days: pd.DataFrame, lo_day_s: int, hi_day_s: int, min_city_minutes: float) -> pd.DataFrame:
+    day = city_days["local_date"].to_numpy().astype("datetime64[s]").astype(np.int64)
+    sel = (day >= lo_day_s) & (day < hi_day_s) & (city_days["minutes"].to_numpy() >= min_city_minutes)
+    return city_days.loc[sel, ["uid", "city_code"]].drop_duplicates()
+
+
+def itinerary_exactness(detected_city_days: pd.DataFrame, true_city_days: pd.DataFrame, query_date,
+                        subscribers: pd.DataFrame, *, window_days: int = 14,
+                        min_city_minutes: float = 240) -> dict:
+    """Share of subscribers whose visited-city set is exactly right, overall and by border status.
+
+    ``subscribers`` needs ``uid`` and ``near_border`` (bool). Subscribers with no visited city in
+    either table count as exact (both sets empty).
+
+    Examples
+    --------
+    >>> subs = pd.DataFrame({"uid": [1, 2], "near_border": [False, True]})
+    >>> day = pd.Timestamp("2020-01-10")
+    >>> det = pd.DataFrame({"uid": [1, 2], "local_date": [day, day], "city_code": [11, 12],
+    ...                     "minutes": [300.0, 300.0]})
+    >>> tru = det.assign(city_code=[11, 13])
+    >>> itinerary_exactness(det, tru, "2020-01-15", subs)["exact_share_away"]
+    1.0
+    """
+    d = _to_day_s(query_date)
+    lo = d - window_days * DAY_S
+    det = _city_pairs(detected_city_days, lo, d, min_city_minutes)
+    tru = _city_pairs(true_city_days, lo, d, min_city_minutes)
+    # a (uid, city) pair found in only one of the two sets makes that subscriber's itinerary wrong
+    both = pd.concat([det, tru], ignore_index=True)
+    once = both.groupby(["uid", "city_code"]).size()
+    wrong_uids = once[once.to_numpy() == 1].index.get_level_values("uid").unique().to_numpy()
+    uid = subscribers["uid"].to_numpy(np.int64)
+    near = subscribers["near_border"].to_numpy(bool)
+    exact = ~np.isin(uid, wrong_uids)
+
+    def share(mask):
+        return float(exact[mask].mean()) if mask.any() else 1.0
+
+    return {
+        "exact_share": share(np.ones(len(uid), bool)),
+        "exact_share_away": share(~near),
+        "exact_share_near": share(near),
+        "error_near": 1.0 - share(near),
+        "n_subscribers": int(len(uid)),
+        "n_near_border": int(near.sum()),
+    }

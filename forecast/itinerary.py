@@ -1,0 +1,256 @@
+"""City-days and 14-day itineraries (行程卡): which cities a subscriber stayed in for >= 4 h a day.
+
+Rules (docs/engine.md)
+----------------------
+* Minutes in a city on a local day come from stays: each stay counts in its (majority-time) city,
+  split at local midnights. The time between two consecutive stays of a subscriber in the *same*
+  city is counted in that city too when it is at most ``bridge_gap_minutes`` (the person moved
+  within the city; passing through another city never counts, since only stays count).
+* A city is *visited* on a day with ``>= min_city_minutes`` (240) there.
+* The itinerary for a query on local day D lists the cities visited on some day of D-14 .. D-1.
+
+Local days use wall-clock time of ``tz`` (Asia/Shanghai by default, no DST). For a zone with DST a
+piece that spans the change is off by the shift (at most one hour, on that day only).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+
+from .schema import CITY_DAYS, DEFAULT_TZ, ITINERARY, empty
+from .stays import CellTable, sort_pings
+
+DAY_S = 86_400
+
+__all__ = ["local_seconds", "city_days", "itineraries", "visited_city_sets"]
+
+
+def local_seconds(ts_s: np.ndarray, tz: str = DEFAULT_TZ) -> np.ndarray:
+    """Wall-clock seconds of ``tz`` for UTC Unix seconds (int64), offsets looked up per hour.
+
+    Examples
+    --------
+    >>> local_seconds(np.array([0, 3600]), "Asia/Shanghai").tolist()
+    [28800, 32400]
+    """
+    ts_s = np.asarray(ts_s, np.int64)
+    if len(ts_s) == 0:
+        return ts_s.copy()
+    h0 = int(ts_s.min()) // 3600
+    h1 = int(ts_s.max()) // 3600
+    hours = pd.DatetimeIndex((np.arange(h0, h1 + 1, dtype=np.int64) * 3600).astype("datetime64[s]"), tz="UTC")
+    local = hours.tz_convert(tz).tz_localize(None)
+    wall = local.to_numpy().astype("datetime64[s]").astype(np.int64)
+    offset = wall - np.arange(h0, h1 + 1, dtype=np.int64) * 3600
+    if (offset == offset[0]).all():
+        return ts_s + offset[0]
+    return ts_s + offset[ts_s // 3600 - h0]
+
+
+def _to_day_s(query_date) -> int:
+    """Local calendar day (date, Timestamp, string or datetime64) as seconds of its midnight."""
+    if isinstance(query_date, (np.datetime64, str, dt.date, pd.Timestamp)):
+        ts = pd.Timestamp(query_date)
+    else:
+        raise TypeError(f"query_date must be a date, got {type(query_date).__name__}")
+    if ts.tzinfo is not None:
+        ts = ts.tz_localize(None)
+    return int(ts.normalize().value // 1_000_000_000)
+
+
+def _split_days(uid, start_local, end_local, city):
+    """Cut [start, end) local-second intervals at midnights; returns (uid, day_s, city, seconds)."""
+    d0 = start_local // DAY_S
+    d1 = (np.maximum(end_local, start_local + 1) - 1) // DAY_S
+    n_days = (d1 - d0 + 1).astype(np.int64)
+    idx = np.repeat(np.arange(len(uid)), n_days)
+    day = d0[idx] + (np.arange(len(idx)) - np.repeat(np.cumsum(n_days) - n_days, n_days))
+    lo = np.maximum(start_local[idx], day * DAY_S)
+    hi = np.minimum(end_local[idx], (day + 1) * DAY_S)
+    return uid[idx], day * DAY_S, city[idx], hi - lo
+
+
+def _sum_by_key(uid, day_s, city, seconds):
+    """Sum seconds by (uid, day, city); returns the CITY_DAYS frame (minutes > 0 only)."""
+    keep = seconds > 0
+    uid, day_s, city, seconds = uid[keep], day_s[keep], city[keep], seconds[keep]
+    if len(uid) == 0:
+        return empty(CITY_DAYS)
+    order = np.lexsort((city, day_s, uid))
+    uid, day_s, city, seconds = uid[order], day_s[order], city[order], seconds[order]
+    first = np.flatnonzero(
+        np.r_[True, (uid[1:] != uid[:-1]) | (day_s[1:] != day_s[:-1]) | (city[1:] != city[:-1])]
+    )
+    return pd.DataFrame(
+        {
+            "uid": uid[first],
+            "local_date": day_s[first].astype("datetime64[s]"),
+            "city_code": city[first],
+            "minutes": np.add.reduceat(seconds, first) / 60.0,
+        }
+    )
+
+
+def city_days(
+    stays: pd.DataFrame | None,
+    *,
+    tz: str = DEFAULT_TZ,
+    pings: pd.DataFrame | None = None,
+    cells: pd.DataFrame | None = None,
+    min_city_minutes: float = 240,
+    bridge_gap_minutes: float = 360,
+) -> pd.DataFrame:
+    """Minutes each subscriber spent in each city per local day.
+
+    Parameters
+    ----------
+    stays : DataFrame or None
+        STAYS (from :func:`forecast.stays.detect_stays`); each stay counts in its ``city_code``.
+    tz : str
+        IANA zone of the local days.
+    pings, cells : DataFrame, optional
+        Unsmoothed baseline (used to measure border smoothing): when both are given the stays are
+        ignored and every ping counts in its own cell's city until the subscriber's next ping (at
+        most ``bridge_gap_minutes`` later).
+    min_city_minutes : float
+        Keep rows with ``minutes >= min_city_minutes`` (240: visited cities; 0: all minutes).
+    bridge_gap_minutes : float
+        Gaps between consecutive stays in the same city up to this long count in that city.
+
+    Returns
+    -------
+    DataFrame
+        CITY_DAYS sorted by ``uid, local_date, city_code``.
+
+    Examples
+    --------
+    >>> stays = pd.DataFrame({"uid": [1, 1], "start_s": [1577836800, 1577876400],
+    ...                       "end_s": [1577858400, 1577880000], "city_code": [110000, 120000]})
+    >>> city_days(stays, min_city_minutes=0)
+       uid local_date  city_code  minutes
+    0    1 2020-01-01     110000    360.0
+    1    1 2020-01-01     120000     60.0
+    """
+    gap_s = float(bridge_gap_minutes) * 60.0
+    if pings is not None and cells is not None:
+        uid = pings["uid"].to_numpy(np.int64)
+        ts = pings["ts_s"].to_numpy(np.int64)
+        cell = pings["cell_id"].to_numpy(np.int64)
+        order = sort_pings(uid, ts)
+        if order is not None:
+            uid, ts, cell = uid[order], ts[order], cell[order]
+        table = cells if isinstance(cells, CellTable) else CellTable(cells)
+        city = table.city_code[table.rows(cell)]
+        end = ts.copy()
+        if len(ts) > 1:
+            nxt_ok = (uid[1:] == uid[:-1]) & (ts[1:] - ts[:-1] <= gap_s)
+            end[:-1] = np.where(nxt_ok, ts[1:], ts[:-1])
+        start = ts
+    else:
+        if stays is None:
+            raise ValueError("city_days needs stays, or pings and cells")
+        uid = stays["uid"].to_numpy(np.int64)
+        start = stays["start_s"].to_numpy(np.int64)
+        end = stays["end_s"].to_numpy(np.int64).copy()
+        city = stays["city_code"].to_numpy(np.int64)
+        if len(uid) > 1:
+            order = sort_pings(uid, start)
+            if order is not None:
+                uid, start, end, city = uid[order], start[order], end[order], city[order]
+            bridge = (
+                (uid[1:] == uid[:-1])
+                & (city[1:] == city[:-1])
+                & (start[1:] >= end[:-1])
+                & (start[1:] - end[:-1] <= gap_s)
+            )
+            end[:-1] = np.where(bridge, start[1:], end[:-1])
+    if len(uid) == 0:
+        return empty(CITY_DAYS)
+    out = _sum_by_key(*_split_days(uid, local_seconds(start, tz), local_seconds(end, tz), city))
+    if min_city_minutes > 0:
+        out = out[out["minutes"].to_numpy() >= min_city_minutes].reset_index(drop=True)
+    return out.astype(CITY_DAYS)
+
+
+def itineraries(
+    city_days: pd.DataFrame,
+    query_date,
+    *,
+    window_days: int = 14,
+    min_city_minutes: float = 240,
+    tz: str = DEFAULT_TZ,
+) -> pd.DataFrame:
+    """Cities each subscriber visited (>= 4 h on a local day) in the window before ``query_date``.
+
+    Parameters
+    ----------
+    city_days : DataFrame
+        CITY_DAYS (from :func:`city_days`; rows under ``min_city_minutes`` are ignored).
+    query_date : date-like
+        Local day D of the query; the window is D - ``window_days`` .. D - 1.
+    window_days : int
+        Length of the window in full days.
+    min_city_minutes : float
+        Minutes in a city on one day that make it a visited city.
+    tz : str
+        Zone of ``local_date`` (kept for symmetry; the dates are already local).
+
+    Returns
+    -------
+    DataFrame
+        ITINERARY: one row per (uid, city) with the first and last visited day and the number of
+        visited days, sorted by ``uid, first_date, city_code``.
+
+    Examples
+    --------
+    >>> cd = pd.DataFrame({"uid": [1, 1, 1], "city_code": [110000, 120000, 110000],
+    ...                    "local_date": pd.to_datetime(["2020-01-01", "2020-01-02", "2020-01-20"]),
+    ...                    "minutes": [300.0, 250.0, 600.0]})
+    >>> itineraries(cd, "2020-01-15")
+       uid  city_code first_date  last_date  days
+    0    1     110000 2020-01-01 2020-01-01     1
+    1    1     120000 2020-01-02 2020-01-02     1
+    """
+    del tz
+    if window_days < 1:
+        raise ValueError("window_days must be >= 1")
+    d = _to_day_s(query_date)
+    day = city_days["local_date"].to_numpy().astype("datetime64[s]").astype(np.int64)
+    sel = (day >= d - window_days * DAY_S) & (day < d) & (city_days["minutes"].to_numpy() >= min_city_minutes)
+    uid = city_days["uid"].to_numpy(np.int64)[sel]
+    city = city_days["city_code"].to_numpy(np.int64)[sel]
+    day = day[sel]
+    if len(uid) == 0:
+        return empty(ITINERARY)
+    order = np.lexsort((day, city, uid))
+    uid, city, day = uid[order], city[order], day[order]
+    first = np.flatnonzero(np.r_[True, (uid[1:] != uid[:-1]) | (city[1:] != city[:-1])])
+    last = np.r_[first[1:], len(uid)] - 1
+    new_day = np.r_[True, (uid[1:] != uid[:-1]) | (city[1:] != city[:-1]) | (day[1:] != day[:-1])]
+    n_days = np.add.reduceat(new_day.astype(np.int64), first)
+    out = pd.DataFrame(
+        {
+            "uid": uid[first],
+            "city_code": city[first],
+            "first_date": day[first].astype("datetime64[s]"),
+            "last_date": day[last].astype("datetime64[s]"),
+            "days": n_days,
+        }
+    )
+    out = out.sort_values(["uid", "first_date", "city_code"], kind="stable").reset_index(drop=True)
+    return out.astype(ITINERARY)
+
+
+def visited_city_sets(itinerary: pd.DataFrame) -> pd.Series:
+    """Each subscriber's set of visited cities as a sorted tuple, indexed by uid.
+
+    Examples
+    --------
+    >>> it = pd.DataFrame({"uid": [1, 1, 2], "city_code": [120000, 110000, 110000]})
+    >>> visited_city_sets(it).to_dict()
+    {1: (110000, 120000), 2: (110000,)}
+    """
+    return itinerary.groupby("uid")["city_code"].agg(lambda s: tuple(sorted(s.tolist())))

@@ -1,0 +1,416 @@
+"""A deterministic synthetic nation with ground truth: feeds for the engine and the truth to score it.
+
+Real Chinese cities (:mod:`forecast.synth_geo`), subscribers with daily routines and inter-city trips
+(:mod:`forecast.synth_routine`), an epidemic spreading by co-location (:mod:`forecast.synth_epidemic`)
+and pings with wrong-city border cells (:mod:`forecast.synth_pings`). Everything is drawn from
+``numpy.random.default_rng`` streams keyed by the seed, the day and a fixed block of subscribers, so
+a run is identical whatever its chunk size.
+
+Time line (local days in ``config.tz``): the epidemic runs from ``as_of - epidemic_days`` to
+``as_of + future_days`` (so future infections are known); pings cover the ``n_days`` days before
+``as_of``; the case feeds hold confirmations up to ``as_of - 1``. ``true_contacts`` lists, for each
+confirmed case, everyone who shared a place with it in the ``contact_window_days`` days before
+confirmation and on the day itself (local days ``D - 15 .. D``, as :mod:`forecast.contacts` searches),
+restricted to the ping window (what a search over pings can see).
+
+Examples
+--------
+>>> nation = generate_nation(NationConfig(n_cities=2, n_subscribers=60, n_days=3, epidemic_days=10), b"k" * 16)
+>>> sorted(nation.cities["name"])
+['上海市', '重庆市']
+>>> nation.canonical_pings().columns.tolist()
+['uid', 'ts_s', 'cell_id']
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+from tqdm import tqdm
+
+from forecast import schema
+from forecast.synth_epidemic import Epidemic, simulate_epidemic
+from forecast.synth_geo import build_geography, build_population, read_city_table, select_cities
+from forecast.synth_io import TableWriter, arrow_table, read_table, write_frame
+from forecast.synth_pings import (city_day_minutes, contact_minutes, day_pings, iso_records, merge_segments,
+                                  records_to_arrow, stack_days)
+from forecast.synth_routine import BLOCK, Calendar, Routine, build_trips, day_segments, n_blocks
+
+SUBSCRIBERS = {"uid": "int64", "home_community_id": "int64", "work_community_id": "int64",
+               "home_city_code": "int64", "near_border": "bool"}
+PLACES = {"place_id": "int64", "kind": "string", "name": "string", "city_code": "int64", "community_id": "int64",
+          "cell_id": "int64", "border_cell_id": "int64", "lon": "float64", "lat": "float64"}
+FEEDS = {"pings": schema.RAW_PINGS, "cells": schema.CELLS, "communities": schema.COMMUNITIES, "cities": schema.CITIES,
+         "cases": schema.RAW_CASES, "case_trips": schema.CASE_TRIPS, "city_cases": schema.CITY_CASES}
+TRUTH = {"true_stays": schema.TRUE_STAYS, "true_city_days": schema.TRUE_CITY_DAYS,
+         "true_contacts": schema.TRUE_CONTACTS, "true_infections": schema.TRUE_INFECTIONS,
+         "subscribers": SUBSCRIBERS, "places": PLACES}
+
+
+@dataclass(frozen=True)
+class NationConfig:
+    """Parameters of a synthetic nation (units in the names; probabilities per subscriber-day)."""
+
+    n_cities: int = 6
+    n_subscribers: int = 2000
+    n_days: int = 14
+    as_of: str = "2020-02-01"
+    epidemic_days: int = 40
+    seed: int = 0
+    tz: str = schema.DEFAULT_TZ
+    ping_interval_minutes: tuple[int, int] = (5, 60)
+    communities_per_city: int = 8
+    pois_per_city: int = 6
+    city_codes: tuple[int, ...] | None = None  # overrides n_cities: these cities, the first seeds the epidemic
+    work_share: float = 0.7
+    border_share: float = 0.25  # share of each city's communities that lie near its border
+    border_cell_share: float = 0.3  # share of pings at a near-border place served by the border cell
+    cross_border_work_share: float = 0.3  # share of near-border residents working across the border
+    trip_rate_per_day: float = 0.01
+    p_evening: float = 0.3
+    p_outing: float = 0.4
+    p_missing_day: float = 0.03
+    transmission_per_hour: float = 0.014
+    ascertainment: float = 0.7
+    seed_infections: int | None = None  # default: max(3, n_subscribers // 500)
+    seed_city_share: float = 0.7
+    future_days: int = 14
+    contact_window_days: int = 15
+    block_subscribers: int = BLOCK  # subscribers per random stream (output is independent of chunking)
+
+    def __post_init__(self) -> None:
+        if self.n_days < 1 or self.epidemic_days < self.n_days:
+            raise ValueError("need 1 <= n_days <= epidemic_days")
+        if self.n_subscribers < 1:
+            raise ValueError("n_subscribers must be >= 1")
+        lo, hi = self.ping_interval_minutes
+        if not 0 < lo <= hi:
+            raise ValueError("ping_interval_minutes must be (low, high) with 0 < low <= high")
+        if not 1 <= self.block_subscribers <= 32_768:
+            raise ValueError("block_subscribers must be between 1 and 32768")
+
+
+@dataclass
+class Nation:
+    """A generated nation: feeds (raw schemas) and ground truth (``TRUE_*``), see :mod:`forecast.schema`."""
+
+    config: NationConfig
+    cities: pd.DataFrame
+    communities: pd.DataFrame
+    cells: pd.DataFrame
+    pings: pd.DataFrame
+    cases: pd.DataFrame
+    case_trips: pd.DataFrame
+    city_cases: pd.DataFrame
+    true_stays: pd.DataFrame
+    true_city_days: pd.DataFrame
+    true_contacts: pd.DataFrame
+    true_infections: pd.DataFrame
+    subscribers: pd.DataFrame
+    places: pd.DataFrame = field(default_factory=lambda: schema.empty(PLACES))
+    _canonical: pd.DataFrame | None = field(default=None, repr=False)
+
+    def canonical_pings(self) -> pd.DataFrame:
+        """Pings as ingest would make them (``PINGS``: uid, ts_s, cell_id), sorted by uid, ts_s.
+
+        Examples
+        --------
+        >>> n = generate_nation(NationConfig(n_cities=2, n_subscribers=20, n_days=2, epidemic_days=5), b"k" * 16)
+        >>> p = n.canonical_pings()
+        >>> bool(((p.uid.diff() > 0) | ((p.uid.diff() == 0) & (p.ts_s.diff() >= 0)))[1:].all())
+        True
+        """
+        p = self._canonical if self._canonical is not None else schema.empty(schema.PINGS)
+        return p.sort_values(["uid", "ts_s"], kind="stable").reset_index(drop=True)
+
+
+def _calendar(cfg: NationConfig) -> tuple[Calendar, pd.DatetimeIndex]:
+    first = pd.Timestamp(cfg.as_of) - pd.Timedelta(days=cfg.epidemic_days)
+    days = pd.date_range(first, periods=cfg.epidemic_days + cfg.future_days + 2, freq="D")
+    starts = days.tz_localize(cfg.tz).tz_convert("UTC").as_unit("s").asi8
+    cal = Calendar(starts[:-1], np.diff(starts), days[:-1].day_of_week.to_numpy().astype(np.int8))
+    return cal, days[:-1]
+
+
+def build_routine(config: NationConfig, pseudonym_key: bytes) -> Routine:
+    """Geography, population, trips and calendar of a nation (no epidemic, no pings yet).
+
+    Examples
+    --------
+    >>> r = build_routine(NationConfig(n_cities=3, n_subscribers=30), b"k" * 16)
+    >>> len(r.geo.cities), len(r.pop.uid), len(r.calendar.start_s)
+    (3, 30, 55)
+    """
+    cfg = config
+    rng = np.random.default_rng([cfg.seed, 0])
+    cities = select_cities(read_city_table(), cfg.n_cities, cfg.city_codes)
+    geo = build_geography(cities, cfg.communities_per_city, cfg.pois_per_city, cfg.border_share, rng)
+    pop = build_population(geo, cfg.n_subscribers, cfg.work_share, cfg.cross_border_work_share, cfg.seed,
+                           pseudonym_key, rng)
+    geo.communities["population"] = np.bincount(pop.home, minlength=len(geo.communities))[: len(geo.communities)]
+    cal, _ = _calendar(cfg)
+    trips = build_trips(geo, pop, len(cal.start_s), cfg.trip_rate_per_day, rng)
+    return Routine(geo, pop, trips, cal, cfg.seed, cfg.p_evening, cfg.p_outing, cfg.p_missing_day, cfg.block_subscribers)
+
+
+def _conform(df: pd.DataFrame, table: dict) -> pd.DataFrame:
+    return df[list(table)].astype(table).reset_index(drop=True)
+
+
+def _case_tables(cfg: NationConfig, r: Routine, epi: Epidemic, dates: pd.DatetimeIndex):
+    """Cases feed, case trips, city case series, true infections; and the case index per subscriber."""
+    as_of = cfg.epidemic_days
+    date_str = np.asarray(dates.strftime("%Y-%m-%d"))
+    codes = r.geo.cities["city_code"].to_numpy(np.int64)
+    comm = r.geo.communities["community_id"].to_numpy(np.int64)
+    who = np.flatnonzero((epi.confirmed_day >= 0) & (epi.confirmed_day < as_of))
+    who = who[np.lexsort((who, epi.confirmed_day[who]))]
+    case_id = np.char.add("C", np.char.mod("%06d", np.arange(1, len(who) + 1)))
+    raw = r.pop.msisdn[who]
+    raw = np.where(np.arange(len(who)) % 2 == 0, pd.Series(raw, dtype=object).str[3:].to_numpy(dtype=str), raw)
+    cases = pd.DataFrame({"case_id": case_id, "confirmed_date": date_str[epi.confirmed_day[who]],
+                          "city_code": codes[r.pop.home_city[who]], "community_id": comm[r.pop.home[who]], "msisdn": raw})
+    case_of = np.full(len(r.pop.uid), -1, np.int64)
+    case_of[who] = np.arange(len(who))
+
+    t = r.trips
+    k = case_of[t.person] if len(t.person) else np.zeros(0, np.int64)
+    leg_k = np.concatenate([k, k])
+    leg_day = np.concatenate([t.d0, t.d1])
+    origin = np.concatenate([r.pop.home_city[t.person], t.dest_city])
+    dest = np.concatenate([t.dest_city, r.pop.home_city[t.person]])
+    conf = epi.confirmed_day[who][np.maximum(leg_k, 0)] if len(who) else np.zeros(len(leg_k), np.int32)
+    ok = (leg_k >= 0) & (leg_day >= conf - 14) & (leg_day < conf)
+    g = np.random.default_rng([cfg.seed, 3])
+    lon, lat = r.geo.cities["lon"].to_numpy(), r.geo.cities["lat"].to_numpy()
+    km = np.hypot((lon[dest] - lon[origin]) * np.cos(np.radians(lat[origin])), lat[dest] - lat[origin]) * 111.2
+    train = km < 800
+    n_ok = int(ok.sum())
+    number = np.where(train[ok], np.char.add(np.where(g.random(n_ok) < 0.7, "G", "D"), g.integers(1, 9999, n_ok).astype(str)),
+                      np.char.add(np.array(["CA", "MU", "CZ", "HU"])[g.integers(0, 4, n_ok)], g.integers(1000, 9999, n_ok).astype(str)))
+    car = np.where(train[ok], np.char.mod("%02d", g.integers(1, 17, n_ok)), "")
+    case_trips = pd.DataFrame({"case_id": case_id[leg_k[ok]], "date": date_str[leg_day[ok]],
+                               "mode": np.where(train[ok], "train", "flight"), "number": number, "car": car})
+    case_trips = case_trips.sort_values(["case_id", "date"], kind="stable")
+
+    n_c = len(codes)
+    daily = np.zeros((as_of, n_c), np.int64)
+    np.add.at(daily, (epi.confirmed_day[who], r.pop.home_city[who]), 1)
+    cum = np.cumsum(daily, axis=0)
+    city_cases = pd.DataFrame({"date": np.repeat(date_str[:as_of], n_c), "city_code": np.tile(codes, as_of),
+                               "confirmed": cum.ravel()})
+
+    inf = np.flatnonzero(epi.infected_day >= 0)
+    day64 = dates.to_numpy().astype("datetime64[s]")
+    ext = np.concatenate([day64, day64[-1] + np.arange(1, 40).astype("timedelta64[D]")])  # confirmations after the run
+    conf_date = np.where(epi.confirmed_day[inf] >= 0, ext[np.maximum(epi.confirmed_day[inf], 0)], np.datetime64("NaT"))
+    true_inf = pd.DataFrame({"uid": r.pop.uid[inf], "infected_date": day64[epi.infected_day[inf]],
+                             "confirmed_date": conf_date, "community_id": comm[r.pop.home[inf]],
+                             "city_code": codes[r.pop.home_city[inf]],
+                             "infectious_date": ext[epi.infectious_day[inf]], "imported": epi.imported[inf]})
+    return (_conform(cases, schema.RAW_CASES), _conform(case_trips, schema.CASE_TRIPS),
+            _conform(city_cases, schema.CITY_CASES), _conform(true_inf, schema.TRUE_INFECTIONS), who, case_of)
+
+
+def _window_days(cfg: NationConfig) -> range:
+    return range(cfg.epidemic_days - cfg.n_days, cfg.epidemic_days)
+
+
+def _case_segments(cfg: NationConfig, r: Routine, epi: Epidemic, who: np.ndarray, case_of: np.ndarray):
+    """Segments of confirmed cases inside their contact window and the ping window (pre-pass)."""
+    parts = []
+    blocks = np.unique(who // r.block)
+    for b in blocks:
+        segs = [day_segments(r, d, b, b + 1) for d in _window_days(cfg)]
+        person, place, s, e, di = stack_days(segs)
+        day = di + _window_days(cfg).start
+        conf = epi.confirmed_day[person]
+        k = case_of[person]
+        ok = (k >= 0) & (day >= conf - cfg.contact_window_days) & (day <= conf) & (e > s)
+        parts.append((k[ok], place[ok].astype(np.int64) * 4096 + day[ok], s[ok], e[ok]))
+    if not parts:
+        z = np.zeros(0, np.int64)
+        return z, z, z, z
+    return tuple(np.concatenate(x) for x in zip(*parts))
+
+
+def _block_tables(cfg: NationConfig, r: Routine, b: int, case_segs, case_ids: np.ndarray, case_person: np.ndarray,
+                  dates: pd.DatetimeIndex) -> dict[str, object]:
+    """Pings (arrow) and truth frames for one block of subscribers over the ping window."""
+    days = list(_window_days(cfg))
+    segs = [day_segments(r, d, b, b + 1) for d in days]
+    who, ts, cell = [], [], []
+    for d, seg in zip(days, segs):
+        w, t, c = day_pings(r, seg, d, b, cfg.ping_interval_minutes, cfg.border_cell_share)
+        who.append(w), ts.append(t), cell.append(c)
+    who, ts, cell = np.concatenate(who), np.concatenate(ts), np.concatenate(cell)
+    text = iso_records(ts, cfg.tz)  # day-major here, which makes it cheap
+    order = np.argsort((who - segs[0].lo).astype(np.int16), kind="stable")  # radix sort: block <= 32768
+    who, ts, cell, text = who[order], ts[order], cell[order], text[order]
+    msisdn = pa.array(r.pop.msisdn[segs[0].lo: segs[0].lo + segs[0].place.shape[0]])
+    pings = pa.table({"msisdn": msisdn.take(pa.array(who - segs[0].lo)), "ts": records_to_arrow(text).cast(pa.string()),
+                      "cell_id": pa.array(cell, pa.int64())})
+    canonical = pd.DataFrame({"uid": r.pop.uid[who], "ts_s": ts, "cell_id": cell})
+
+    person, place, s, e, di = stack_days(segs)
+    geo = r.geo
+    place_id = geo.places["place_id"].to_numpy(np.int64)
+    place_comm = geo.places["community_id"].to_numpy(np.int64)
+    codes = geo.cities["city_code"].to_numpy(np.int64)
+    mp, mpl, ms, me = merge_segments(person, place, s, e)
+    stays = pd.DataFrame({"uid": r.pop.uid[mp], "start_s": ms, "end_s": me, "place_id": place_id[mpl],
+                          "community_id": place_comm[mpl], "city_code": codes[geo.place_city[mpl]]})
+    cp, cd, cc, cm = city_day_minutes(person, di, geo.place_city[place], (e - s) / 60.0)
+    local = dates.to_numpy().astype("datetime64[s]")[np.asarray(days)]
+    city_days = pd.DataFrame({"uid": r.pop.uid[cp], "local_date": local[cd], "city_code": codes[cc], "minutes": cm})
+    nz = e > s
+    group = place.astype(np.int64) * 4096 + (di + days[0])
+    k, p, minutes = contact_minutes(*case_segs, person[nz], group[nz], s[nz], e[nz])
+    not_self = case_person[k] != p if len(k) else np.zeros(0, bool)
+    contacts = pd.DataFrame({"case_id": case_ids[k[not_self]], "uid": r.pop.uid[p[not_self]],
+                             "shared_minutes": minutes[not_self]})
+    return {"pings": pings, "canonical": canonical, "true_stays": _conform(stays, schema.TRUE_STAYS),
+            "true_city_days": _conform(city_days, schema.TRUE_CITY_DAYS),
+            "true_contacts": _conform(contacts, schema.TRUE_CONTACTS)}
+
+
+def _prepare(config: NationConfig, pseudonym_key: bytes, progress: bool):
+    cfg = config
+    r = build_routine(cfg, pseudonym_key)
+    _, dates = _calendar(cfg)
+    seeds = cfg.seed_infections if cfg.seed_infections is not None else max(3, cfg.n_subscribers // 500)
+    with tqdm(total=len(dates), desc="epidemic", unit="day", disable=not progress) as bar:
+        epi = simulate_epidemic(r, len(dates), cfg.transmission_per_hour, cfg.ascertainment, seeds,
+                                cfg.seed_city_share, progress=bar.update)
+    cases, case_trips, city_cases, true_inf, who, case_of = _case_tables(cfg, r, epi, dates)
+    case_segs = _case_segments(cfg, r, epi, who, case_of)
+    geo = r.geo
+    comm = geo.communities["community_id"].to_numpy(np.int64)
+    subscribers = pd.DataFrame({"uid": r.pop.uid, "home_community_id": comm[r.pop.home],
+                                "work_community_id": np.where(r.pop.work >= 0, comm[np.maximum(r.pop.work, 0)], -1),
+                                "home_city_code": geo.cities["city_code"].to_numpy(np.int64)[r.pop.home_city],
+                                "near_border": geo.comm_border[r.pop.home]})
+    static = {"cities": _conform(geo.cities, schema.CITIES), "communities": _conform(geo.communities, schema.COMMUNITIES),
+              "cells": _conform(geo.cells, schema.CELLS), "cases": cases, "case_trips": case_trips,
+              "city_cases": city_cases, "true_infections": true_inf,
+              "subscribers": _conform(subscribers, SUBSCRIBERS), "places": _conform(geo.places, PLACES)}
+    case_ids = cases["case_id"].to_numpy(dtype=object)
+    return r, dates, static, case_segs, case_ids, who
+
+
+def generate_nation(config: NationConfig, pseudonym_key: bytes) -> Nation:
+    """Generate a whole nation in memory (for tests and small demos; see :func:`generate_nation_to_dir`).
+
+    Examples
+    --------
+    >>> n = generate_nation(NationConfig(n_cities=2, n_subscribers=40, n_days=2, epidemic_days=6), b"k" * 16)
+    >>> len(n.subscribers), n.pings.dtypes.astype(str).tolist()
+    (40, ['string', 'string', 'int64'])
+    """
+    r, dates, static, case_segs, case_ids, who = _prepare(config, pseudonym_key, progress=False)
+    parts = [_block_tables(config, r, b, case_segs, case_ids, who, dates) for b in range(n_blocks(config.n_subscribers, r.block))]
+    cat = {k: pd.concat([p[k] for p in parts], ignore_index=True) for k in ("canonical", "true_stays", "true_city_days", "true_contacts")}
+    pings = pa.concat_tables([p["pings"] for p in parts]).to_pandas(types_mapper={pa.string(): pd.StringDtype()}.get)
+    contacts = cat["true_contacts"].sort_values(["case_id", "uid"], kind="stable").reset_index(drop=True)
+    return Nation(config=config, pings=_conform(pings, schema.RAW_PINGS), true_stays=cat["true_stays"],
+                  true_city_days=cat["true_city_days"], true_contacts=contacts, _canonical=cat["canonical"],
+                  **{k: static[k] for k in ("cities", "communities", "cells", "cases", "case_trips", "city_cases",
+                                            "true_infections", "subscribers", "places")})
+
+
+def _paths(out_dir: Path, fmt: str) -> dict[str, Path]:
+    if fmt not in ("parquet", "csv"):
+        raise ValueError("fmt must be parquet or csv")
+    out = {k: out_dir / f"{k}.{fmt}" for k in FEEDS}
+    out.update({k: out_dir / "truth" / f"{k}.{fmt}" for k in TRUTH})
+    return out
+
+
+def _write_config(cfg: NationConfig, out_dir: Path, extra: dict | None = None) -> Path:
+    path = out_dir / "truth" / "summary.json"
+    path.write_text(json.dumps({"config": asdict(cfg), **(extra or {})}, indent=2, ensure_ascii=False), encoding="utf-8")
+    return path
+
+
+def write_nation(nation: Nation, out_dir: Path, fmt: str = "parquet") -> dict[str, Path]:
+    """Write the feeds to ``out_dir`` and the truth to ``out_dir/truth`` as Parquet or CSV.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> n = generate_nation(NationConfig(n_cities=2, n_subscribers=20, n_days=2, epidemic_days=5), b"k" * 16)
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     paths = write_nation(n, Path(d), "csv")
+    ...     len(read_truth(Path(d))["subscribers"])
+    20
+    """
+    out_dir = Path(out_dir)
+    paths = _paths(out_dir, fmt)
+    (out_dir / "truth").mkdir(parents=True, exist_ok=True)
+    for name, table in {**FEEDS, **TRUTH}.items():
+        write_frame(getattr(nation, name), table, paths[name], fmt)
+    paths["summary"] = _write_config(nation.config, out_dir)
+    return paths
+
+
+def read_truth(out_dir: Path) -> dict[str, pd.DataFrame]:
+    """Read the truth tables written by :func:`write_nation` or :func:`generate_nation_to_dir`, typed by
+    their schemas (Parquet preferred when both exist)."""
+    out = {}
+    for name, table in TRUTH.items():
+        for fmt in ("parquet", "csv"):
+            p = Path(out_dir) / "truth" / f"{name}.{fmt}"
+            if p.exists():
+                out[name] = read_table(p, table)
+                break
+        else:
+            raise FileNotFoundError(f"{p} not found")
+    return out
+
+
+def generate_nation_to_dir(config: NationConfig, pseudonym_key: bytes, out_dir: Path, chunk_subscribers: int = 32_768,
+                           fmt: str = "parquet", progress: bool = True) -> dict[str, Path]:
+    """Generate a nation straight to files, ``chunk_subscribers`` at a time (rounded up to whole blocks
+    of ``config.block_subscribers``): memory grows with the chunk (about 0.3 KB per ping), not with the nation. The output
+    equals ``write_nation(generate_nation(config, key), out_dir, fmt)`` row for row, whatever the chunk.
+    ``truth/summary.json`` holds the config and figures (pings per subscriber-day, counts).
+    """
+    out_dir = Path(out_dir)
+    paths = _paths(out_dir, fmt)
+    (out_dir / "truth").mkdir(parents=True, exist_ok=True)
+    r, dates, static, case_segs, case_ids, who = _prepare(config, pseudonym_key, progress)
+    for name in ("cities", "communities", "cells", "cases", "case_trips", "city_cases", "true_infections",
+                 "subscribers", "places"):
+        write_frame(static[name], {**FEEDS, **TRUTH}[name], paths[name], fmt)
+    streamed = ("pings", "true_stays", "true_city_days", "true_contacts")
+    writers = {k: TableWriter(paths[k], {**FEEDS, **TRUTH}[k], fmt) for k in streamed}
+    per_chunk = max(1, -(-int(chunk_subscribers) // r.block))
+    nb = n_blocks(config.n_subscribers, r.block)
+    n_pings = 0
+    contacts = []
+    try:
+        with tqdm(total=config.n_subscribers, desc="subscribers", unit="sub", disable=not progress) as bar:
+            for c0 in range(0, nb, per_chunk):
+                parts = [_block_tables(config, r, b, case_segs, case_ids, who, dates) for b in range(c0, min(nb, c0 + per_chunk))]
+                writers["pings"].write(pa.concat_tables([p["pings"] for p in parts]))
+                n_pings += sum(p["pings"].num_rows for p in parts)
+                for k in ("true_stays", "true_city_days"):
+                    writers[k].write(arrow_table(pd.concat([p[k] for p in parts], ignore_index=True), TRUTH[k]))
+                contacts.append(pd.concat([p["true_contacts"] for p in parts], ignore_index=True))
+                bar.update(min(config.n_subscribers, min(nb, c0 + per_chunk) * r.block) - c0 * r.block)
+        # contacts are sorted by case like generate_nation's (they are few next to pings)
+        allc = pd.concat(contacts, ignore_index=True).sort_values(["case_id", "uid"], kind="stable")
+        writers["true_contacts"].write(arrow_table(allc, schema.TRUE_CONTACTS))
+    finally:
+        for w in writers.values():
+            w.close()
+    paths["summary"] = _write_config(config, out_dir, {
+        "n_pings": n_pings, "pings_per_subscriber_day": n_pings / (config.n_subscribers * config.n_days),
+        "n_cases": len(static["cases"]), "n_infections": len(static["true_infections"]),
+        "n_contacts": len(allc)})
+    return paths

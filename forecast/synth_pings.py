@@ -1,0 +1,225 @@
+"""Pings and ground-truth tables of the synthetic nation, from day segments (vectorised per block).
+
+Pings come at irregular intervals, uniform in ``ping_interval_minutes``, from waking to sleeping
+(nights are silent; a missing day has none). A ping is served by the cell of the place where the
+subscriber is; at a near-border place a share ``border_cell_share`` is served by the border cell,
+registered to the neighbouring city.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from forecast.synth_routine import DaySegments, Routine
+
+_SALT_PING = 4
+_KEY_SHIFT = 18  # seconds within a day fit below the subscriber's index in one int64 key
+
+
+def day_pings(r: Routine, seg: DaySegments, day: int, block: int, interval_minutes: tuple[int, int],
+              border_cell_share: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pings of one block-day: (subscriber index, ts_s, cell_id), sorted by subscriber then time.
+
+    Examples
+    --------
+    >>> from forecast.synth import NationConfig, build_routine
+    >>> from forecast.synth_routine import day_segments
+    >>> r = build_routine(NationConfig(n_cities=2, n_subscribers=50), b"k" * 16)
+    >>> who, ts, cell = day_pings(r, day_segments(r, 30, 0, 1), 30, 0, (5, 60), 0.3)
+    >>> bool((np.diff(who) >= 0).all()), 20 < len(ts) / 50 < 40
+    (True, True)
+    """
+    m = seg.place.shape[0]
+    rng = np.random.default_rng([r.seed, _SALT_PING, day, block])
+    lo_s, hi_s = interval_minutes[0] * 60.0, interval_minutes[1] * 60.0
+    cur = seg.wake_s + rng.random(m) * hi_s
+    active = np.flatnonzero(~seg.missing & (cur < seg.sleep_s))
+    who_parts, ts_parts = [], []
+    width = max(8, int(24 * 3600 / (lo_s + hi_s) * 2 / 3))
+    while len(active):
+        gaps = rng.uniform(lo_s, hi_s, (len(active), width))
+        t = cur[active, None] + np.concatenate([np.zeros((len(active), 1)), np.cumsum(gaps[:, :-1], axis=1)], axis=1)
+        ok = t < seg.sleep_s[active, None]
+        who_parts.append(np.broadcast_to(active[:, None], t.shape)[ok])
+        ts_parts.append(t[ok])
+        cur[active] = t[:, -1] + gaps[:, -1]
+        active = active[cur[active] < seg.sleep_s[active]]
+    who = np.concatenate(who_parts) if who_parts else np.zeros(0, np.int64)
+    ts = np.floor(np.concatenate(ts_parts)).astype(np.int64) if ts_parts else np.zeros(0, np.int64)
+    d0 = r.calendar.start_s[day]
+    key = (who.astype(np.int64) << _KEY_SHIFT) | (ts - d0)
+    order = np.argsort(key, kind="stable")
+    who, ts, key = who[order], ts[order], key[order]
+    seg_key = ((np.arange(m, dtype=np.int64)[:, None] << _KEY_SHIFT) | (seg.start_s - d0)).ravel()
+    idx = np.searchsorted(seg_key, key, side="right") - 1
+    place = seg.place.ravel()[idx]
+    cell = r.geo.place_cell[place]
+    border = r.geo.place_border_cell[place]
+    use_border = (border >= 0) & (rng.random(len(place)) < border_cell_share)
+    return who + seg.lo, ts, np.where(use_border, border, cell)
+
+
+_OFFSET_Q_MIN = -64  # quarter hours: -16:00 .. +16:00 covers every real UTC offset
+_ISO = np.dtype([("date", "S10"), ("t", "S1"), ("time", "S8"), ("offset", "S6")])  # 25 packed bytes
+
+
+@lru_cache(maxsize=1)
+def _text_tables() -> tuple[np.ndarray, np.ndarray]:
+    """'HH:MM:SS' for every second of a day and '+HH:MM' for every quarter-hour offset."""
+    sod = np.arange(86_400)
+    digits = np.stack([sod // 36000, sod // 3600 % 10, sod // 600 % 6, sod // 60 % 10, sod // 10 % 6, sod % 10])
+    chars = np.full((86_400, 8), ord(":"), np.uint8)
+    chars[:, [0, 1, 3, 4, 6, 7]] = (48 + digits.T).astype(np.uint8)
+    q = np.arange(_OFFSET_Q_MIN, -_OFFSET_Q_MIN + 1)
+    minutes = np.abs(q) * 15
+    off = np.char.add(np.where(q >= 0, "+", "-"), np.char.add(np.char.mod("%02d:", minutes // 60), np.char.mod("%02d", minutes % 60)))
+    return chars.view("S8").ravel(), off.astype("S6")
+
+
+def iso_records(ts_s: np.ndarray, tz: str) -> np.ndarray:
+    """ISO-8601 local times with offset as 25-byte records (``_ISO``), assembled from lookup tables
+    (no per-value formatting); fastest when ``ts_s`` is sorted by day.
+
+    Examples
+    --------
+    >>> iso_records(np.array([1579303391]), "Asia/Shanghai").view("S25").tolist()
+    [b'2020-01-18T07:23:11+08:00']
+    """
+    ts_s = np.asarray(ts_s, dtype=np.int64)
+    n = len(ts_s)
+    local = pd.DatetimeIndex(ts_s.astype("datetime64[s]")).tz_localize("UTC").tz_convert(tz).tz_localize(None)
+    local_s = local.as_unit("s").asi8
+    day = local_s // 86400
+    rec = np.empty(n, _ISO)
+    if n == 0:
+        return rec
+    times, offsets = _text_tables()
+    d_lo, d_hi = int(day.min()), int(day.max())
+    dates = np.arange(d_lo, d_hi + 1).astype("datetime64[D]").astype("S10")
+    if (np.diff(day) >= 0).all():  # day-sorted: one constant per run of a day
+        cuts = np.searchsorted(day, np.arange(d_lo, d_hi + 2))
+        for k in range(d_hi - d_lo + 1):  # per local day, not per ping
+            rec["date"][cuts[k]: cuts[k + 1]] = dates[k]
+    else:
+        rec["date"] = dates[day - d_lo]
+    rec["t"] = b"T"
+    rec["time"] = times[local_s - day * 86400]
+    rec["offset"] = offsets[(local_s - ts_s) // 900 - _OFFSET_Q_MIN]
+    return rec
+
+
+def records_to_arrow(rec: np.ndarray) -> pa.Array:
+    """A string array over fixed-width records (zero copy)."""
+    n, width = len(rec), rec.dtype.itemsize
+    value_offsets = np.arange(0, width * (n + 1), width, dtype=np.int64)
+    return pa.LargeStringArray.from_buffers(n, pa.py_buffer(value_offsets), pa.py_buffer(np.ascontiguousarray(rec).view(np.uint8)))
+
+
+def iso_strings(ts_s: np.ndarray, tz: str) -> pa.Array:
+    """ISO-8601 local times with offset (``2020-01-18T07:23:11+08:00``) for Unix seconds.
+
+    Examples
+    --------
+    >>> iso_strings(np.array([1579303391]), "Asia/Shanghai").to_pylist()
+    ['2020-01-18T07:23:11+08:00']
+    >>> iso_strings(np.array([0]), "America/New_York").to_pylist()
+    ['1969-12-31T19:00:00-05:00']
+    """
+    return records_to_arrow(iso_records(ts_s, tz))
+
+
+def merge_segments(person: np.ndarray, place: np.ndarray, start_s: np.ndarray, end_s: np.ndarray):
+    """Merge consecutive segments of one person at one place into stays (input sorted by person, time;
+    zero-length segments dropped).
+
+    Examples
+    --------
+    >>> out = merge_segments(np.array([0, 0, 0, 1]), np.array([5, 5, 6, 5]), np.array([0, 10, 20, 0]), np.array([10, 20, 30, 9]))
+    >>> [a.tolist() for a in out]
+    [[0, 0, 1], [5, 6, 5], [0, 20, 0], [20, 30, 9]]
+    """
+    keep = end_s > start_s
+    person, place, start_s, end_s = person[keep], place[keep], start_s[keep], end_s[keep]
+    if len(person) == 0:
+        return person, place, start_s, end_s
+    new = np.ones(len(person), bool)
+    new[1:] = (person[1:] != person[:-1]) | (place[1:] != place[:-1]) | (start_s[1:] != end_s[:-1])
+    first = np.flatnonzero(new)
+    last = np.concatenate([first[1:], [len(person)]]) - 1
+    return person[first], place[first], start_s[first], end_s[last]
+
+
+def stack_days(segs: list[DaySegments]):
+    """Concatenate per-day segments of the same subscribers into person-major arrays
+    (person, place, start_s, end_s, day index within ``segs``), sorted by person then time."""
+    m = segs[0].place.shape[0]
+    place = np.stack([s.place for s in segs], axis=1).reshape(-1)
+    start = np.stack([s.start_s for s in segs], axis=1).reshape(-1)
+    end = np.stack([s.end_s for s in segs], axis=1).reshape(-1)
+    k = segs[0].place.shape[1]
+    person = np.repeat(np.arange(m, dtype=np.int64) + segs[0].lo, len(segs) * k)
+    day = np.tile(np.repeat(np.arange(len(segs)), k), m)
+    return person, place, start, end, day
+
+
+def city_day_minutes(person: np.ndarray, day: np.ndarray, city: np.ndarray, minutes: np.ndarray):
+    """Sum minutes by (person, day, city); only positive sums. Returns the three keys and the sums.
+
+    Examples
+    --------
+    >>> out = city_day_minutes(np.array([1, 1, 1]), np.array([0, 0, 0]), np.array([2, 2, 3]), np.array([5.0, 6.0, 0.0]))
+    >>> [a.tolist() for a in out]
+    [[1], [0], [2], [11.0]]
+    """
+    df = pd.DataFrame({"p": person, "d": day, "c": city, "m": minutes})
+    g = df[df["m"] > 0].groupby(["p", "d", "c"], sort=True)["m"].sum().reset_index()
+    return g["p"].to_numpy(), g["d"].to_numpy(), g["c"].to_numpy(), g["m"].to_numpy(np.float64)
+
+
+def contact_minutes(case_k: np.ndarray, case_group: np.ndarray, case_s: np.ndarray, case_e: np.ndarray,
+                    person: np.ndarray, group: np.ndarray, s: np.ndarray, e: np.ndarray):
+    """Shared minutes of every (case, person) pair at the same place, by interval overlap.
+
+    ``group`` is (place, local day) as one int64: segments never cross a local midnight, so only
+    segments of one group can overlap. Case segments are sorted by (group, start); for each person
+    segment the candidates are the case segments of its group starting before it ends.
+    Returns (case index, person, shared minutes) summed per pair, only positive.
+
+    Examples
+    --------
+    >>> out = contact_minutes(np.array([0]), np.array([7]), np.array([0]), np.array([3600]),
+    ...                       np.array([5, 6, 5]), np.array([7, 7, 8]), np.array([1800, 3600, 0]), np.array([7200, 9000, 100]))
+    >>> [a.tolist() for a in out]
+    [[0], [5], [30.0]]
+    """
+    z = np.zeros(0, np.int64)
+    if len(case_k) == 0 or len(person) == 0:
+        return z, z, np.zeros(0)
+    order = np.lexsort((case_s, case_group))
+    ck, cg, cs, ce = case_k[order], case_group[order].astype(np.int64), case_s[order], case_e[order]
+    base = int(min(cs.min(), s.min()))
+    span = 1 << 24  # > seconds from base within the window's days
+    ckey = cg * span + (cs - base)
+    g = group.astype(np.int64)
+    lo = np.searchsorted(ckey, g * span, side="left")
+    hi = np.searchsorted(ckey, g * span + (e - base), side="left")
+    n_cand = hi - lo
+    total = int(n_cand.sum())
+    if total == 0:
+        return z, z, np.zeros(0)
+    has = np.flatnonzero(n_cand)
+    n_c = n_cand[has]
+    seg_of = np.repeat(has, n_c)
+    j = np.arange(total) - np.repeat(np.cumsum(n_c) - n_c - lo[has], n_c)
+    overlap = np.minimum(e[seg_of], ce[j]) - np.maximum(s[seg_of], cs[j])
+    ok = overlap > 0
+    p_lo = int(person.min())
+    width = int(person.max()) - p_lo + 1
+    key = ck[j[ok]] * width + (person[seg_of[ok]] - p_lo)
+    uniq, inv = np.unique(key, return_inverse=True)
+    minutes = np.bincount(inv, overlap[ok], minlength=len(uniq)) / 60.0
+    return uniq // width, uniq % width + p_lo, minutes

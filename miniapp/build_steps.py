@@ -1,0 +1,250 @@
+"""The engine steps of a build, as small adapters: build context in, snapshot-ready data frames out.
+
+Each step takes the build context ``ctx`` (``as_of``, ``params``, ``feeds``, ``stays``, ``city_days``,
+``flows``, ``forecast``, ``warnings``) and returns data frames in the snapshot's columns
+(:data:`miniapp.snapshot_schema.TABLES`). :data:`DEFAULT_STEPS` calls the engine in ``forecast/``; a
+step whose engine function does not exist yet raises NotImplementedError saying what is missing, and
+``run_build(steps=...)`` can replace any step.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+SNAPSHOT_QUANTILES = {"q05": 0.05, "q25": 0.25, "q50": 0.5, "q75": 0.75, "q95": 0.95}
+
+
+@dataclass(frozen=True)
+class BuildParams:
+    """Parameters of a build (recorded in the snapshot's meta)."""
+
+    window_days: int = 14  # itinerary window D-14 .. D-1
+    min_city_minutes: float = 240  # a visited city: >= 4 h on one local day
+    min_stay_minutes: float = 30
+    stay_radius_m: float = 500
+    max_gap_minutes: float = 360
+    min_trip_stay_minutes: float = 120  # flows: >= 2 h stays at both ends
+    companion_window_days: int = 15
+    min_shared_minutes: float = 60
+    forecast_horizon_days: int = 14
+    n_members: int = 100
+    history_days: int = 30
+    small_count: int = 3
+    keep: int = 3
+    tz: str = "Asia/Shanghai"
+
+    @property
+    def retention_days(self) -> int:
+        """Days of location data any step still needs (the longest window, plus the query day)."""
+        return max(self.window_days, self.companion_window_days) + 1
+
+
+def _engine(module: str, name: str, step: str) -> Callable:
+    """An engine function, or NotImplementedError naming what the step is missing."""
+    try:
+        return getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError):
+        raise NotImplementedError(
+            f"build step '{step}' needs {module}.{name}, which does not exist yet; "
+            f"pass steps={{'{step}': ...}} to run_build or wire it in miniapp/build.py"
+        ) from None
+
+
+def _atomic_parquet(df: pd.DataFrame, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    df.to_parquet(tmp, index=False)
+    os.replace(tmp, path)
+
+
+# ---- the engine steps (each returns data frames; the defaults call forecast/) -----------------------
+
+
+def step_itineraries(ctx: dict) -> pd.DataFrame:
+    from forecast.itinerary import itineraries
+
+    p: BuildParams = ctx["params"]
+    return itineraries(ctx["city_days"], ctx["as_of"], window_days=p.window_days,
+                       min_city_minutes=p.min_city_minutes, tz=p.tz)
+
+
+def step_flows(ctx: dict) -> pd.DataFrame:
+    p: BuildParams = ctx["params"]
+    fn = _engine("forecast.flows", "daily_flows", "flows")
+    return fn(ctx["stays"], tz=p.tz, min_stay_minutes=p.min_trip_stay_minutes)
+
+
+def step_companions(ctx: dict) -> pd.DataFrame:
+    """Exposure tags (uid, last_date, minutes, cases) of the companions of recent cases."""
+    from forecast.contacts import StayIndex, find_companions
+    from forecast.exposure import exposure_tags
+
+    p: BuildParams = ctx["params"]
+    cases = ctx["feeds"].get("cases")
+    if cases is None or not len(cases) or not len(ctx["stays"]):
+        return pd.DataFrame({"uid": [], "last_date": [], "minutes": [], "cases": []})
+    index = StayIndex.build(ctx["stays"], ctx["feeds"]["cells"])
+    found = find_companions(index, cases, window_days=p.companion_window_days,
+                            min_shared_minutes=p.min_shared_minutes, as_of=ctx["as_of"], tz=p.tz)
+    tags = exposure_tags(found, cases, tz=p.tz)
+    return pd.DataFrame({"uid": tags["uid"], "last_date": tags["last_exposure_date"],
+                         "minutes": tags["minutes"], "cases": tags["n_cases"]})
+
+
+def step_forecast(ctx: dict) -> dict[str, pd.DataFrame]:
+    """City forecasts (quantiles of daily confirmed), R_t and the daily case series."""
+    from forecast import fit
+
+    p: BuildParams = ctx["params"]
+    cities, series = ctx["feeds"]["cities"], ctx["feeds"].get("city_cases")
+    empty = {"forecasts": pd.DataFrame(columns=["region", "date", *SNAPSHOT_QUANTILES]),
+             "city_risk": pd.DataFrame({"city_code": cities["city_code"], "rt": np.nan, "rt_lo": np.nan,
+                                        "rt_hi": np.nan, "starred": 0}),
+             "city_cases": pd.DataFrame(columns=["city_code", "date", "confirmed"])}
+    if series is None or not len(series):
+        ctx["warnings"].append("no city_cases feed: no forecast, R_t or case history")
+        return empty
+    cum = series.assign(date=pd.to_datetime(series["date"]))
+    cum = cum[cum["date"] < pd.Timestamp(ctx["as_of"])]
+    daily, _log = fit.daily_from_cumulative(cum, region_col="city_code")
+    daily = daily.iloc[-120:]
+    codes = [int(c) for c in daily.columns]
+    pop = cities.set_index("city_code")["population"].reindex(codes).to_numpy(float)
+    long = daily.reset_index(names="date").melt("date", var_name="city_code", value_name="confirmed")
+    empty["city_cases"] = long.assign(city_code=long["city_code"].astype("int64"),
+                                      confirmed=long["confirmed"].round().astype("int64"))
+    flows = ctx.get("flows")
+    od = None
+    if flows is not None and len(flows):
+        pos = pd.Series(np.arange(len(codes)), index=codes)
+        f = flows[flows["origin"].isin(pos.index) & flows["destination"].isin(pos.index)]
+        od = np.zeros((len(codes), len(codes)))
+        np.add.at(od, (pos[f["origin"]].to_numpy(), pos[f["destination"]].to_numpy()),
+                  f["trips"].to_numpy(float) / max(1, f["local_date"].nunique()))
+    try:
+        result = fit.fit_eakf(daily, np.nan_to_num(pop, nan=1e6), od, n_members=p.n_members)
+        samples = fit.forecast_samples(result, p.forecast_horizon_days, od)
+        table = fit.quantile_table(result, samples)
+    except fit.SeriesError as exc:
+        ctx["warnings"].append(f"forecast skipped: {exc}")
+        return empty
+    q = table[table["target"] == "confirmed_daily"]
+    wide = q.pivot_table(index=["region", "target_date"], columns="quantile", values="value").reset_index()
+    fc = pd.DataFrame({"region": "city:" + wide["region"].astype(str), "date": wide["target_date"]})
+    for col, level in SNAPSHOT_QUANTILES.items():
+        fc[col] = wide[min(wide.columns[2:], key=lambda c: abs(float(c) - level))].to_numpy()
+    rt = table[table["target"] == "rt"].pivot_table(index="region", columns="quantile", values="value")
+    pick = lambda level: rt[min(rt.columns, key=lambda c: abs(float(c) - level))]  # noqa: E731
+    city_risk = pd.DataFrame({"city_code": rt.index.astype("int64"), "rt": pick(0.5).to_numpy(),
+                              "rt_lo": pick(0.05).to_numpy(), "rt_hi": pick(0.95).to_numpy(), "starred": 0})
+    return {"forecasts": fc, "city_risk": city_risk, "city_cases": empty["city_cases"]}
+
+
+def step_grades(ctx: dict) -> pd.DataFrame:
+    """Today's grade per community: community_id, score, grade, lo, hi, trend, reasons."""
+    fn = _engine("forecast.grades", "grade_communities", "grades")
+    return fn(ctx)
+
+
+def step_nearby_cases(ctx: dict, radius_m: float = 3000.0, days: int = 14) -> pd.DataFrame:
+    """Per community, the recent cases' home communities within ``radius_m`` (aggregated per place)."""
+    from scipy.spatial import cKDTree
+
+    comms, cases = ctx["feeds"]["communities"], ctx["feeds"].get("cases")
+    cols = ["community_id", "place", "distance_m", "cases", "last_date"]
+    if cases is None or not len(cases):
+        return pd.DataFrame(columns=cols)
+    start = pd.Timestamp(ctx["as_of"]) - pd.Timedelta(days=days)
+    recent = cases[(cases["confirmed_date"] >= start) & (cases["confirmed_date"] < pd.Timestamp(ctx["as_of"]))]
+    places = recent.groupby("community_id").agg(cases=("case_id", "nunique"), last_date=("confirmed_date", "max"))
+    places = places.join(comms.set_index("community_id")[["name", "lon", "lat"]], how="inner").reset_index()
+    if not len(places):
+        return pd.DataFrame(columns=cols)
+    lat0 = np.deg2rad(float(comms["lat"].mean()))
+
+    def xy(df):
+        return np.c_[df["lon"].to_numpy() * 111_320.0 * np.cos(lat0), df["lat"].to_numpy() * 110_540.0]
+
+    pairs = cKDTree(xy(places)).sparse_distance_matrix(cKDTree(xy(comms)), radius_m, output_type="coo_matrix")
+    out = pd.DataFrame({"community_id": comms["community_id"].to_numpy()[pairs.col],
+                        "place": places["name"].to_numpy()[pairs.row],
+                        "distance_m": np.round(pairs.data, 0), "cases": places["cases"].to_numpy()[pairs.row],
+                        "last_date": places["last_date"].to_numpy()[pairs.row]})
+    same = comms["community_id"].to_numpy()[pairs.col] == places["community_id"].to_numpy()[pairs.row]
+    own = pd.DataFrame({"community_id": places["community_id"], "place": places["name"], "distance_m": 0.0,
+                        "cases": places["cases"], "last_date": places["last_date"]})
+    return pd.concat([own, out[~same]], ignore_index=True).sort_values(["community_id", "distance_m"])
+
+
+def step_trips(ctx: dict) -> pd.DataFrame:
+    """Confirmed cases per (date, mode, number, car): counts only."""
+    trips = ctx["feeds"].get("case_trips")
+    if trips is None or not len(trips):
+        return pd.DataFrame(columns=["date", "mode", "number", "car", "cases"])
+    t = trips.assign(number=trips["number"].astype(str).str.upper().str.replace(" ", "", regex=False),
+                     car=trips["car"].astype("string").fillna("").str.strip().str.upper()
+                     if "car" in trips else "")
+    g = t.groupby(["date", "mode", "number", "car"], dropna=False)["case_id"].nunique().rename("cases").reset_index()
+    g["car"] = g["car"].replace("", None)
+    return g
+
+
+DEFAULT_STEPS: dict[str, Callable] = {
+    "itineraries": step_itineraries, "flows": step_flows, "companions": step_companions,
+    "forecast": step_forecast, "grades": step_grades, "nearby_cases": step_nearby_cases, "trips": step_trips,
+}
+
+
+# ---- grades history, stars ---------------------------------------------------------------------------
+
+
+def grades_with_history(today: pd.DataFrame, cache_dir: Path, as_of: str, history_days: int) -> pd.DataFrame:
+    """Today's grades saved to the cache, joined with the cached grades of the previous days."""
+    gdir = cache_dir / "grades"
+    gdir.mkdir(parents=True, exist_ok=True)
+    today = today.assign(date=as_of)
+    if "trend" not in today or today["trend"].isna().all():
+        today = today.assign(trend=None)
+    cols = ["community_id", "date", "score", "grade", "lo", "hi", "trend", "reasons"]
+    today = today.reindex(columns=cols)
+    first = (date.fromisoformat(as_of) - timedelta(days=history_days - 1)).isoformat()
+    past = []
+    for p in sorted(gdir.glob("*.parquet")):
+        if first <= p.stem < as_of:
+            past.append(pd.read_parquet(p, columns=["community_id", "date", "score", "grade"]))
+        elif p.stem < first:
+            p.unlink()  # outside every history the pages show
+    week_ago = (date.fromisoformat(as_of) - timedelta(days=7)).isoformat()
+    hist = pd.concat(past, ignore_index=True) if past else pd.DataFrame(columns=["community_id", "date", "score"])
+    ref = hist[hist["date"] == week_ago].set_index("community_id")["score"]
+    if len(ref):
+        before = ref.reindex(today["community_id"]).to_numpy(float)
+        now = today["score"].to_numpy(float)
+        trend = np.where(now > before * 1.2 + 1e-9, "up", np.where(now < before * 0.8 - 1e-9, "down", "flat"))
+        today["trend"] = today["trend"].where(today["trend"].notna(), pd.Series(trend, index=today.index))
+    today["trend"] = today["trend"].fillna("flat")
+    to_save = today.copy()
+    to_save["reasons"] = to_save["reasons"].map(lambda v: v if v is None or isinstance(v, str) else json.dumps(v))
+    _atomic_parquet(to_save, gdir / f"{as_of}.parquet")
+    return pd.concat([hist.reindex(columns=cols), today], ignore_index=True)
+
+
+def star_cities(city_risk: pd.DataFrame, cities: pd.DataFrame, grades_today: pd.DataFrame,
+                communities: pd.DataFrame) -> pd.DataFrame:
+    """city_risk for every city, starred when it has a community graded medium-high or high."""
+    hot = grades_today[grades_today["grade"].isin(["medium_high", "high"])]["community_id"]
+    starred = set(communities[communities["community_id"].isin(hot)]["city_code"].astype(int))
+    out = city_risk.drop(columns=["starred"], errors="ignore").set_index("city_code").reindex(
+        cities["city_code"].to_numpy())
+    out.index.name = "city_code"
+    out = out.reset_index()
+    out["starred"] = out["city_code"].isin(starred).astype(int)
+    return out

@@ -1,0 +1,51 @@
+"""``riskcard backtest``: rolling-origin backtest of the SEIR forecast on the real 2020 China data."""
+
+from __future__ import annotations
+
+import json
+
+import click
+import pandas as pd
+
+from forecast import backtest
+
+COLUMNS = ["n_tasks", "mean_wis_seir", "mean_wis_persistence", "mean_wis_loglinear",
+           "relative_wis_vs_persistence", "relative_wis_vs_loglinear", "coverage_50", "coverage_95"]
+
+
+@click.command("backtest")
+@click.option("--level", type=click.Choice(["province", "city"]), default="province", show_default=True)
+@click.option("--start", default="2020-01-24", show_default=True)
+@click.option("--end", default="2020-03-10", show_default=True)
+@click.option("--every-days", default=3, show_default=True, type=click.IntRange(1, 30))
+@click.option("--horizon-days", default=14, show_default=True, type=click.IntRange(1, 30))
+@click.option("--members", default=300, show_default=True, type=click.IntRange(10, 5000))
+@click.option("--include-hubei-0212", is_flag=True, help="Score Hubei 2020-02-12 too (excluded by default).")
+@click.option("--no-correct", is_flag=True, help="Fit on the raw series (no reporting-change correction).")
+@click.option("--data-dir", type=click.Path(file_okay=False), help="Override of RISKCARD_CHINA2020_DIR.")
+@click.option("--json", "as_json", is_flag=True, help="End with one JSON object of the scores.")
+def command(level, start, end, every_days, horizon_days, members, include_hubei_0212, no_correct, data_dir,
+            as_json):
+    """Backtest forecasts from rolling origins and print scores by horizon / 滚动回测并按预测天数输出评分.
+
+    Example: riskcard backtest --json --level province --start 2020-01-24 --end 2020-03-10 --every-days 3
+    """
+    try:
+        inputs = backtest.province_inputs(data_dir) if level == "province" else backtest.city_inputs(data_dir)
+        origins = pd.date_range(start, end, freq=f"{every_days}D")
+        tasks = backtest.run_backtest(
+            inputs, origins, horizon_days, correct=not no_correct,
+            exclude=() if include_hubei_0212 else backtest.DEFAULT_EXCLUDE,
+            fit_kwargs={"n_members": members})
+    except (ValueError, KeyError, FileNotFoundError) as exc:
+        raise click.ClickException(str(exc)) from None
+    summary = backtest.summarise(tasks)
+    for line in inputs.log:
+        click.echo(f"correction: {line}", err=True)
+    table = backtest.horizon_table(summary)[COLUMNS]
+    click.echo(f"{level}: {len(origins)} origins x {inputs.daily.shape[1]} regions x {horizon_days} horizons")
+    click.echo(table.round(3).to_string())
+    if as_json:
+        summary.update(level=level, start=start, end=end, every_days=every_days,
+                       hubei_2020_02_12_scored=include_hubei_0212, corrected=not no_correct)
+        click.echo(json.dumps(summary))

@@ -1,0 +1,260 @@
+"""Companion search and exposure: correctness against brute force, the co-location rule, bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from forecast.contacts import (
+    STATUS_DUPLICATE,
+    STATUS_NO_STAYS,
+    STATUS_NO_STAYS_IN_WINDOW,
+    STATUS_OK,
+    StayIndex,
+    check_cases,
+    companion_accuracy,
+    find_companions,
+)
+from forecast.exposure import community_exposure, companion_heatmap, exposure_tags
+from forecast.schema import COMPANIONS
+
+TZ = "Asia/Shanghai"
+T0 = int(pd.Timestamp("2020-01-05", tz=TZ).timestamp())
+DAY = 86_400
+CONFIRMED = pd.Timestamp("2020-01-19")  # local day; window = 2020-01-04 .. 2020-01-19 inclusive
+
+
+def random_stays(n_subs=300, n_days=15, n_cells=25, seed=0):
+    """Non-overlapping random stays per subscriber (exact intervals, no n_pings)."""
+    rng = np.random.default_rng(seed)
+    per = n_days * 5
+    dur = rng.integers(10, 300, (n_subs, per)) * 60
+    gap = rng.integers(0, 90, (n_subs, per)) * 60
+    start = T0 + np.cumsum(dur + gap, axis=1) - dur
+    end = start + dur
+    uid = np.repeat(np.arange(n_subs, dtype=np.int64) * 1_000_003 - 10**8, per)
+    cell = rng.integers(0, n_cells, n_subs * per) + 500
+    return pd.DataFrame({"uid": uid, "start_s": start.ravel(), "end_s": end.ravel(), "cell_id": cell})
+
+
+def brute_force(stays, case_uid, w0, w1):
+    mine = stays[stays["uid"] == case_uid]
+    m = mine.merge(stays[stays["uid"] != case_uid], on="cell_id", suffixes=("_c", ""))
+    lo = np.maximum.reduce([m["start_s_c"], m["start_s"], np.full(len(m), w0)])
+    hi = np.minimum.reduce([m["end_s_c"], m["end_s"], np.full(len(m), w1)])
+    sec = np.maximum(hi - lo, 0)
+    return m.assign(sec=sec).groupby("uid")["sec"].sum() / 60.0
+
+
+def make_cases(uids, day=CONFIRMED):
+    return pd.DataFrame({"case_id": [f"case{i}" for i in range(len(uids))], "uid": np.asarray(uids, np.int64),
+                         "confirmed_date": day, "city_code": 330300, "community_id": 1})
+
+
+@pytest.fixture(scope="module")
+def stays():
+    return random_stays()
+
+
+def test_batch_equals_brute_force(stays):
+    idx = StayIndex.build(stays, pad_minutes=0, pingpong_minutes=None)
+    uids = stays["uid"].unique()[:12]
+    found = find_companions(idx, make_cases(uids), min_shared_minutes=1)
+    rep = found.attrs["case_report"]
+    assert (rep["status"] == STATUS_OK).all()
+    for cid, u, w0, w1 in rep[["case_id", "uid", "window_start_s", "window_end_s"]].itertuples(index=False):
+        expect = brute_force(stays, u, w0, w1)
+        expect = expect[expect >= 1].sort_index()
+        got = found[found["case_id"] == cid].set_index("uid")["shared_minutes"].sort_index()
+        assert list(got.index) == list(expect.index)
+        np.testing.assert_allclose(got.to_numpy(), expect.to_numpy())
+
+
+def test_one_case_same_as_in_batch(stays):
+    idx = StayIndex.build(stays)
+    uids = stays["uid"].unique()[:5]
+    batch = find_companions(idx, make_cases(uids))
+    one = find_companions(idx, make_cases(uids[2:3]).assign(case_id="case2"))
+    pd.testing.assert_frame_equal(
+        one.drop(columns="places").reset_index(drop=True),
+        batch[batch["case_id"] == "case2"].drop(columns="places").reset_index(drop=True),
+    )
+
+
+def test_output_contract(stays):
+    idx = StayIndex.build(stays)
+    found = find_companions(idx, make_cases(stays["uid"].unique()[:3]))
+    for col, dtype in COMPANIONS.items():
+        assert str(found[col].dtype) == dtype, col
+    assert (found["shared_minutes"] >= 60).all()
+    assert (found["places"].list.len() == found["n_places"]).all()
+    assert (found["places"].list[0] == found["top_cell"]).all()
+    assert (found["first_s"] < found["last_s"]).all()
+    case_uids = set(stays["uid"].unique()[:3])
+    assert not found.merge(make_cases(list(case_uids)), on=["case_id", "uid"]).shape[0]  # never oneself
+
+
+def test_radius_joins_neighbouring_cells():
+    stays = pd.DataFrame({"uid": [1, 2], "start_s": [T0, T0], "end_s": [T0 + 7200, T0 + 7200], "cell_id": [10, 11]})
+    cells = pd.DataFrame({"cell_id": [10, 11], "lon": [120.0, 120.002], "lat": [30.0, 30.0],
+                          "city_code": 330300, "community_id": 1})
+    same_cell = StayIndex.build(stays, cells)
+    near = StayIndex.build(stays, cells, radius_m=300)
+    far = StayIndex.build(stays, cells, radius_m=100)  # the cells are ~190 m apart
+    case = make_cases([1], day=pd.Timestamp("2020-01-06"))
+    assert find_companions(same_cell, case).empty
+    assert find_companions(far, case).empty
+    got = find_companions(near, case)
+    assert got["uid"].tolist() == [2] and got["shared_minutes"].tolist() == [120.0]
+    assert list(got["places"].iloc[0]) == [11]
+
+
+def test_trigger_ends_are_moved_to_the_midpoint():
+    # trackintel-style stays: the case's stay ends at the trigger ping of the next one
+    stays = pd.DataFrame({"uid": [1, 1, 2], "start_s": [T0, T0 + 7200, T0 + 3600],
+                          "end_s": [T0 + 7200, T0 + 9000, T0 + 9000], "cell_id": [5, 6, 5],
+                          "n_pings": [4, 2, 3]})
+    idx = StayIndex.build(stays)  # n_pings present -> stay_end="trigger"
+    # case stay 1: 4 pings over 2 h -> interval 30 min -> end moves back 15 min to T0 + 6300
+    got = find_companions(idx, make_cases([1], day=pd.Timestamp("2020-01-06")), min_shared_minutes=1)
+    assert got["shared_minutes"].tolist() == [45.0]
+    exact = StayIndex.build(stays.drop(columns="n_pings"), pad_minutes=0)
+    got = find_companions(exact, make_cases([1], day=pd.Timestamp("2020-01-06")), min_shared_minutes=1)
+    assert got["shared_minutes"].tolist() == [60.0]
+
+
+def test_last_ping_stays_are_padded_into_gaps():
+    stays = pd.DataFrame({"uid": [1, 1, 2], "start_s": [T0, T0 + 4 * 3600, T0],
+                          "end_s": [T0 + 3000, T0 + 5 * 3600, T0 + 3000], "cell_id": [5, 6, 5]})
+    case = make_cases([1], day=pd.Timestamp("2020-01-06"))
+    assert find_companions(StayIndex.build(stays, pad_minutes=0), case).empty  # 50 min < 60
+    got = find_companions(StayIndex.build(stays, pad_minutes=10), case)
+    assert got["shared_minutes"].tolist() == [60.0]  # 50 min + 10 min after (nothing before T0 overlaps)
+
+
+def test_one_ping_stays_are_not_matched_by_default():
+    stays = pd.DataFrame({"uid": [1, 2], "start_s": [T0, T0], "end_s": [T0 + 9000, T0 + 9000],
+                          "cell_id": [5, 5], "n_pings": [5, 1]})
+    case = make_cases([1], day=pd.Timestamp("2020-01-06"))
+    assert find_companions(StayIndex.build(stays), case).empty
+    assert StayIndex.build(stays).report["stays_too_few_pings"] == 1
+    assert len(find_companions(StayIndex.build(stays, min_pings=1), case)) == 1
+
+
+def test_window_is_15_days_before_confirmation_and_the_day_itself():
+    day = pd.Timestamp("2020-01-20")
+    start = int(pd.Timestamp("2020-01-05", tz=TZ).timestamp())
+    stays = pd.DataFrame({"uid": [1, 2, 1, 2], "cell_id": [5, 5, 6, 6],
+                          "start_s": [start - 7200, start - 7200, start + 16 * DAY - 7200, start + 16 * DAY - 7200],
+                          "end_s": [start + 3600, start + 3600, start + 16 * DAY + 3600, start + 16 * DAY + 3600]})
+    got = find_companions(StayIndex.build(stays, pad_minutes=0), make_cases([1], day=day), min_shared_minutes=1)
+    # only the hour after the window opens (2020-01-05 00:00) and the 2 h before it closes count
+    assert got["shared_minutes"].tolist() == [180.0]
+    assert got["n_places"].tolist() == [2]
+
+
+def test_case_without_pings_is_reported_not_crashed(stays):
+    idx = StayIndex.build(stays)
+    cases = make_cases([stays["uid"].iloc[0], 424242])
+    found = find_companions(idx, cases)
+    rep = found.attrs["case_report"].set_index("case_id")
+    assert rep.loc["case1", "status"] == STATUS_NO_STAYS
+    assert rep.loc["case1", "n_companions"] == 0
+    assert "无" in rep.loc["case1", "message_zh"] and "no" in rep.loc["case1", "message_en"]
+    assert set(found["case_id"]) == {"case0"}
+
+
+def test_case_with_stays_only_outside_window(stays):
+    idx = StayIndex.build(stays)
+    rep = check_cases(idx, make_cases([stays["uid"].iloc[0]], day=pd.Timestamp("2019-06-01")))
+    assert rep["status"].tolist() == [STATUS_NO_STAYS_IN_WINDOW]
+
+
+def test_duplicate_case_id_is_dropped_and_reported(stays):
+    idx = StayIndex.build(stays)
+    u = stays["uid"].unique()
+    cases = pd.concat([make_cases(u[:2]), make_cases(u[:1])], ignore_index=True)
+    cases_before = cases.copy()
+    found = find_companions(idx, cases)
+    rep = found.attrs["case_report"]
+    assert rep["status"].tolist() == [STATUS_OK, STATUS_OK, STATUS_DUPLICATE]
+    assert not found.duplicated(["case_id", "uid"]).any()
+    single = find_companions(idx, make_cases(u[:1]))
+    assert len(found[found["case_id"] == "case0"]) == len(single)
+    pd.testing.assert_frame_equal(cases, cases_before)  # input not mutated
+
+
+def test_window_beyond_data_is_clipped_and_reported(stays):
+    idx = StayIndex.build(stays)
+    late = make_cases([stays["uid"].iloc[0]], day=pd.Timestamp("2020-03-01"))
+    rep = check_cases(idx, late, window_days=60)
+    assert rep["window_clipped"].tolist() == [True]
+    assert rep["window_end_s"].iloc[0] == idx.span_s[1]
+    assert rep["window_start_s"].iloc[0] == idx.span_s[0]
+    rep = check_cases(idx, make_cases([stays["uid"].iloc[0]], day=pd.Timestamp("2020-01-10")), window_days=2)
+    assert rep["window_clipped"].tolist() == [False]
+
+
+def test_as_of_cuts_the_window(stays):
+    idx = StayIndex.build(stays)
+    u = stays["uid"].iloc[0]
+    cut = pd.Timestamp("2020-01-10 12:00")
+    rep = check_cases(idx, make_cases([u]), as_of=cut)
+    assert rep["window_end_s"].iloc[0] == int(cut.tz_localize(TZ).timestamp())
+    found = find_companions(idx, make_cases([u]), as_of=cut)
+    assert (found["last_s"] <= int(cut.tz_localize(TZ).timestamp())).all()
+
+
+def test_bad_case_rows_are_reported():
+    stays = pd.DataFrame({"uid": [1], "start_s": [T0], "end_s": [T0 + 60], "cell_id": [5]})
+    cases = pd.DataFrame({"case_id": ["a", "b"], "uid": [1, None], "confirmed_date": [pd.NaT, CONFIRMED]})
+    found = find_companions(StayIndex.build(stays), cases)
+    assert found.empty
+    assert found.attrs["case_report"]["status"].tolist() == ["bad_case", "bad_case"]
+
+
+def test_empty_batch_and_reversed_stays():
+    stays = pd.DataFrame({"uid": [1, 2], "start_s": [T0, T0 + 100], "end_s": [T0 + 7200, T0]})
+    stays["cell_id"] = 5
+    idx = StayIndex.build(stays)
+    assert idx.report["stays_bad_interval"] == 1 and idx.n_stays == 1
+    assert find_companions(idx, make_cases([])).empty
+
+
+def test_accuracy_measure():
+    found = pd.DataFrame({"case_id": ["a", "a", "a"], "uid": [1, 2, 4], "shared_minutes": [70.0, 65.0, 100.0]})
+    truth = pd.DataFrame({"case_id": ["a", "a", "a"], "uid": [1, 2, 3], "shared_minutes": [80.0, 50.0, 90.0]})
+    acc = companion_accuracy(found, truth)
+    assert acc["recall"] == 0.5 and acc["precision"] == pytest.approx(1 / 3)
+    assert acc["precision_outside_band"] == pytest.approx(2 / 3)  # uid 2's true 50 min is near 60
+
+
+def test_exposure_tags_and_aggregates(stays):
+    idx = StayIndex.build(stays)
+    uids = stays["uid"].unique()
+    cases = make_cases(uids[:4])
+    found = find_companions(idx, cases)
+    tags = exposure_tags(found, cases)
+    assert tags["uid"].is_unique and len(tags) == found["uid"].nunique()
+    per = found.groupby("uid")["shared_minutes"].sum()
+    np.testing.assert_allclose(tags.set_index("uid")["minutes"].sort_index(), per.sort_index())
+    assert tags["n_cases"].max() <= 4 and tags["is_case"].sum() == len(set(uids[:4]) & set(tags["uid"]))
+    homes = pd.DataFrame({"uid": uids, "community_id": np.arange(len(uids)) % 7,
+                          "lon": 120.0 + (np.arange(len(uids)) % 3) * 0.05, "lat": 30.0})
+    com = community_exposure(tags, homes, min_count=5)
+    assert com["exposed_residents"].dropna().min() >= 5
+    assert (com["suppressed"] == com["exposed_residents"].isna()).all()
+    assert com["exposed_residents"].sum() + 0 <= len(tags)
+    grid = companion_heatmap(tags, homes, cell_km=1.0, min_count=5)
+    assert (grid["count"] >= 5).all()
+    assert grid["count"].sum() + grid.attrs["suppressed_people"] == len(tags)
+    assert set(grid.columns) == {"row", "col", "lon", "lat", "count"}
+
+
+def test_small_counts_suppressed_everywhere():
+    tags = pd.DataFrame({"uid": [1, 2, 3]})
+    homes = pd.DataFrame({"uid": [1, 2, 3], "community_id": [9, 9, 9], "lon": 120.0, "lat": 30.0})
+    com = community_exposure(tags, homes)
+    assert com["suppressed"].tolist() == [True] and com["exposed_residents"].isna().all()
+    assert companion_heatmap(tags, homes).empty

@@ -1,0 +1,133 @@
+"""The itinerary card flow end to end through the app: code by SMS, consent, card, QR, verify."""
+
+from __future__ import annotations
+
+import base64
+import io
+import re
+
+import pytest
+
+from tests.miniapp.snapshot_fixture import PHONES
+
+
+def _csrf(html: str) -> str:
+    return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+
+
+def _last_code(app) -> str:
+    body = app.extensions["riskcard"].state.outbox(limit=1)[0]["body"]
+    return re.search(r"\b(\d{6})\b", body).group(1)
+
+
+def _get_card(client, app, phone: str) -> str:
+    token = _csrf(client.get("/card/").get_data(as_text=True))
+    r = client.post("/card/code", data={"number": phone, "csrf_token": token})
+    assert r.status_code == 302 and r.headers["Location"].endswith("/card/verify")
+    page = client.get("/card/verify").get_data(as_text=True)
+    assert phone[:3] + "****" + phone[-4:] in page
+    r = client.post("/card/verify", data={"code": _last_code(app), "csrf_token": token})
+    assert r.status_code == 302 and r.headers["Location"].endswith("/card/consent")
+    r = client.post("/card/consent", data={"agree": "yes", "csrf_token": token})
+    assert r.status_code == 302 and r.headers["Location"].endswith("/card/show")
+    r = client.get("/card/show")
+    assert r.status_code == 200
+    return r.get_data(as_text=True)
+
+
+def _qr_url(html: str) -> str:
+    import zxingcpp
+    from PIL import Image
+
+    data = re.search(r'src="data:image/png;base64,([^"]+)"', html).group(1)
+    found = zxingcpp.read_barcodes(Image.open(io.BytesIO(base64.b64decode(data))))
+    assert len(found) == 1
+    return found[0].text
+
+
+def test_card_flow_companion_is_orange_with_starred_city_and_verifiable_qr(client, app):
+    html = _get_card(client, app, PHONES["companion"])
+    assert "138****8000" in html
+    assert "pill-orange" in html and "武汉" in html and "★" in html
+    url = _qr_url(html)
+    assert url.startswith("https://riskcard.test/v/")
+    verified = client.get(url.replace("https://riskcard.test", ""))
+    page = verified.get_data(as_text=True)
+    assert verified.status_code == 200 and 'verdict-genuine' in page and "138****8000" in page
+    # the proof was recorded (for revocation) and the view audited, under the pseudonym only
+    events = [e["event"] for e in app.extensions["riskcard"].state.audit_log()]
+    assert "card.issued" in events and "itinerary_viewed" in events
+
+
+def test_green_card(client, app):
+    html = _get_card(client, app, PHONES["green"])
+    assert "pill-green" in html and "★" not in html.split('id="cities"')[1].split("</ul>")[0]
+
+
+def test_tampered_token_is_forged(client, app):
+    url = _qr_url(_get_card(client, app, PHONES["traveller"]))
+    path = url.replace("https://riskcard.test", "")
+    head, payload, sig = path[len("/v/"):].split(".")
+    flipped = payload[:-2] + ("A" if payload[-2] != "A" else "B") + payload[-1]
+    r = client.get(f"/v/{head}.{flipped}.{sig}")
+    assert "verdict-genuine" not in r.get_data(as_text=True)
+    assert "verdict-forged" in r.get_data(as_text=True) or "verdict-malformed" in r.get_data(as_text=True)
+
+
+def test_garbage_and_huge_tokens(client):
+    assert "verdict-malformed" in client.get("/v/not-a-token").get_data(as_text=True)
+    r = client.get("/v/" + "a" * 5000)
+    assert r.status_code == 400 and "Traceback" not in r.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("number", ["12345", "abc", "+86 12345678901", ""])
+def test_malformed_numbers_get_a_friendly_400(client, number):
+    token = _csrf(client.get("/card/").get_data(as_text=True))
+    r = client.post("/card/code", data={"number": number, "csrf_token": token})
+    assert r.status_code == 400 and 'id="error"' in r.get_data(as_text=True)
+
+
+def test_wrong_then_replayed_code(client, app):
+    token = _csrf(client.get("/card/").get_data(as_text=True))
+    client.post("/card/code", data={"number": PHONES["green"], "csrf_token": token})
+    code = _last_code(app)
+    wrong = "000000" if code != "000000" else "111111"
+    assert client.post("/card/verify", data={"code": wrong, "csrf_token": token}).status_code == 400
+    assert client.post("/card/verify", data={"code": code, "csrf_token": token}).status_code == 302
+    # the pending number is gone and the code used: replaying starts over
+    assert client.post("/card/verify", data={"code": code, "csrf_token": token}).status_code == 302
+    assert client.post("/card/verify", data={"code": code, "csrf_token": token}).headers["Location"].endswith("/card/")
+
+
+def test_form_without_csrf_token_is_refused(client):
+    r = client.post("/card/code", data={"number": PHONES["green"]})
+    assert r.status_code == 400
+
+
+def test_card_page_needs_a_verified_number(client):
+    r = client.get("/card/show")
+    assert r.status_code == 302 and r.headers["Location"].endswith("/card/")
+
+
+def test_code_requests_are_rate_limited_per_number(client):
+    token = _csrf(client.get("/card/").get_data(as_text=True))
+    statuses = [client.post("/card/code", data={"number": PHONES["green"], "csrf_token": token}).status_code for _ in range(5)]
+    assert statuses[:3] == [302, 302, 302] and statuses[3] == 429
+
+
+def test_state_store_down_gives_a_clear_503(app, client, monkeypatch):
+    from miniapp.state import StateUnavailable
+
+    def down(*a, **k):
+        raise StateUnavailable("down")
+
+    monkeypatch.setattr(app.extensions["riskcard"].state, "ping", down)
+    token = _csrf(client.get("/card/").get_data(as_text=True))
+    r = client.post("/card/code", data={"number": PHONES["green"], "csrf_token": token})
+    assert r.status_code == 503 and "暂时不可用" in r.get_data(as_text=True)
+    assert client.get("/community/1").status_code == 200  # risk pages do not need the state store
+
+
+def test_jwks_is_published(client):
+    doc = client.get("/.well-known/jwks.json").get_json()
+    assert doc["keys"] and doc["keys"][0]["kty"] == "OKP" and doc["keys"][0]["crv"] == "Ed25519"
