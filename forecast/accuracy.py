@@ -6,7 +6,8 @@ A detected stay and a true stay of the same subscriber are *candidates* when the
 at least ``min_overlap_share`` (50 %) of the shorter of the two. Matching is one to one: a pair
 matches when each is the other's candidate with the largest overlap (ties: the earlier stay).
 *Precision* is the share of detected stays that match a true stay (of any length); *recall* is the
-share of true stays of ``>= min_stay_minutes`` that match a detected stay.
+share of observable true stays of ``>= min_stay_minutes`` (at least two pings inside: one ping
+shows no duration) that match a detected stay; *recall_all* counts every true stay that long.
 
 Itinerary exactness
 -------------------
@@ -21,7 +22,7 @@ import pandas as pd
 
 from .itinerary import DAY_S, _to_day_s
 
-__all__ = ["match_stays", "stay_scores", "itinerary_exactness"]
+__all__ = ["match_stays", "pings_inside", "stay_scores", "itinerary_exactness"]
 
 
 def match_stays(detected: pd.DataFrame, truth: pd.DataFrame, *, min_overlap_share: float = 0.5):
@@ -84,27 +85,57 @@ def match_stays(detected: pd.DataFrame, truth: pd.DataFrame, *, min_overlap_shar
     return di[mutual], t_order[tj[mutual]]
 
 
-def stay_scores(detected: pd.DataFrame, truth: pd.DataFrame, *, min_stay_minutes: float = 30,
+def pings_inside(stays: pd.DataFrame, pings: pd.DataFrame) -> np.ndarray:
+    """Number of each stay's subscriber's pings with ``start_s <= ts_s < end_s`` (int64 array).
+
+    Examples
+    --------
+    >>> st = pd.DataFrame({"uid": [1, 2], "start_s": [0, 0], "end_s": [100, 100]})
+    >>> pings_inside(st, pd.DataFrame({"uid": [1, 1, 2, 1], "ts_s": [5, 50, 500, 100]})).tolist()
+    [2, 0]
+    """
+    p_u = pings["uid"].to_numpy(np.int64)
+    s_u = stays["uid"].to_numpy(np.int64)
+    _, code = np.unique(np.concatenate([p_u, s_u]), return_inverse=True)
+    code = code.ravel().astype(np.int64) << 32
+    t0 = min(int(pings["ts_s"].min()), int(stays["start_s"].min())) if len(p_u) and len(s_u) else 0
+    key = np.sort(code[: len(p_u)] + (pings["ts_s"].to_numpy(np.int64) - t0))
+    sc = code[len(p_u):]
+    lo = np.searchsorted(key, sc + (stays["start_s"].to_numpy(np.int64) - t0), side="left")
+    hi = np.searchsorted(key, sc + (stays["end_s"].to_numpy(np.int64) - t0), side="left")
+    return (hi - lo).astype(np.int64)
+
+
+def stay_scores(detected: pd.DataFrame, truth: pd.DataFrame, *, pings: pd.DataFrame | None = None,
+                min_stay_minutes: float = 30, min_true_pings: int = 2,
                 min_overlap_share: float = 0.5) -> dict:
     """Precision and recall of detected stays against true stays (see the module docstring).
+
+    ``recall`` counts the true stays of ``>= min_stay_minutes`` that are *observable*: with at
+    least ``min_true_pings`` pings inside (a stay seen by one ping, or none, shows no duration);
+    ``recall_all`` counts every true stay of ``>= min_stay_minutes``. Without ``pings`` both are
+    ``recall_all``.
 
     Examples
     --------
     >>> det = pd.DataFrame({"uid": [1, 1], "start_s": [0, 5000], "end_s": [3600, 9000]})
     >>> tru = pd.DataFrame({"uid": [1, 1], "start_s": [600, 4000], "end_s": [3000, 9600]})
     >>> stay_scores(det, tru)
-    {'precision': 1.0, 'recall': 1.0, 'n_detected': 2, 'n_true': 2, 'n_matched': 2}
+    {'precision': 1.0, 'recall': 1.0, 'recall_all': 1.0, 'n_detected': 2, 'n_true': 2, 'n_observable': 2, 'n_matched': 2}
     """
     di, tj = match_stays(detected, truth, min_overlap_share=min_overlap_share)
     long_true = (truth["end_s"].to_numpy() - truth["start_s"].to_numpy()) >= min_stay_minutes * 60
+    observable = long_true & (pings_inside(truth, pings) >= min_true_pings if pings is not None else True)
     matched_true = np.zeros(len(truth), bool)
     matched_true[tj] = True
-    n_long = int(long_true.sum())
+    n_long, n_obs = int(long_true.sum()), int(observable.sum())
     return {
         "precision": float(len(di) / len(detected)) if len(detected) else 1.0,
-        "recall": float((matched_true & long_true).sum() / n_long) if n_long else 1.0,
+        "recall": float((matched_true & observable).sum() / n_obs) if n_obs else 1.0,
+        "recall_all": float((matched_true & long_true).sum() / n_long) if n_long else 1.0,
         "n_detected": int(len(detected)),
         "n_true": n_long,
+        "n_observable": n_obs,
         "n_matched": int(len(di)),
     }
 

@@ -70,9 +70,9 @@ def _rescale(q: np.ndarray, s: float) -> np.ndarray:
     return np.maximum(np.expm1(med + s * (lq - med)), 0.0)
 
 
-#: SEIR variants compared at every origin on the past tasks only (the prior drop of transmission at
-#: the 2020-01-23 lockdown: none, Li et al.'s estimate ~0.5, a stronger 0.3).
-SEIR_CANDIDATES = ({"lockdown_beta_factor": 1.0}, {"lockdown_beta_factor": 0.5}, {"lockdown_beta_factor": 0.3})
+#: SEIR variants that may be compared at every origin on the past tasks only. Default: one variant
+#: (the fit defaults); e.g. ``({"lockdown_beta_factor": 1.0}, {"lockdown_beta_factor": 0.5})``.
+SEIR_CANDIDATES: tuple[dict, ...] = ({},)
 WEIGHT_GRID = np.round(np.arange(0.0, 1.01, 0.1), 2)
 
 

@@ -2,8 +2,8 @@
 
 Persistence (COVIDhub-baseline): median = last observed value (or the mean of the last week with
 ``level="week_mean"``); the spread comes from the empirical distribution of past one-day changes,
-symmetrised (each change and its negative); horizon h adds h resampled changes (a random walk),
-quantiles are re-centred so the median stays the last value, and clipped at 0.
+symmetrised (each change and its negative); horizon h adds h resampled changes (a random walk,
+whose samples are symmetrised again so the median is exactly the last value), clipped at 0.
 
 Log-linear: least squares of ``log(y + 1)`` on time over the last ``window_days``; normal prediction
 intervals on the log scale (residual sd with the parameter-uncertainty term of a linear
@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
-from forecast.scoring import MEDIAN_INDEX, QUANTILES
+from forecast.scoring import QUANTILES
 
 
 def _history(history: np.ndarray, min_days: int) -> np.ndarray:
@@ -54,8 +54,8 @@ def persistence_quantiles(history: np.ndarray, horizon_days: int, *, level: str 
     idx = rng.integers(0, len(sym), (n_samples, horizon_days, h.shape[1]))
     steps = np.take_along_axis(sym[None], idx.reshape(n_samples, -1, h.shape[1]), axis=1)
     walk = np.cumsum(steps.reshape(n_samples, horizon_days, h.shape[1]), axis=1)
-    q = np.quantile(walk, QUANTILES, axis=0)
-    q = q - q[MEDIAN_INDEX] + centre
+    walk = np.concatenate([walk, -walk])  # exactly symmetric sample: its median is 0
+    q = np.quantile(walk, QUANTILES, axis=0) + centre
     return np.maximum(q, 0.0)
 
 

@@ -105,7 +105,7 @@ class StayIndex:
         bucket_minutes: int = 60,
         stay_end: str = "auto",
         pad_minutes: float = 15.0,
-        min_pings: int = 2,
+        min_pings: int = 1,
         pingpong_minutes: float | None = 60,
         pingpong_min_count: int = 3,
     ) -> "StayIndex":
@@ -197,24 +197,31 @@ class StayIndex:
         else:
             p_start, p_end = _pad(uid_code, start, end, pad_s)
         span = (int(start.min()), int(end.max())) if len(uid) else (0, 0)
-        t0 = (int(p_start.min()) if len(uid) else 0) - 1
-        rs = (p_start - t0).astype(np.int64)
-        re_ = (p_end - t0).astype(np.int64)
+        del start, end, uid, cell, npk  # large temporaries (memory)
+        t0 = (int(p_start.min()) if len(p_start) else 0) - 1
+        p_start -= t0
+        p_end -= t0
+        rs, re_ = p_start, p_end
         if len(rs) and re_.max() >= 1 << 32:
             raise ValueError("stays span more than 136 years")
 
-        bucket_s = int(bucket_minutes) * 60
+        # key = class | place | start; class k holds stays up to bucket * 4**k
+        key = place.astype(np.int64) << _PLACE_SHIFT
+        key |= rs
         dur = re_ - rs
-        klass = np.zeros(len(dur), dtype=np.int64)
-        limit = bucket_s
-        class_max = [bucket_s]
+        limit = int(bucket_minutes) * 60
+        class_max = [limit]
         longest = int(dur.max()) if len(dur) else 0
         while longest > limit:
-            klass += dur > limit
+            key += (dur > limit).astype(np.int64) << _CLASS_SHIFT
             limit *= _CLASS_GROWTH
             class_max.append(limit)
-        key = (klass << _CLASS_SHIFT) | (place.astype(np.int64) << _PLACE_SHIFT) | rs
-        order = np.argsort(key, kind="stable")
+        del dur
+        order = np.argsort(key)
+        key = key[order]
+        k_end = re_[order].astype(np.uint32)
+        k_uid = uid_code[order].astype(np.int32)
+        del order
         return cls(
             t0_s=t0,
             span_s=span,
@@ -226,9 +233,9 @@ class StayIndex:
             u_start=rs.astype(np.uint32),
             u_end=re_.astype(np.uint32),
             u_place=place.astype(np.int32),
-            key=key[order],
-            k_end=re_[order].astype(np.uint32),
-            k_uid=uid_code[order].astype(np.int32),
+            key=key,
+            k_end=k_end,
+            k_uid=k_uid,
             class_max_s=np.asarray(class_max, dtype=np.int64),
             pad_minutes=float(pad_minutes),
             radius_m=None if radius_m is None else float(radius_m),
@@ -658,15 +665,19 @@ def _pingpong_pairs(uid_code, start, end, place, max_s: int, min_count: int) -> 
 
 
 def _absorb_pingpong(uid_code, start, end, place, npk, pairs: np.ndarray, max_s: int):
-    """Give a short stay at B between two stays at A the place A when (A, B) is a ping-pong pair, then
+    """Give a short stay at B between two longer stays at A the place A when (A, B) is a ping-pong pair, then
     merge each subscriber's consecutive stays at one place less than ``max_s`` apart."""
     place = place.astype(np.int64)
     if len(pairs) and len(place) >= 3:
         n_p = int(place.max()) + 1
         known = np.unique(np.concatenate([pairs[:, 0] * n_p + pairs[:, 1], pairs[:, 1] * n_p + pairs[:, 0]]))
         a, b, c = place[:-2], place[1:-1], place[2:]
-        mid = (uid_code[:-2] == uid_code[2:]) & (a == c) & (a != b) & (end[1:-1] - start[1:-1] <= max_s)
-        mid &= np.isin(a * n_p + b, known)
+        dur = end - start
+        mid = (uid_code[:-2] == uid_code[2:]) & (a == c) & (a != b) & (dur[1:-1] <= max_s)
+        mid &= dur[1:-1] < np.minimum(dur[:-2], dur[2:])  # the flip is the shorter side
+        ab = a * n_p + b
+        pos = np.minimum(np.searchsorted(known, ab), len(known) - 1)
+        mid &= known[pos] == ab
         place = place.copy()
         place[1:-1][mid] = a[mid]
     if len(place) < 2:

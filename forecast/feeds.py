@@ -163,7 +163,11 @@ def _sort_pings(uid: np.ndarray, ts: np.ndarray, cell: np.ndarray) -> np.ndarray
 
 def _dedup_pings(values: dict[str, np.ndarray], ok_pos: np.ndarray, p: Problems) -> np.ndarray:
     """Sort good pings by (uid, ts_s, cell_id), flag exact repeats; return the kept positions in order."""
-    uid, ts, cell = (values[c][ok_pos] for c in ("uid", "ts_s", "cell_id"))
+    cols = ("uid", "ts_s", "cell_id")
+    if len(ok_pos) == len(p.ids):  # all good: no need to gather
+        uid, ts, cell = (values[c] for c in cols)
+    else:
+        uid, ts, cell = (values[c][ok_pos] for c in cols)
     order = _sort_pings(uid, ts, cell)
     uid, ts, cell = uid[order], ts[order], cell[order]
     dup = np.zeros(len(order), dtype=bool)
@@ -298,7 +302,8 @@ def read_feed(
     Examples
     --------
     >>> import tempfile, pathlib
-    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> d = pathlib.Path(tmp.name)
     >>> _ = (d / "pings.csv").write_text(
     ...     "msisdn,ts,cell_id\\n"
     ...     "13800138000,2020-01-23 10:00,7\\n"
@@ -311,6 +316,7 @@ def read_feed(
     [['138****8000', 'duplicate'], ['***', 'bad_msisdn']]
     >>> report["pings"].rows_in, report["pings"].rows_ok, report["pings"].rows_quarantined
     (3, 1, 2)
+    >>> tmp.cleanup()
     """
     spec = _spec(kind)
     ctx = Context(pseudonym_key, tz, valid_window, cells, cities, communities, cases)
@@ -344,10 +350,12 @@ def iter_ping_batches(
     Examples
     --------
     >>> import tempfile, pathlib
-    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> d = pathlib.Path(tmp.name)
     >>> _ = (d / "pings.csv").write_text("msisdn,ts,cell_id\\n13800138000,1579744800,1\\n13800138001,1579744800,2\\n")
     >>> [len(b) for b, _, _ in iter_ping_batches(d / "pings.csv", pseudonym_key=b"k" * 32, batch_rows=1)]
     [1, 1]
+    >>> tmp.cleanup()
     """
     spec = _spec("pings")
     ctx = Context(pseudonym_key, tz, valid_window, cells)
@@ -423,8 +431,9 @@ def write_quarantine(quarantine: dict[str, pd.DataFrame], out_dir: str | os.Path
     --------
     >>> import tempfile
     >>> q = {"pings": pd.DataFrame({"msisdn": ["***"], "reason": ["bad_msisdn"]})}
-    >>> paths = write_quarantine(q, tempfile.mkdtemp())
-    >>> paths["pings"].read_text().splitlines()
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     paths = write_quarantine(q, tmp)
+    ...     paths["pings"].read_text().splitlines()
     ['msisdn,reason', '***,bad_msisdn']
     """
     out_dir = Path(out_dir)

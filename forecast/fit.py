@@ -167,7 +167,7 @@ def fit_eakf(daily: pd.DataFrame, population: np.ndarray, flows: np.ndarray | No
              spinup_days: int = 14, beta_walk_sd: float = 0.15, inflation: float = 1.03,
              oev_rel: float = 0.2, seed: int = 0, min_history_days: int = MIN_HISTORY_DAYS,
              beta_range: tuple[float, float] = (0.6, 1.5), lockdown_beta_factor: float = 0.5,
-             update_pipe: bool = True, update_alpha: bool = True, forecast_walk_sd: float | None = 0.03) -> FitResult:
+             max_r0: float = 3.0, update_pipe: bool = True, update_alpha: bool = True, forecast_walk_sd: float | None = 0.03) -> FitResult:
     """Fit by an ensemble adjustment Kalman filter over the dates of ``daily`` (dates x regions).
 
     ``flows``: ``(R, R)`` or ``(days, R, R)`` trips aligned with ``daily``'s dates (a shorter daily
@@ -230,8 +230,10 @@ def fit_eakf(daily: pd.DataFrame, population: np.ndarray, flows: np.ndarray | No
         state = replace(state, E=E, Id=Id, Iu=Iu, pipe=np.expm1(np.clip(pipe, 0, 20)))
         state.S = np.clip(alive - state.E - state.Id - state.Iu - state.R, 0, None)
         state.R = alive - state.S - state.E - state.Id - state.Iu  # conserve population
-        params = replace(params, beta=np.exp(np.clip(lb, beta_lo, beta_hi)),
-                         alpha=1 / (1 + np.exp(-np.clip(la, -4.0, 4.0))))
+        alpha = 1 / (1 + np.exp(-np.clip(la, -4.0, 4.0)))
+        # R0 of the base beta bounded by max_r0 (the published range in January 2020 was 1.4-4)
+        hi = np.minimum(beta_hi, np.log(max_r0 / ((alpha + (1 - alpha) * params.mu) * params.D)))
+        params = replace(params, beta=np.exp(np.clip(lb, beta_lo, hi)), alpha=alpha)
         state.C = np.broadcast_to(daily.iloc[: ti + 1].sum().to_numpy(), state.C.shape).copy()
     return FitResult(state, params, [str(c) for c in daily.columns], pd.Timestamp(daily.index[-1]),
                      interventions, beta_walk_sd, forecast_walk_sd=forecast_walk_sd)

@@ -45,8 +45,9 @@ EARTH_RADIUS_M = 6_371_000.0
 _STEP_BUDGET = 1 << 16
 _MAX_LOOKAHEAD = 64
 _CHUNK_PINGS = 1_000_000
+_STEP_CAP_S = 3600
 
-__all__ = ["detect_stays", "sort_pings", "CellTable", "EARTH_RADIUS_M"]
+__all__ = ["detect_stays", "learn_serving_cities", "sort_pings", "CellTable", "EARTH_RADIUS_M"]
 
 
 class CellTable:
@@ -82,8 +83,12 @@ class CellTable:
         self.city_code = cells["city_code"].to_numpy(np.int64)
         self.community_id = cells["community_id"].to_numpy(np.int64)
         # dense city codes (0..n_cities-1, in city_code order) keep the majority sort keys small
-        self.cities, city_rank = np.unique(self.city_code, return_inverse=True)
-        self.city_rank = city_rank.astype(np.int64).ravel()
+        # cities as dense ranks keep the majority sort keys small; a cell may serve a city other
+        # than the one it is registered to (column serves_city_code, see learn_serving_cities)
+        serves = cells["serves_city_code"].to_numpy(np.int64) if "serves_city_code" in cells else self.city_code
+        self.cities = np.unique(np.concatenate([self.city_code, serves]))
+        self.city_rank = np.searchsorted(self.cities, self.city_code).astype(np.int64)
+        self.serve_rank = np.searchsorted(self.cities, serves).astype(np.int64)
         self.communities, comm_rank = np.unique(self.community_id, return_inverse=True)
         self.community_rank = comm_rank.astype(np.int64).ravel()
         lo = int(ids.min()) if len(ids) else 0
@@ -218,47 +223,52 @@ def _longest(seg_of_run, value, weight, n_seg, first_run):
     return out
 
 
-def _smooth_border_bounces(r_rows, r_ts, r_uid_start, r_group_start, table: CellTable, bounce_s: float, last_ts: int):
-    """Border smoothing on runs: a short excursion to another city's cells is the home tower's.
+def _ping_weights(ts, new_uid):
+    """Cumulative time weights of pings (length n + 1): a ping stands for the time until the
+    subscriber's next ping, at most ``_STEP_CAP_S`` (so the last ping before a silent night does not
+    carry the night). Weights of pings ``i..j-1`` are ``cum[j] - cum[i]``."""
+    step = np.zeros(len(ts) + 1, np.int64)
+    np.minimum(ts[1:] - ts[:-1], _STEP_CAP_S, out=step[1:-1])
+    step[1:][np.r_[new_uid[1:], True]] = 0
+    return np.cumsum(step)
 
-    A *city run* is a maximal sequence of runs of one subscriber in one city. A city run that
-    lasts at most ``bounce_s`` (from its first ping to the next city run's first ping), has the
-    same city on both sides and is shorter than both of them is a tower across the border
-    answering for the place the subscriber never left: its runs take the cell of the run before it. Returns the runs to keep (a run
-    that now has the same cell as its predecessor merges into it) and the new cell rows.
+
+def _smooth_borders(r_rows, w, r_group_start, table: CellTable, border_radius_m: float):
+    """Border smoothing: inside one neighbourhood visit, cells of a minority city are border towers.
+
+    The sliding scan with ``border_radius_m`` (a few km: the reach of a tower across a border)
+    cuts the runs into neighbourhood visits. In each visit the city with the most time wins (each
+    cell counting for the city it serves, see :func:`learn_serving_cities`); runs at cells
+    registered to any other city take the cell of the nearest earlier run of the visit in the
+    winning city (or the first later one). A
+    real trip to another city lasts beyond the neighbourhood (cities are tens of km apart), so
+    it is a visit of its own and keeps its cells. Returns (runs to keep, new cell rows): a run
+    whose new cell equals its predecessor's merges into it.
     """
     n_runs = len(r_rows)
-    city = table.city_rank[r_rows]
-    c_start = np.flatnonzero(np.r_[True, (city[1:] != city[:-1]) | r_uid_start[1:]])
-    n_c = len(c_start)
-    if n_c < 3:
+    anchor = _anchors_by_radius(r_group_start, table.xyz[r_rows], border_radius_m)
+    first = np.flatnonzero(anchor)
+    seg = np.cumsum(anchor) - 1
+    n_seg = len(first)
+    win = _majority(seg, table.serve_rank[r_rows], w, n_seg, first)
+    minority = table.city_rank[r_rows] != win[seg]
+    if not minority.any():
         return np.ones(n_runs, bool), r_rows
-    c_city = city[c_start]
-    c_uid_start = r_uid_start[c_start]
-    c_next_ts = np.append(r_ts[c_start[1:]], last_ts)
-    dur = c_next_ts - r_ts[c_start]
-    bounce = np.zeros(n_c, bool)
-    bounce[1:-1] = (
-        (c_city[:-2] == c_city[2:])
-        & ~c_uid_start[1:-1]
-        & ~c_uid_start[2:]
-        & (dur[1:-1] <= bounce_s)
-        & (dur[1:-1] < dur[:-2])  # strictly shorter than both sides: two neighbours are never
-        & (dur[1:-1] < dur[2:])  # both bounces, so the one before a bounce keeps its own cell
-    )
-    if not bounce.any():
-        return np.ones(n_runs, bool), r_rows
-    c_of_run = np.cumsum(np.r_[True, (city[1:] != city[:-1]) | r_uid_start[1:]]) - 1
-    # a bounce takes the cell of the last run before it (never itself a bounce: cities differ)
-    new_rows = r_rows.copy()
-    in_bounce = bounce[c_of_run]
-    new_rows[in_bounce] = r_rows[c_start[c_of_run[in_bounce]] - 1]
+    # a moved run takes the cell of the nearest run before it in the visit that is in the winning
+    # city (the visit's first such run when there is none before)
+    idx = np.arange(n_runs)
+    prev_ok = np.maximum.accumulate(np.where(minority, -1, idx))
+    next_ok = np.minimum.accumulate(np.where(minority, n_runs, idx)[::-1])[::-1]
+    last = np.append(first[1:], n_runs) - 1
+    donor = np.where(prev_ok >= first[seg], prev_ok, np.where(next_ok <= last[seg], next_ok, idx))
+    new_rows = r_rows[donor]  # a visit with no run in the winning city keeps its cells
     keep = np.r_[True, (new_rows[1:] != new_rows[:-1]) | r_group_start[1:]]
     return keep, new_rows
 
 
-def _stays_sorted(uid, ts, cell, table: CellTable, min_stay_s, radius_m, max_gap_s, include_last, bounce_s):
-    """Stays of pings already grouped by uid and time-sorted; returns a dict of columns."""
+def _runs(uid, ts, cell, table: CellTable, max_gap_s, border_radius_m):
+    """Runs of sorted pings (after border smoothing): first ping, group/uid start flags, cell
+    rows and time weights (:func:`_ping_weights`) of each run."""
     n = len(uid)
     new_uid = np.empty(n, bool)
     new_uid[0] = True
@@ -273,18 +283,25 @@ def _stays_sorted(uid, ts, cell, table: CellTable, min_stay_s, radius_m, max_gap
     run_start |= brk
     rs = np.flatnonzero(run_start)  # first ping of each run
     del run_start
-    n_runs = len(rs)
     r_group_start = brk[rs]
     r_uid_start = new_uid[rs]
-    del brk, new_uid
-    r_ts = ts[rs]
+    del brk
     r_rows = table.rows(cell[rs])
-    if bounce_s is not None and n_runs > 2:
-        keep_run, r_rows = _smooth_border_bounces(r_rows, r_ts, r_uid_start, r_group_start, table, bounce_s, ts[-1])
-        rs, r_group_start, r_uid_start, r_ts, r_rows = (
-            rs[keep_run], r_group_start[keep_run], r_uid_start[keep_run], r_ts[keep_run], r_rows[keep_run]
-        )
-        n_runs = len(rs)
+    cum_w = _ping_weights(ts, new_uid)
+    del new_uid
+    if border_radius_m is not None and len(rs) > 1:
+        keep, r_rows = _smooth_borders(r_rows, np.diff(cum_w[np.append(rs, n)]), r_group_start, table, border_radius_m)
+        rs, r_group_start, r_uid_start, r_rows = rs[keep], r_group_start[keep], r_uid_start[keep], r_rows[keep]
+    return rs, r_group_start, r_uid_start, r_rows, np.diff(cum_w[np.append(rs, n)])
+
+
+def _stays_sorted(uid, ts, cell, table: CellTable, min_stay_s, radius_m, max_gap_s, include_last, border_radius_m,
+                  tail_s):
+    """Stays of pings already grouped by uid and time-sorted; returns a dict of columns."""
+    n = len(uid)
+    rs, r_group_start, r_uid_start, r_rows, r_weight = _runs(uid, ts, cell, table, max_gap_s, border_radius_m)
+    n_runs = len(rs)
+    r_ts = ts[rs]
     r_len = np.diff(np.append(rs, n))
 
     if radius_m is None:
@@ -309,17 +326,11 @@ def _stays_sorted(uid, ts, cell, table: CellTable, min_stay_s, radius_m, max_gap
     end_s[next_in_group] = r_ts[seg_next[next_in_group]]
     last_ping = np.append(rs, n)[seg_next] - 1  # last ping of the segment's runs
     end_s[~next_in_group] = ts[last_ping[~next_in_group]]
+    if tail_s is not None:  # after a silence the subscriber may have left long before the trigger
+        np.minimum(end_s, ts[last_ping] + np.int64(tail_s), out=end_s)
     keep = (end_s - start_s >= min_stay_s) & (next_in_group | (last_of_uid & include_last))
 
     # run weights: time until the next run starts (closed), or until the last ping (open)
-    r_next_ts = np.empty(n_runs, np.int64)
-    r_next_ts[:-1] = r_ts[1:]
-    r_next_ts[-1] = ts[-1]
-    grp_last_run = np.append(np.flatnonzero(r_group_start)[1:] - 1, n_runs - 1)
-    r_next_ts[grp_last_run] = ts[np.append(rs, n)[grp_last_run + 1] - 1]
-    r_weight = r_next_ts - r_ts
-    # closed segments: the last run's time runs to the trigger (= next run's start, already so)
-
     seg_of_run = np.cumsum(is_anchor) - 1
     n_pings = np.add.reduceat(r_len, seg_first)
     # open segments kept with include_last include the last ping; closed ones exclude the trigger
@@ -331,7 +342,7 @@ def _stays_sorted(uid, ts, cell, table: CellTable, min_stay_s, radius_m, max_gap
     k_seg, k_rows, k_w = seg_of_run[kept_runs], r_rows[kept_runs], r_weight[kept_runs]
     if len(k_seg):
         k_first = np.flatnonzero(np.r_[True, k_seg[1:] != k_seg[:-1]])
-        city = table.cities[_majority(k_seg, table.city_rank[k_rows], k_w, n_seg, k_first)[ks]]
+        city = table.cities[_majority(k_seg, table.serve_rank[k_rows], k_w, n_seg, k_first)[ks]]
         comm = table.communities[_majority(k_seg, table.community_rank[k_rows], k_w, n_seg, k_first)[ks]]
         cellid = _longest(k_seg, table.cell_id[k_rows], k_w, n_seg, k_first)[ks]
     else:
@@ -355,11 +366,12 @@ def detect_stays(
     cells: pd.DataFrame | CellTable,
     *,
     min_stay_minutes: float = 30,
-    radius_m: float | None = 500,
-    max_gap_minutes: float = 360,
+    radius_m: float | None = 100,
+    max_gap_minutes: float = 720,
     method: str = "sliding",
     include_last: bool = True,
-    border_bounce_minutes: float | None = 120,
+    border_radius_m: float | None = 3000,
+    max_tail_minutes: float | None = 30,
     chunk_pings: int = _CHUNK_PINGS,
 ) -> pd.DataFrame:
     """Detect stays from pings with the sliding rule (Li et al. 2008, as trackintel does it).
@@ -381,11 +393,15 @@ def detect_stays(
         Only the sliding rule is implemented.
     include_last : bool
         Keep the open candidate at each subscriber's last ping (trackintel's ``include_last``).
-    border_bounce_minutes : float or None
-        Border smoothing before the scan: a stretch of pings in another city lasting at most this
-        long, between pings in one city (and shorter than the stretches on both sides), is taken
-        as a tower across the border and given the cell before it. ``None``: no smoothing (the
-        plain sliding rule, identical to trackintel's).
+    border_radius_m : float or None
+        Border smoothing before the scan: within a neighbourhood visit (the same sliding rule
+        with this radius), pings at cells of a city other than the visit's majority-time city are
+        taken as towers across the border and moved to the visit's main cell. ``None``: no
+        smoothing (the plain sliding rule, identical to trackintel's).
+    max_tail_minutes : float or None
+        A stay ends at the trigger ping, but at most this long after its own last ping (a stay
+        before a silent night ends soon after its last ping instead of the next morning); the
+        ``min_stay_minutes`` test uses that end. ``None``: always at the trigger (trackintel).
     chunk_pings : int
         Pings per uid-aligned chunk; bounds the temporaries (memory), not the result.
 
@@ -407,25 +423,36 @@ def detect_stays(
     """
     if method != "sliding":
         raise ValueError(f"unknown stay method {method!r}; only 'sliding' is implemented")
-    missing = {"uid", "ts_s", "cell_id"} - set(pings.columns)
-    if missing:
-        raise ValueError(f"pings lack columns {sorted(missing)}")
     if min_stay_minutes < 0 or max_gap_minutes < 0 or (radius_m is not None and radius_m <= 0):
         raise ValueError("min_stay_minutes and max_gap_minutes must be >= 0 and radius_m > 0 (or None)")
     table = cells if isinstance(cells, CellTable) else CellTable(cells)
+    min_stay_s = float(min_stay_minutes) * 60.0
+    max_gap_s = float(max_gap_minutes) * 60.0
+    border_radius_m = None if not border_radius_m else float(border_radius_m)
+    tail_s = None if max_tail_minutes is None else float(max_tail_minutes) * 60.0
+    parts = [
+        _stays_sorted(u, t, c, table, min_stay_s, radius_m, max_gap_s, include_last, border_radius_m, tail_s)
+        for u, t, c in _sorted_chunks(pings, chunk_pings)
+    ]
+    if not parts:
+        return empty(STAYS)
+    cols = {c: np.concatenate([p[c] for p in parts]) for c in STAYS}
+    return pd.DataFrame(cols).astype(STAYS)
+
+
+def _sorted_chunks(pings: pd.DataFrame, chunk_pings: int):
+    """Yield (uid, ts_s, cell_id) arrays of pings grouped by uid and time-sorted, cut into chunks of
+    about ``chunk_pings`` at subscriber boundaries (a chunk holds whole subscribers)."""
+    missing = {"uid", "ts_s", "cell_id"} - set(pings.columns)
+    if missing:
+        raise ValueError(f"pings lack columns {sorted(missing)}")
     uid = pings["uid"].to_numpy(np.int64)
     ts = pings["ts_s"].to_numpy(np.int64)
     cell = pings["cell_id"].to_numpy(np.int64)
-    if len(uid) == 0:
-        return empty(STAYS)
     order = sort_pings(uid, ts)
     if order is not None:
         uid, ts, cell = uid[order], ts[order], cell[order]
         del order
-    min_stay_s = float(min_stay_minutes) * 60.0
-    max_gap_s = float(max_gap_minutes) * 60.0
-    bounce_s = None if not border_bounce_minutes else float(border_bounce_minutes) * 60.0
-    parts = []
     n = len(uid)
     lo = 0
     while lo < n:
@@ -437,10 +464,72 @@ def detect_stays(
                 hi = lo + before
             else:  # one subscriber fills the chunk: take all of its pings
                 hi += int(np.argmax(uid[hi:] != uid[hi])) or (n - hi)
-        parts.append(
-            _stays_sorted(uid[lo:hi], ts[lo:hi], cell[lo:hi], table, min_stay_s, radius_m, max_gap_s, include_last,
-                          bounce_s)
-        )
+        yield uid[lo:hi], ts[lo:hi], cell[lo:hi]
         lo = hi
-    cols = {c: np.concatenate([p[c] for p in parts]) for c in STAYS}
-    return pd.DataFrame(cols).astype(STAYS)
+
+
+def learn_serving_cities(
+    pings: pd.DataFrame,
+    cells: pd.DataFrame,
+    *,
+    border_radius_m: float = 3000,
+    max_gap_minutes: float = 720,
+    min_share: float = 0.5,
+    chunk_pings: int = _CHUNK_PINGS,
+) -> pd.DataFrame:
+    """Learn which city each tower really serves (towers across a border), from pings.
+
+    The pings are cut into neighbourhood visits (the sliding rule with ``border_radius_m``) and
+    each visit takes the city where most of its time was spent (registered cities). A cell whose
+    time falls more than ``min_share`` in visits of one other city serves that city: a tower
+    across the border that answers the neighbours' phones. Run it on a few weeks of pings (it is
+    a property of the network, not of one day) and pass the result to :func:`detect_stays`.
+
+    Returns
+    -------
+    DataFrame
+        ``cells`` with a column ``serves_city_code`` (= ``city_code`` for ordinary cells).
+
+    Examples
+    --------
+    >>> cells = pd.DataFrame({"cell_id": [1, 2], "lon": [116.40, 116.415], "lat": [39.9, 39.9],
+    ...                       "city_code": [110000, 130600], "community_id": [11, 21]})
+    >>> pings = pd.DataFrame({"uid": [5] * 6, "ts_s": [0, 1800, 3600, 5400, 7200, 9000],
+    ...                       "cell_id": [1, 2, 1, 1, 2, 1]})
+    >>> learn_serving_cities(pings, cells)["serves_city_code"].tolist()
+    [110000, 110000]
+    """
+    registered = cells.drop(columns=["serves_city_code"], errors="ignore")
+    table = CellTable(registered)
+    n_cells, n_cities = len(table.cell_id), len(table.cities)
+    total = np.zeros(n_cells)
+    f_rows, f_city, f_w = [], [], []
+    for uid, ts, cell in _sorted_chunks(pings, chunk_pings):
+        rs, g_start, _, rows, w = _runs(uid, ts, cell, table, float(max_gap_minutes) * 60.0, None)
+        anchor = _anchors_by_radius(g_start, table.xyz[rows], float(border_radius_m))
+        first = np.flatnonzero(anchor)
+        seg = np.cumsum(anchor) - 1
+        visit_city = _majority(seg, table.city_rank[rows], w, len(first), first)[seg]
+        total += np.bincount(rows, w, minlength=n_cells)
+        foreign = visit_city != table.city_rank[rows]
+        f_rows.append(rows[foreign])
+        f_city.append(visit_city[foreign])
+        f_w.append(w[foreign])
+    serves = table.city_code.copy()
+    rows = np.concatenate(f_rows) if f_rows else np.zeros(0, np.int64)
+    if len(rows):
+        key = rows * n_cities + np.concatenate(f_city)
+        order = np.argsort(key, kind="stable")
+        key, w = key[order], np.concatenate(f_w)[order]
+        start = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+        k, kw = key[start], np.add.reduceat(w, start)
+        row, city = k // n_cities, k % n_cities
+        best = np.lexsort((-kw, row))
+        row, city, kw = row[best], city[best], kw[best]
+        top = np.r_[True, row[1:] != row[:-1]]
+        row, city, kw = row[top], city[top], kw[top]
+        switch = kw > min_share * total[row]
+        serves[row[switch]] = table.cities[city[switch]]
+    out = cells.copy()
+    out["serves_city_code"] = serves
+    return out

@@ -68,7 +68,7 @@ class NationConfig:
     pois_per_city: int = 6
     city_codes: tuple[int, ...] | None = None  # overrides n_cities: these cities, the first seeds the epidemic
     work_share: float = 0.7
-    border_share: float = 0.25  # share of each city's communities that lie near its border
+    border_share: float = 0.125  # share of each city's communities that lie near its border
     border_cell_share: float = 0.3  # share of pings at a near-border place served by the border cell
     cross_border_work_share: float = 0.3  # share of near-border residents working across the border
     trip_rate_per_day: float = 0.01
@@ -232,15 +232,17 @@ def _case_segments(cfg: NationConfig, r: Routine, epi: Epidemic, who: np.ndarray
         conf = epi.confirmed_day[person]
         k = case_of[person]
         ok = (k >= 0) & (day >= conf - cfg.contact_window_days) & (day <= conf) & (e > s)
-        parts.append((k[ok], place[ok].astype(np.int64) * 4096 + day[ok], s[ok], e[ok]))
+        # merge a day's consecutive segments at one place: fewer candidate pairs later
+        mp, mg, ms, me = merge_segments(person[ok], place[ok].astype(np.int64) * 4096 + day[ok], s[ok], e[ok])
+        parts.append((case_of[mp], mg, ms, me))
     if not parts:
         z = np.zeros(0, np.int64)
         return z, z, z, z
     return tuple(np.concatenate(x) for x in zip(*parts))
 
 
-def _block_tables(cfg: NationConfig, r: Routine, b: int, case_segs, case_ids: np.ndarray, case_person: np.ndarray,
-                  dates: pd.DatetimeIndex) -> dict[str, object]:
+def _block_tables(cfg: NationConfig, r: Routine, b: int, case_segs, case_ids: pa.Array, case_person: np.ndarray,
+                  dates: pd.DatetimeIndex, canonical: bool = True) -> dict[str, object]:
     """Pings (arrow) and truth frames for one block of subscribers over the ping window."""
     days = list(_window_days(cfg))
     segs = [day_segments(r, d, b, b + 1) for d in days]
@@ -255,7 +257,8 @@ def _block_tables(cfg: NationConfig, r: Routine, b: int, case_segs, case_ids: np
     msisdn = pa.array(r.pop.msisdn[segs[0].lo: segs[0].lo + segs[0].place.shape[0]])
     pings = pa.table({"msisdn": msisdn.take(pa.array(who - segs[0].lo)), "ts": records_to_arrow(text).cast(pa.string()),
                       "cell_id": pa.array(cell, pa.int64())})
-    canonical = pd.DataFrame({"uid": r.pop.uid[who], "ts_s": ts, "cell_id": cell})
+    canonical = pd.DataFrame({"uid": r.pop.uid[who], "ts_s": ts, "cell_id": cell}) if canonical else None
+    del who, ts, cell, text, order
 
     person, place, s, e, di = stack_days(segs)
     geo = r.geo
@@ -268,15 +271,15 @@ def _block_tables(cfg: NationConfig, r: Routine, b: int, case_segs, case_ids: np
     cp, cd, cc, cm = city_day_minutes(person, di, geo.place_city[place], (e - s) / 60.0)
     local = dates.to_numpy().astype("datetime64[s]")[np.asarray(days)]
     city_days = pd.DataFrame({"uid": r.pop.uid[cp], "local_date": local[cd], "city_code": codes[cc], "minutes": cm})
-    nz = e > s
-    group = place.astype(np.int64) * 4096 + (di + days[0])
-    k, p, minutes = contact_minutes(*case_segs, person[nz], group[nz], s[nz], e[nz])
+    gp, gg, gs, ge = merge_segments(person, place.astype(np.int64) * 4096 + (di + days[0]), s, e)
+    k, p, minutes = contact_minutes(*case_segs, gp, gg, gs, ge)
     not_self = case_person[k] != p if len(k) else np.zeros(0, bool)
-    contacts = pd.DataFrame({"case_id": case_ids[k[not_self]], "uid": r.pop.uid[p[not_self]],
-                             "shared_minutes": minutes[not_self]})
+    # sorted by case then subscriber index within the block; no Python strings per row
+    contacts = pa.table({"case_id": case_ids.take(pa.array(k[not_self], pa.int64())),
+                         "uid": pa.array(r.pop.uid[p[not_self]], pa.int64()),
+                         "shared_minutes": pa.array(minutes[not_self], pa.float64())})
     return {"pings": pings, "canonical": canonical, "true_stays": _conform(stays, schema.TRUE_STAYS),
-            "true_city_days": _conform(city_days, schema.TRUE_CITY_DAYS),
-            "true_contacts": _conform(contacts, schema.TRUE_CONTACTS)}
+            "true_city_days": _conform(city_days, schema.TRUE_CITY_DAYS), "true_contacts": contacts}
 
 
 def _prepare(config: NationConfig, pseudonym_key: bytes, progress: bool):
@@ -299,7 +302,7 @@ def _prepare(config: NationConfig, pseudonym_key: bytes, progress: bool):
               "cells": _conform(geo.cells, schema.CELLS), "cases": cases, "case_trips": case_trips,
               "city_cases": city_cases, "true_infections": true_inf,
               "subscribers": _conform(subscribers, SUBSCRIBERS), "places": _conform(geo.places, PLACES)}
-    case_ids = cases["case_id"].to_numpy(dtype=object)
+    case_ids = pa.array(cases["case_id"].to_numpy(dtype=object), pa.string())
     return r, dates, static, case_segs, case_ids, who
 
 
@@ -314,9 +317,11 @@ def generate_nation(config: NationConfig, pseudonym_key: bytes) -> Nation:
     """
     r, dates, static, case_segs, case_ids, who = _prepare(config, pseudonym_key, progress=False)
     parts = [_block_tables(config, r, b, case_segs, case_ids, who, dates) for b in range(n_blocks(config.n_subscribers, r.block))]
-    cat = {k: pd.concat([p[k] for p in parts], ignore_index=True) for k in ("canonical", "true_stays", "true_city_days", "true_contacts")}
-    pings = pa.concat_tables([p["pings"] for p in parts]).to_pandas(types_mapper={pa.string(): pd.StringDtype()}.get)
-    contacts = cat["true_contacts"].sort_values(["case_id", "uid"], kind="stable").reset_index(drop=True)
+    cat = {k: pd.concat([p[k] for p in parts], ignore_index=True) for k in ("canonical", "true_stays", "true_city_days")}
+    as_pandas = {pa.string(): pd.StringDtype()}.get
+    pings = pa.concat_tables([p["pings"] for p in parts]).to_pandas(types_mapper=as_pandas)
+    contacts = _conform(pa.concat_tables([p["true_contacts"] for p in parts]).to_pandas(types_mapper=as_pandas),
+                        schema.TRUE_CONTACTS)
     return Nation(config=config, pings=_conform(pings, schema.RAW_PINGS), true_stays=cat["true_stays"],
                   true_city_days=cat["true_city_days"], true_contacts=contacts, _canonical=cat["canonical"],
                   **{k: static[k] for k in ("cities", "communities", "cells", "cases", "case_trips", "city_cases",
@@ -360,7 +365,17 @@ def write_nation(nation: Nation, out_dir: Path, fmt: str = "parquet") -> dict[st
 
 def read_truth(out_dir: Path) -> dict[str, pd.DataFrame]:
     """Read the truth tables written by :func:`write_nation` or :func:`generate_nation_to_dir`, typed by
-    their schemas (Parquet preferred when both exist)."""
+    their schemas (Parquet preferred when both exist).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     _ = generate_nation_to_dir(NationConfig(n_cities=2, n_subscribers=20, n_days=2, epidemic_days=5),
+    ...                                b"k" * 16, Path(d), progress=False)
+    ...     sorted(read_truth(Path(d)))
+    ['places', 'subscribers', 'true_city_days', 'true_contacts', 'true_infections', 'true_stays']
+    """
     out = {}
     for name, table in TRUTH.items():
         for fmt in ("parquet", "csv"):
@@ -373,12 +388,21 @@ def read_truth(out_dir: Path) -> dict[str, pd.DataFrame]:
     return out
 
 
-def generate_nation_to_dir(config: NationConfig, pseudonym_key: bytes, out_dir: Path, chunk_subscribers: int = 32_768,
+def generate_nation_to_dir(config: NationConfig, pseudonym_key: bytes, out_dir: Path, chunk_subscribers: int = 16_384,
                            fmt: str = "parquet", progress: bool = True) -> dict[str, Path]:
     """Generate a nation straight to files, ``chunk_subscribers`` at a time (rounded up to whole blocks
-    of ``config.block_subscribers``): memory grows with the chunk (about 0.3 KB per ping), not with the nation. The output
+    of ``config.block_subscribers``): memory grows with the chunk (about 0.2 KB per ping), not with the nation. The output
     equals ``write_nation(generate_nation(config, key), out_dir, fmt)`` row for row, whatever the chunk.
     ``truth/summary.json`` holds the config and figures (pings per subscriber-day, counts).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     paths = generate_nation_to_dir(NationConfig(n_cities=2, n_subscribers=30, n_days=2, epidemic_days=5),
+    ...                                    b"k" * 16, Path(d), chunk_subscribers=10, fmt="csv", progress=False)
+    ...     sorted(p.name for p in paths.values())[:3]
+    ['case_trips.csv', 'cases.csv', 'cells.csv']
     """
     out_dir = Path(out_dir)
     paths = _paths(out_dir, fmt)
@@ -391,26 +415,24 @@ def generate_nation_to_dir(config: NationConfig, pseudonym_key: bytes, out_dir: 
     writers = {k: TableWriter(paths[k], {**FEEDS, **TRUTH}[k], fmt) for k in streamed}
     per_chunk = max(1, -(-int(chunk_subscribers) // r.block))
     nb = n_blocks(config.n_subscribers, r.block)
-    n_pings = 0
-    contacts = []
+    n_pings = n_contacts = 0
     try:
         with tqdm(total=config.n_subscribers, desc="subscribers", unit="sub", disable=not progress) as bar:
             for c0 in range(0, nb, per_chunk):
-                parts = [_block_tables(config, r, b, case_segs, case_ids, who, dates) for b in range(c0, min(nb, c0 + per_chunk))]
+                parts = [_block_tables(config, r, b, case_segs, case_ids, who, dates, canonical=False)
+                         for b in range(c0, min(nb, c0 + per_chunk))]
                 writers["pings"].write(pa.concat_tables([p["pings"] for p in parts]))
                 n_pings += sum(p["pings"].num_rows for p in parts)
                 for k in ("true_stays", "true_city_days"):
                     writers[k].write(arrow_table(pd.concat([p[k] for p in parts], ignore_index=True), TRUTH[k]))
-                contacts.append(pd.concat([p["true_contacts"] for p in parts], ignore_index=True))
+                writers["true_contacts"].write(pa.concat_tables([p["true_contacts"] for p in parts]))
+                n_contacts += sum(p["true_contacts"].num_rows for p in parts)
                 bar.update(min(config.n_subscribers, min(nb, c0 + per_chunk) * r.block) - c0 * r.block)
-        # contacts are sorted by case like generate_nation's (they are few next to pings)
-        allc = pd.concat(contacts, ignore_index=True).sort_values(["case_id", "uid"], kind="stable")
-        writers["true_contacts"].write(arrow_table(allc, schema.TRUE_CONTACTS))
     finally:
         for w in writers.values():
             w.close()
     paths["summary"] = _write_config(config, out_dir, {
         "n_pings": n_pings, "pings_per_subscriber_day": n_pings / (config.n_subscribers * config.n_days),
         "n_cases": len(static["cases"]), "n_infections": len(static["true_infections"]),
-        "n_contacts": len(allc)})
+        "n_contacts": n_contacts})
     return paths

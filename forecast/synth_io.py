@@ -28,12 +28,28 @@ def arrow_schema(table: dict) -> pa.Schema:
 
 
 def arrow_table(df: pd.DataFrame, table: dict) -> pa.Table:
-    """``df``'s columns of ``table`` as an Arrow table with its schema."""
+    """``df``'s columns of ``table`` as an Arrow table with its schema.
+
+    Examples
+    --------
+    >>> arrow_table(pd.DataFrame({"a": [1], "b": ["x"]}), {"b": "string"}).column_names
+    ['b']
+    """
     return pa.Table.from_pandas(df[list(table)], schema=arrow_schema(table), preserve_index=False)
 
 
 class TableWriter:
-    """Append Arrow tables of one schema to one Parquet or CSV file (``write_table`` per chunk)."""
+    """Append Arrow tables of one schema to one Parquet or CSV file, chunk by chunk.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     w = TableWriter(Path(d) / "t.csv", {"a": "int64"}, "csv")
+    ...     w.write(pa.table({"a": [1]})); w.write(pa.table({"a": [2]})); w.close()
+    ...     (Path(d) / "t.csv").read_text().split()
+    ['"a"', '1', '2']
+    """
 
     def __init__(self, path: Path, table: dict, fmt: str) -> None:
         self.schema = arrow_schema(table)
@@ -51,7 +67,7 @@ class TableWriter:
 
 
 def write_frame(df: pd.DataFrame | pa.Table, table: dict, path: Path, fmt: str) -> Path:
-    """Write a whole frame with the columns and types of ``table``."""
+    """Write a whole frame with the columns and types of ``table`` (see :func:`read_table`)."""
     w = TableWriter(path, table, fmt)
     try:
         w.write(df if isinstance(df, pa.Table) else arrow_table(df, table))

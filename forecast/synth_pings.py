@@ -51,9 +51,10 @@ def day_pings(r: Routine, seg: DaySegments, day: int, block: int, interval_minut
     who = np.concatenate(who_parts) if who_parts else np.zeros(0, np.int64)
     ts = np.floor(np.concatenate(ts_parts)).astype(np.int64) if ts_parts else np.zeros(0, np.int64)
     d0 = r.calendar.start_s[day]
+    # rounds are in time order per subscriber, so a stable radix sort by subscriber sorts by (who, ts)
+    order = np.argsort(who.astype(np.int16) if m <= 32_768 else who, kind="stable")
+    who, ts = who[order], ts[order]
     key = (who.astype(np.int64) << _KEY_SHIFT) | (ts - d0)
-    order = np.argsort(key, kind="stable")
-    who, ts, key = who[order], ts[order], key[order]
     seg_key = ((np.arange(m, dtype=np.int64)[:, None] << _KEY_SHIFT) | (seg.start_s - d0)).ravel()
     idx = np.searchsorted(seg_key, key, side="right") - 1
     place = seg.place.ravel()[idx]
@@ -113,7 +114,13 @@ def iso_records(ts_s: np.ndarray, tz: str) -> np.ndarray:
 
 
 def records_to_arrow(rec: np.ndarray) -> pa.Array:
-    """A string array over fixed-width records (zero copy)."""
+    """A string array over fixed-width records (zero copy).
+
+    Examples
+    --------
+    >>> records_to_arrow(np.array([b"ab", b"cd"], dtype="S2")).to_pylist()
+    ['ab', 'cd']
+    """
     n, width = len(rec), rec.dtype.itemsize
     value_offsets = np.arange(0, width * (n + 1), width, dtype=np.int64)
     return pa.LargeStringArray.from_buffers(n, pa.py_buffer(value_offsets), pa.py_buffer(np.ascontiguousarray(rec).view(np.uint8)))
@@ -155,7 +162,16 @@ def merge_segments(person: np.ndarray, place: np.ndarray, start_s: np.ndarray, e
 
 def stack_days(segs: list[DaySegments]):
     """Concatenate per-day segments of the same subscribers into person-major arrays
-    (person, place, start_s, end_s, day index within ``segs``), sorted by person then time."""
+    (person, place, start_s, end_s, day index within ``segs``), sorted by person then time.
+
+    Examples
+    --------
+    >>> from forecast.synth_routine import DaySegments
+    >>> one = lambda d: DaySegments(0, np.array([[1, 2]]), np.array([[d, d + 5]]), np.array([[d + 5, d + 9]]),
+    ...                             np.array([d]), np.array([d + 9]), np.array([False]))
+    >>> stack_days([one(0), one(10)])[2].tolist()
+    [0, 5, 10, 15]
+    """
     m = segs[0].place.shape[0]
     place = np.stack([s.place for s in segs], axis=1).reshape(-1)
     start = np.stack([s.start_s for s in segs], axis=1).reshape(-1)
@@ -181,13 +197,16 @@ def city_day_minutes(person: np.ndarray, day: np.ndarray, city: np.ndarray, minu
 
 
 def contact_minutes(case_k: np.ndarray, case_group: np.ndarray, case_s: np.ndarray, case_e: np.ndarray,
-                    person: np.ndarray, group: np.ndarray, s: np.ndarray, e: np.ndarray):
+                    person: np.ndarray, group: np.ndarray, s: np.ndarray, e: np.ndarray,
+                    max_pairs: int = 4_000_000):
     """Shared minutes of every (case, person) pair at the same place, by interval overlap.
 
     ``group`` is (place, local day) as one int64: segments never cross a local midnight, so only
     segments of one group can overlap. Case segments are sorted by (group, start); for each person
-    segment the candidates are the case segments of its group starting before it ends.
-    Returns (case index, person, shared minutes) summed per pair, only positive.
+    segment the candidates are the case segments of its group starting before it ends. Person
+    segments must be sorted by person; they are taken in batches of about ``max_pairs`` candidate
+    pairs (cut between persons) to bound memory.
+    Returns (case index, person, shared minutes) summed per pair, only positive, sorted by case, person.
 
     Examples
     --------
@@ -206,20 +225,43 @@ def contact_minutes(case_k: np.ndarray, case_group: np.ndarray, case_s: np.ndarr
     ckey = cg * span + (cs - base)
     g = group.astype(np.int64)
     lo = np.searchsorted(ckey, g * span, side="left")
-    hi = np.searchsorted(ckey, g * span + (e - base), side="left")
-    n_cand = hi - lo
-    total = int(n_cand.sum())
-    if total == 0:
+    n_cand = np.searchsorted(ckey, g * span + (e - base), side="left") - lo
+    cum = np.cumsum(n_cand)
+    if cum[-1] == 0:
         return z, z, np.zeros(0)
+    # batch boundaries: roughly every max_pairs candidates, moved to the next change of person
+    person_start = np.flatnonzero(np.concatenate([[True], person[1:] != person[:-1]]))
+    cuts = np.searchsorted(cum, np.arange(max_pairs, int(cum[-1]), max_pairs))
+    cuts = np.unique(np.concatenate([[0], person_start[np.minimum(np.searchsorted(person_start, cuts), len(person_start) - 1)], [len(person)]]))
+    out = [_pairs(ck, cs, ce, person[a:b], s[a:b], e[a:b], lo[a:b], n_cand[a:b]) for a, b in zip(cuts[:-1], cuts[1:])]
+    kk, pp, mm = (np.concatenate(x) for x in zip(*out))
+    srt = np.lexsort((pp, kk))  # batches are person-disjoint: no pair repeats across them
+    return kk[srt], pp[srt], mm[srt]
+
+
+def _pairs(ck, cs, ce, person, s, e, lo, n_cand):
     has = np.flatnonzero(n_cand)
     n_c = n_cand[has]
+    total = int(n_c.sum())
+    if total == 0:
+        z = np.zeros(0, np.int64)
+        return z, z, np.zeros(0)
     seg_of = np.repeat(has, n_c)
     j = np.arange(total) - np.repeat(np.cumsum(n_c) - n_c - lo[has], n_c)
     overlap = np.minimum(e[seg_of], ce[j]) - np.maximum(s[seg_of], cs[j])
     ok = overlap > 0
-    p_lo = int(person.min())
-    width = int(person.max()) - p_lo + 1
-    key = ck[j[ok]] * width + (person[seg_of[ok]] - p_lo)
-    uniq, inv = np.unique(key, return_inverse=True)
-    minutes = np.bincount(inv, overlap[ok], minlength=len(uniq)) / 60.0
-    return uniq // width, uniq % width + p_lo, minutes
+    kk, pp, mm = ck[j[ok]], person[seg_of[ok]], overlap[ok]
+    if len(kk) == 0:
+        return kk.astype(np.int64), pp, mm.astype(np.float64)
+    p_lo = int(pp.min())
+    width = int(pp.max()) - p_lo + 1
+    if np.all(np.diff(person) >= 0) and int(ck.max()) < 32_768:
+        # pairs come person-major: a stable radix sort by case gives (case, person) order in O(n)
+        srt = np.argsort(kk.astype(np.int16), kind="stable")
+        key = kk[srt] * width + (pp[srt] - p_lo)
+        first = np.flatnonzero(np.concatenate([[True], key[1:] != key[:-1]]))
+        uniq, minutes = key[first], np.add.reduceat(mm[srt].astype(np.float64), first) / 60.0
+    else:
+        uniq, inv = np.unique(kk * width + (pp - p_lo), return_inverse=True)
+        minutes = np.bincount(inv, mm, minlength=len(uniq)) / 60.0
+    return (uniq // width).astype(np.int64), uniq % width + p_lo, minutes

@@ -101,11 +101,12 @@ def open_readonly(path: str | os.PathLike) -> sqlite3.Connection:
     return sqlite3.connect(uri, uri=True, check_same_thread=False)
 
 
-def check_snapshot(path: str | os.PathLike, expected_sha256: str | None = None, *, full: bool = True) -> dict:
+def check_snapshot(path: str | os.PathLike, expected_sha256: str | None = None, *, full: bool | None = True) -> dict:
     """Check that ``path`` is a complete, sound snapshot; return its facts or raise :class:`SnapshotError`.
 
     Checks the SQLite header, the checksum (when ``expected_sha256`` is given), ``PRAGMA
-    integrity_check`` (``quick_check`` when ``full`` is False), the schema version, that every table
+    integrity_check`` (``quick_check`` when ``full`` is False, none when None: a matching checksum of
+    a file that passed the full check at publishing is enough), the schema version, that every table
     exists, that the required tables have rows and that meta has ``as_of``.
 
     Returns
@@ -128,7 +129,7 @@ def check_snapshot(path: str | os.PathLike, expected_sha256: str | None = None, 
         conn = open_readonly(path)
         try:
             pragma = "integrity_check" if full else "quick_check"
-            result = [r[0] for r in conn.execute(f"PRAGMA {pragma}")]
+            result = ["ok"] if full is None else [r[0] for r in conn.execute(f"PRAGMA {pragma}")]
             if result != ["ok"]:
                 raise SnapshotError(f"snapshot {path.name} failed {pragma}: {'; '.join(map(str, result[:3]))}")
             version = schema.user_version(conn)
@@ -225,6 +226,8 @@ def prune(snapshot_dir: str | os.PathLike, keep: int) -> list[str]:
     """Delete published snapshots beyond the newest ``keep`` (never the current one), and builds left
     by dead processes; return the names deleted."""
     snapshot_dir = Path(snapshot_dir)
+    if not snapshot_dir.is_dir():
+        return []
     with _locked(snapshot_dir):
         return _prune(snapshot_dir, max(1, int(keep)))
 
@@ -328,6 +331,8 @@ def rollback(snapshot_dir: str | os.PathLike, to: str | None = None) -> dict:
     dict with ``name``, ``sha256`` and ``previous`` (the one served before).
     """
     snapshot_dir = Path(snapshot_dir)
+    if not snapshot_dir.is_dir():
+        raise SnapshotError(f"{snapshot_dir} does not exist: nothing is published, so there is nothing to roll back")
     with _locked(snapshot_dir):
         published = list_snapshots(snapshot_dir)
         if to is None:

@@ -53,7 +53,8 @@ MAX_VALUE_BYTES = 16 * 1024
 Clock = Callable[[], float]
 
 # 11 or more consecutive digits (optionally after +) look like a phone number, not a pseudonym.
-_PHONE_LIKE = re.compile(r"\+?\d{11,}")
+# A run of digits inside a longer token (hex sids, proof ids) is not a number someone typed.
+_PHONE_LIKE = re.compile(r"(?<![0-9A-Za-z])\+?\d{11,}(?![0-9A-Za-z])")
 # A pseudonym (16 hex characters) may by chance be all digits; E.164 numbers have at most 15.
 _PSEUDONYM = re.compile(r"[0-9a-f]{16}")
 
@@ -187,6 +188,7 @@ def check_no_phone(value: Any, what: str) -> None:
     Examples
     --------
     >>> check_no_phone({"masked": "138****8000", "n": 3}, "fields")
+    >>> check_no_phone({"sid": "OUT38291048573920abcd"}, "fields")
     >>> check_no_phone(["13800138000"], "fields")
     Traceback (most recent call last):
     ...

@@ -82,7 +82,8 @@ class SnapshotStore:
     expected_sha256 : str, optional
         The checksum recorded when it was published; the file is refused if it differs.
     full_check : bool
-        Run ``PRAGMA integrity_check`` too (slow on big files; publish has already run it).
+        Run ``PRAGMA integrity_check`` (slow on big files; publish has already run it). Otherwise a
+        matching ``expected_sha256`` suffices, and without one ``PRAGMA quick_check`` runs.
 
     Raises
     ------
@@ -108,7 +109,8 @@ class SnapshotStore:
 
     def __init__(self, path: str | os.PathLike, expected_sha256: str | None = None, *, full_check: bool = False):
         self.path = Path(path)
-        self._facts = check_snapshot(self.path, expected_sha256, full=full_check)
+        full = True if full_check else (None if expected_sha256 else False)
+        self._facts = check_snapshot(self.path, expected_sha256, full=full)
         self._local = threading.local()
         conn = self._conn()
         self._meta = {k: json.loads(v) for k, v in conn.execute("SELECT key, value FROM meta")}

@@ -14,6 +14,10 @@ COMMAND_MODULES: list[str] = [
     "serve_cmd",
     "alerts_cmd",
     "synth_cmd",
+    "build_cmd",
+    "rollback_cmd",
+    "forecast_cmd",
+    "backtest_cmd",
 ]
 
 

@@ -50,7 +50,8 @@ def _date(ctx, param, value: str) -> str:
 @click.option("--communities-per-city", type=click.IntRange(1, 8999), default=8, show_default=True)
 @click.option("--epidemic-days", type=click.IntRange(min=1), default=40, show_default=True)
 @click.option("--format", "fmt", type=click.Choice(["parquet", "csv"]), default="parquet", show_default=True)
-@click.option("--chunk-subscribers", type=click.IntRange(min=1), default=32_768, show_default=True)
+@click.option("--chunk-subscribers", type=click.IntRange(min=1), default=16_384, show_default=True,
+              help="Subscribers generated and written per step (memory ~ 0.2 KB per ping of a step).")
 @click.option("--pseudonym-key-file", type=click.Path(exists=True, dir_okay=False), default=None,
               help="File holding the hex key (instead of RISKCARD_PSEUDONYM_KEY).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")

@@ -6,6 +6,8 @@ import logging
 import xml.etree.ElementTree as ET
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from bot import sms
 from bot.replies import sms_segments
@@ -199,3 +201,13 @@ def test_no_raw_number_in_logs(client, kit, caplog):
     post(client, kit, "x", sender="12345")
     national = kit.phone(6)[3:]
     assert all(national not in r.getMessage() for r in caplog.records)
+
+
+@given(body=st.text(alphabet=st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=200),
+       n=st.integers(min_value=10, max_value=12))
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_any_signed_text_gets_valid_twiml(client, kit, body, n):
+    resp = post(client, kit, body, sender=kit.phone(n))
+    texts = messages(resp)
+    assert len(texts) <= 1 and all(sms_segments(t) <= 2 for t in texts)
+    assert "繁忙" not in "".join(texts)

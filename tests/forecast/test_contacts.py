@@ -133,13 +133,30 @@ def test_last_ping_stays_are_padded_into_gaps():
     assert got["shared_minutes"].tolist() == [60.0]  # 50 min + 10 min after (nothing before T0 overlaps)
 
 
-def test_one_ping_stays_are_not_matched_by_default():
+def test_min_pings_drops_thinly_seen_stays():
     stays = pd.DataFrame({"uid": [1, 2], "start_s": [T0, T0], "end_s": [T0 + 9000, T0 + 9000],
                           "cell_id": [5, 5], "n_pings": [5, 1]})
     case = make_cases([1], day=pd.Timestamp("2020-01-06"))
-    assert find_companions(StayIndex.build(stays), case).empty
-    assert StayIndex.build(stays).report["stays_too_few_pings"] == 1
-    assert len(find_companions(StayIndex.build(stays, min_pings=1), case)) == 1
+    assert find_companions(StayIndex.build(stays, min_pings=2), case).empty
+    assert StayIndex.build(stays, min_pings=2).report["stays_too_few_pings"] == 1
+    assert len(find_companions(StayIndex.build(stays), case)) == 1
+
+
+def test_pingpong_between_two_towers_is_one_place():
+    # the case sits at cell 5 but a third of its pings go to cell 9 (a tower across a border)
+    h = 3600
+    case = [(T0, T0 + h, 5), (T0 + h, T0 + h + 600, 9), (T0 + h + 600, T0 + 2 * h, 5),
+            (T0 + 2 * h, T0 + 2 * h + 600, 9), (T0 + 2 * h + 600, T0 + 3 * h, 5),
+            (T0 + 3 * h, T0 + 3 * h + 600, 9), (T0 + 3 * h + 600, T0 + 4 * h, 5)]
+    rows = [(1, s, e, c, 3) for s, e, c in case] + [(2, T0 + h, T0 + h + 4200, 5, 4)]
+    stays = pd.DataFrame(rows, columns=["uid", "start_s", "end_s", "cell_id", "n_pings"])
+    cases = make_cases([1], day=pd.Timestamp("2020-01-06"))
+    plain = find_companions(StayIndex.build(stays, pingpong_minutes=None, stay_end="last_ping", pad_minutes=0), cases)
+    assert plain.empty  # the flip to cell 9 leaves only 50 of the 70 minutes at cell 5
+    idx = StayIndex.build(stays, stay_end="last_ping", pad_minutes=0, pingpong_min_count=3)
+    assert idx.report["pingpong_pairs"] == 1 and idx.report["stays_merged_pingpong"] == 6
+    got = find_companions(idx, cases)
+    assert got["shared_minutes"].tolist() == [70.0]
 
 
 def test_window_is_15_days_before_confirmation_and_the_day_itself():

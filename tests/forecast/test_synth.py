@@ -163,7 +163,7 @@ def test_true_contacts_equal_brute_force_overlaps(nation):
         g = pairs.assign(m=ov / 60)[ov > 0].groupby("uid")["m"].sum()
         want.append(pd.DataFrame({"case_id": c.case_id, "uid": g.index, "shared_minutes": g.to_numpy()}))
     want = pd.concat(want).astype(schema.TRUE_CONTACTS).sort_values(["case_id", "uid"]).reset_index(drop=True)
-    got = nation.true_contacts
+    got = nation.true_contacts.sort_values(["case_id", "uid"]).reset_index(drop=True)
     assert len(got) > 0
     pd.testing.assert_frame_equal(got, want, check_exact=False)
     assert not got.merge(cases[["case_id", "uid"]], on=["case_id", "uid"]).shape[0]  # nobody is their own contact
@@ -280,3 +280,30 @@ def test_cli_needs_a_key_and_writes_a_nation(tmp_path, monkeypatch):
     bad = runner.invoke(cli, ["synth", "--out", str(tmp_path / "m"), "--as-of", "2020-13-01",
                               "--pseudonym-key-file", str(key_file)])
     assert bad.exit_code != 0 and "YYYY-MM-DD" in bad.output
+
+
+def test_contact_batches_give_the_same_pairs():
+    from forecast.synth_pings import contact_minutes
+
+    rng = np.random.default_rng(3)
+    n, m = 400, 60
+    person = np.sort(rng.integers(0, 50, n))
+    group = rng.integers(0, 5, n)
+    s = rng.integers(0, 80_000, n)
+    e = s + rng.integers(1, 6_000, n)
+    cg = rng.integers(0, 5, m)
+    cs = rng.integers(0, 80_000, m)
+    ce = cs + rng.integers(1, 6_000, m)
+    ck = rng.integers(0, 7, m)
+    whole = contact_minutes(ck, cg, cs, ce, person, group, s, e)
+    batched = contact_minutes(ck, cg, cs, ce, person, group, s, e, max_pairs=5)
+    assert len(whole[0]) > 0
+    for a, b in zip(whole, batched):
+        np.testing.assert_allclose(a, b)
+    # brute force
+    ov = np.minimum(e[:, None], ce[None, :]) - np.maximum(s[:, None], cs[None, :])
+    ov = np.where((group[:, None] == cg[None, :]) & (ov > 0), ov, 0)
+    want = pd.DataFrame({"k": np.broadcast_to(ck, ov.shape).ravel(), "p": np.repeat(person, m), "m": ov.ravel() / 60})
+    want = want[want.m > 0].groupby(["k", "p"])["m"].sum()
+    np.testing.assert_allclose(whole[2], want.to_numpy())
+    assert whole[0].tolist() == want.index.get_level_values(0).tolist()

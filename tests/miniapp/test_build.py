@@ -1,0 +1,141 @@
+"""run_build end to end on a small synthetic nation: incremental parts, retention, privacy, CLI."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from miniapp import publish as P
+from miniapp.build import BuildParams, run_build
+from miniapp.build_steps import _engine
+from miniapp.store import open_current
+
+KEY = b"riskcard-test-pseudonym-key-0001"
+AS_OF = "2020-02-01"
+PARAMS = replace(BuildParams(), n_members=20)
+
+
+def stub_flows(ctx):
+    return pd.DataFrame({"local_date": pd.Series([], dtype="datetime64[s]"), "origin": pd.Series([], dtype="int64"),
+                         "destination": pd.Series([], dtype="int64"), "trips": pd.Series([], dtype="int64")})
+
+
+def stub_grades(ctx):
+    """A stand-in for forecast.grades: cases in the last 14 days per 100k residents."""
+    c = ctx["feeds"]["communities"]
+    cases = ctx["feeds"]["cases"]
+    recent = cases[cases["confirmed_date"] >= pd.Timestamp(ctx["as_of"]) - pd.Timedelta(days=14)]
+    n = recent.groupby("community_id").size().reindex(c["community_id"]).fillna(0).to_numpy()
+    score = n / np.maximum(c["population"].to_numpy(), 1) * 1e5 / 7
+    grade = np.select([score < 1, score < 10, score < 25, score < 75], ["slight", "low", "medium_low", "medium_high"], "high")
+    return pd.DataFrame({"community_id": c["community_id"], "score": score, "grade": grade, "lo": score * 0.5,
+                         "hi": score * 2, "reasons": [[{"factor": "recent_cases", "text_zh": "近期病例",
+                                                        "text_en": "recent cases", "contribution": 1.0}]] * len(c)})
+
+
+STEPS = {"flows": stub_flows, "grades": stub_grades}
+
+
+@pytest.fixture(scope="module")
+def nation(tmp_path_factory):
+    """A small synthetic nation whose pings are split into one part per local day."""
+    from forecast.synth import NationConfig, generate_nation_to_dir
+
+    d = tmp_path_factory.mktemp("nation")
+    generate_nation_to_dir(NationConfig(n_cities=3, n_subscribers=400, n_days=10, as_of=AS_OF), KEY, d, progress=False)
+    pings = pd.read_parquet(d / "pings.parquet")
+    (d / "pings.parquet").unlink()
+    day = pd.to_datetime(pings["ts"], utc=True, format="mixed").dt.tz_convert("Asia/Shanghai").dt.strftime("%Y-%m-%d")
+    parts = d / "held_back"
+    parts.mkdir()
+    (d / "pings").mkdir()
+    for value, frame in pings.groupby(day):
+        frame.to_parquet(parts / f"part-{value}.parquet", index=False)
+    return d
+
+
+def _move_parts(nation: Path, upto: str) -> None:
+    for p in sorted((nation / "held_back").glob("part-*.parquet")):
+        if p.stem.removeprefix("part-") < upto:
+            p.rename(nation / "pings" / p.name)
+
+
+def _phones(nation: Path) -> set[str]:
+    raw = pd.concat([pd.read_parquet(p, columns=["msisdn"]) for p in (nation / "pings").glob("*.parquet")])
+    return {re.sub(r"\D", "", str(m))[-11:] for m in raw["msisdn"].unique()}
+
+
+def test_incremental_builds_retention_and_privacy(nation, tmp_path):
+    out = tmp_path / "out"
+    _move_parts(nation, "2020-01-31")
+    first = run_build(nation, "2020-01-31", out, pseudonym_key=KEY, params=PARAMS, steps=STEPS, progress=False,
+                      log=lambda _m: None)
+    n_parts = first["ping_parts"]
+    assert n_parts >= 8 and first["ping_parts_processed"] == n_parts and first["ping_parts_cached"] == 0
+    assert first["stays"] > 0 and first["itinerary_rows"] > 0 and first["grades"] > 0
+
+    _move_parts(nation, "2020-02-01")  # the next day's pings arrive
+    second = run_build(nation, AS_OF, out, pseudonym_key=KEY, params=PARAMS, steps=STEPS, progress=False,
+                       log=lambda _m: None)
+    assert (second["ping_parts_processed"], second["ping_parts_cached"]) == (1, n_parts)
+    assert (out / "reports" / f"build-{AS_OF}.json").is_file()
+
+    store = open_current(out / "snapshots", check_interval_s=0)()
+    assert store.meta()["as_of"] == AS_OF and store.meta()["params"]["window_days"] == 14
+    assert len(store.meta()["inputs"]) >= n_parts + 3
+    c = store.community(store.search_communities(store.grades().__next__()["name"])[0]["community_id"])
+    assert len(c["history"]) == 2  # two builds so far, history grows day by day
+    assert [e["name"] for e in P.list_snapshots(out / "snapshots")][-1] == second["snapshot"]
+
+    # no raw phone number anywhere in the snapshot: every text column, and the raw bytes
+    path = out / "snapshots" / second["snapshot"]
+    conn = sqlite3.connect(path)
+    texts = []
+    for (table,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'"):
+        for col in conn.execute(f"PRAGMA table_info([{table}])"):
+            texts += [v for (v,) in conn.execute(f"SELECT [{col[1]}] FROM [{table}] WHERE typeof([{col[1]}]) = 'text'")]
+    found = set(re.findall(r"1[3-9]\d{9}", " ".join(texts) + path.read_bytes().decode("latin-1")))
+    assert not found & _phones(nation)
+
+    # retention: a build far later deletes the cached location data nobody needs any more
+    late = run_build(nation, "2020-03-01", out, pseudonym_key=KEY, params=PARAMS, steps=STEPS, progress=False,
+                     log=lambda _m: None)
+    assert len(late["retention"]["cache_parts_deleted"]) == n_parts + 1
+    assert not list((out / "cache" / "pings").glob("*/stays.parquet"))
+    assert late["stays"] == 0 and late["itinerary_rows"] == 0
+
+
+def test_missing_engine_step_says_what_is_missing():
+    with pytest.raises(NotImplementedError, match="forecast.nowhere.fn"):
+        _engine("forecast.nowhere", "fn", "flows")
+
+
+def test_cli_build_and_rollback(nation, tmp_path, monkeypatch):
+    from miniapp.cli import cli
+
+    runner = CliRunner()
+    monkeypatch.delenv("RISKCARD_PSEUDONYM_KEY", raising=False)
+    r = runner.invoke(cli, ["build", "--feeds", str(nation), "--as-of", AS_OF, "--out", str(tmp_path)])
+    assert r.exit_code != 0 and "RISKCARD_PSEUDONYM_KEY" in r.output and "Traceback" not in r.output
+    r = runner.invoke(cli, ["build", "--feeds", str(nation), "--as-of", "2020-13-01", "--out", str(tmp_path)],
+                      env={"RISKCARD_PSEUDONYM_KEY": KEY.hex()})
+    assert r.exit_code == 2 and "YYYY-MM-DD" in r.output
+    r = runner.invoke(cli, ["rollback", "--snapshots", str(tmp_path / "none")])
+    assert r.exit_code == 1 and "nothing is published" in r.output
+    from tests.miniapp.snapshot_fixture import fixture_meta, publish_fixture, snapshot_tables
+    from miniapp.build import write_and_publish
+
+    d = publish_fixture(tmp_path / "snaps")
+    write_and_publish(snapshot_tables("2020-02-11"), d, fixture_meta("2020-02-11"))
+    r = runner.invoke(cli, ["rollback", "--snapshots", str(d), "--list"])
+    assert r.exit_code == 0 and r.output.count("snapshot-") == 2 and r.output.count("*") == 1
+    r = runner.invoke(cli, ["rollback", "--snapshots", str(d)])
+    assert r.exit_code == 0 and "now serving" in r.output
+    assert P.list_snapshots(d)[0]["current"]
