@@ -4,12 +4,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test system-deps lock bench-quick clean
+.PHONY: demo test system-deps lock bench-quick clean docs
 
-$(STAMP): requirements.lock pyproject.toml
+# npm ci: axe-core, pinned in package-lock.json, for the browser tests' accessibility check.
+$(STAMP): requirements.lock pyproject.toml package-lock.json
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q -r requirements.lock
 	$(BIN)/python -m pip install -q --no-deps --no-build-isolation -e .
+	npm ci --omit=dev --no-audit --no-fund --loglevel=error
 	touch $(STAMP)
 
 # Debian packages the tests use for real: Chromium (browser tests) and redis-server (state store).
@@ -33,3 +35,7 @@ bench-quick: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache
+
+# Regenerate docs/cli.md from the commands (tests check it is current).
+docs: $(STAMP)
+	$(BIN)/python scripts/gen_cli_docs.py

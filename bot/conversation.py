@@ -76,7 +76,7 @@ class Conversation:
     state: Any
     store: Callable[[], Any]
     public_url: str
-    card_link: Callable[[int], str] | None = None
+    card_link: Callable[[int, str | None], str] | None = None
     community_link: Callable[[int], str] | None = None
     messages_per_hour: int = MESSAGES_PER_HOUR
     itineraries_per_hour: int = ITINERARIES_PER_HOUR
@@ -135,9 +135,11 @@ class Conversation:
     def _remember(self, ctx: "_Ctx", **value: Any) -> None:
         self.state.remember(ctx.memory_key, value, MEMORY_TTL_S)
 
-    def _link(self, kind: str, ident: int) -> str:
+    def _link(self, kind: str, ident: int, masked: str | None = None) -> str:
         if kind == "card":
-            return self.card_link(ident) if self.card_link else _default_link(self.public_url, "/card")
+            if self.card_link and ident:
+                return self.card_link(ident, masked)
+            return _default_link(self.public_url, "/card")
         return self.community_link(ident) if self.community_link else _default_link(self.public_url, f"/community/{ident}")
 
     def _snapshot(self) -> Any:
@@ -161,7 +163,7 @@ class Conversation:
         itinerary = store.itinerary(int(ctx.uid))
         self.state.audit("itinerary_shown", subject=ctx.subject, channel=ctx.channel,
                          found=itinerary is not None)
-        link = self._link("card", int(ctx.uid))
+        link = self._link("card", int(ctx.uid), ctx.masked)
         if itinerary is None:
             itinerary = {"cities": [], "window_start": "", "window_end": ""}
         return R.itinerary_text(itinerary, lang, ctx.channel, link, ctx.masked)

@@ -248,7 +248,7 @@ def _align_flows(flows: np.ndarray, n_days: int, spinup_days: int) -> np.ndarray
 
 
 def forecast_samples(fit: FitResult, horizon_days: int = 30, flows: np.ndarray | None = None, *,
-                     nb_size: float = 20.0, draws_per_member: int = 10, seed: int = 1
+                     nb_size: float = 20.0, draws_per_member: int = 4, seed: int = 1
                      ) -> dict[str, np.ndarray]:
     """Ensemble forecast: samples ``(n_samples, horizon, regions)`` of daily confirmed and deaths
     (negative binomial with size ``nb_size`` around each member's path) and ``rt`` ``(members,
@@ -274,6 +274,9 @@ def forecast_samples(fit: FitResult, horizon_days: int = 30, flows: np.ndarray |
                                  else fit.forecast_walk_sd, rng=rng)
     out = {"rt": rt}
     for name, mean in (("confirmed", rep), ("deaths", dead)):
+        if name == "deaths" and not np.any(fit.params.cfr):
+            out[name] = np.zeros((mean.shape[1] * draws_per_member,) + mean.shape[::2])
+            continue
         m = np.repeat(np.transpose(mean, (1, 0, 2)), draws_per_member, axis=0)  # (K*d, H, R)
         m = np.maximum(m, 1e-9)
         out[name] = rng.negative_binomial(nb_size, nb_size / (nb_size + m)).astype(float)

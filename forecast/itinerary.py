@@ -79,6 +79,12 @@ def _sum_by_key(uid, day_s, city, seconds):
     uid, day_s, city, seconds = uid[keep], day_s[keep], city[keep], seconds[keep]
     if len(uid) == 0:
         return empty(CITY_DAYS)
+    # pieces come grouped by subscriber and in time order: sum consecutive equal keys first, so
+    # the sort below sees about one row per subscriber-day
+    first = np.flatnonzero(
+        np.r_[True, (uid[1:] != uid[:-1]) | (day_s[1:] != day_s[:-1]) | (city[1:] != city[:-1])]
+    )
+    uid, day_s, city, seconds = uid[first], day_s[first], city[first], np.add.reduceat(seconds, first)
     order = np.lexsort((city, day_s, uid))
     uid, day_s, city, seconds = uid[order], day_s[order], city[order], seconds[order]
     first = np.flatnonzero(

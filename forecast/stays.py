@@ -245,6 +245,18 @@ def _smooth_borders(r_rows, w, r_group_start, table: CellTable, border_radius_m:
     it is a visit of its own and keeps its cells. Returns (runs to keep, new cell rows): a run
     whose new cell equals its predecessor's merges into it.
     """
+    keep_all = np.ones(len(r_rows), bool)
+    # only gap-free groups that change city can hold a border tower: smooth just those
+    city = table.city_rank[r_rows]
+    changes = np.flatnonzero((city[1:] != city[:-1]) & ~r_group_start[1:]) + 1
+    if len(changes) == 0:
+        return keep_all, r_rows
+    group = np.cumsum(r_group_start) - 1
+    needed = np.zeros(int(group[-1]) + 1, bool)
+    needed[group[changes]] = True
+    sel = needed[group]
+    all_rows, group_start_all = r_rows, r_group_start
+    r_rows, w, r_group_start = r_rows[sel], w[sel], r_group_start[sel]
     n_runs = len(r_rows)
     anchor = _anchors_by_radius(r_group_start, table.xyz[r_rows], border_radius_m)
     first = np.flatnonzero(anchor)
@@ -253,7 +265,7 @@ def _smooth_borders(r_rows, w, r_group_start, table: CellTable, border_radius_m:
     win = _majority(seg, table.serve_rank[r_rows], w, n_seg, first)
     minority = table.city_rank[r_rows] != win[seg]
     if not minority.any():
-        return np.ones(n_runs, bool), r_rows
+        return keep_all, all_rows
     # a moved run takes the cell of the nearest run before it in the visit that is in the winning
     # city (the visit's first such run when there is none before)
     idx = np.arange(n_runs)
@@ -261,9 +273,9 @@ def _smooth_borders(r_rows, w, r_group_start, table: CellTable, border_radius_m:
     next_ok = np.minimum.accumulate(np.where(minority, n_runs, idx)[::-1])[::-1]
     last = np.append(first[1:], n_runs) - 1
     donor = np.where(prev_ok >= first[seg], prev_ok, np.where(next_ok <= last[seg], next_ok, idx))
-    new_rows = r_rows[donor]  # a visit with no run in the winning city keeps its cells
-    keep = np.r_[True, (new_rows[1:] != new_rows[:-1]) | r_group_start[1:]]
-    return keep, new_rows
+    new_rows = all_rows.copy()
+    new_rows[sel] = r_rows[donor]  # a visit with no run in the winning city keeps its cells
+    return np.r_[True, (new_rows[1:] != new_rows[:-1]) | group_start_all[1:]], new_rows
 
 
 def _runs(uid, ts, cell, table: CellTable, max_gap_s, border_radius_m):

@@ -36,7 +36,7 @@ def day_pings(r: Routine, seg: DaySegments, day: int, block: int, interval_minut
     m = seg.place.shape[0]
     rng = np.random.default_rng([r.seed, _SALT_PING, day, block])
     lo_s, hi_s = interval_minutes[0] * 60.0, interval_minutes[1] * 60.0
-    cur = seg.wake_s + rng.random(m) * hi_s
+    cur = seg.wake_s + rng.random(m) * lo_s  # first ping soon after waking
     active = np.flatnonzero(~seg.missing & (cur < seg.sleep_s))
     who_parts, ts_parts = [], []
     width = max(8, int(24 * 3600 / (lo_s + hi_s) * 2 / 3))

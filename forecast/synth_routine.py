@@ -1,8 +1,8 @@
 """Daily routines of the synthetic nation: where every subscriber is, day by day, as place segments.
 
-A subscriber's day is four segments in local time: night/morning at the night place until leaving,
-the day at the day place (work on weekdays for workers, else home or an outing to a POI), an optional
-evening at a POI, and the night at the night place. Inter-city trips (gravity model: destination
+A subscriber's day is five segments in local time: night/morning at the night place until leaving,
+the day at the day place (work on weekdays for workers, else home or a few hours' outing to a POI),
+back at the night place, an optional evening at a POI, and the night at the night place. Inter-city trips (gravity model: destination
 weight population / distance^2) replace these places with places in the destination city for one day
 (a day trip) or several (nights at a community of the destination).
 
@@ -19,7 +19,7 @@ import numpy as np
 from forecast.synth_geo import Geography, Population
 
 BLOCK = 16_384  # default subscribers per random stream; generation is chunk-independent at this granularity
-SLOTS = 4  # segments per subscriber-day: morning, day, evening, night
+SLOTS = 5  # segments per subscriber-day: morning, day, afternoon, evening, night
 _SALT_DAY = 1
 
 
@@ -136,25 +136,19 @@ def _block_segments(r: Routine, day: int, block: int) -> DaySegments:
     hi = min(lo + r.block, len(r.pop.home))
     m = hi - lo
     rng = np.random.default_rng([r.seed, _SALT_DAY, day, block])
-    u = rng.random((10, m))
+    u = rng.random((12, m))
     geo, pop = r.geo, r.pop
     h = 3600.0
-    wake = 5.5 * h + 2.0 * h * u[0]
-    leave = wake + 0.5 * h + 1.0 * h * u[1]
-    back = 17.0 * h + 2.5 * h * u[2]
-    has_eve = u[3] < r.p_evening
-    eve_end = np.where(has_eve, back + 1.0 * h + 2.0 * h * u[4], back)
-    sleep = np.minimum(np.maximum(22.5 * h + 1.45 * h * u[5], eve_end + 0.25 * h), 23.95 * h)
-    eve_end = np.minimum(eve_end, sleep)
-    missing = u[6] < r.p_missing_day
-
     home, work, city = pop.home[lo:hi], pop.work[lo:hi], pop.home_city[lo:hi]
     weekend = r.calendar.weekday[day] >= 5
     working = (work >= 0) & (not weekend)
+    outing_day = ~working & (u[8] < r.p_outing)
     outing = _pick(geo.city_poi_start[city], geo.city_poi_count[city], u[7], home)
-    day_place = np.where(working, work, np.where(u[8] < r.p_outing, outing, home))
+    day_place = np.where(working, work, np.where(outing_day, outing, home))
+    has_eve = u[3] < r.p_evening
     eve_place = np.where(has_eve, _pick(geo.city_poi_start[city], geo.city_poi_count[city], u[9], home), home)
     night_am, night_pm = home.copy(), home.copy()
+    on_trip = np.zeros(m, bool)
 
     t = r.trips
     a, b = np.searchsorted(t.person, [lo, hi])
@@ -162,21 +156,36 @@ def _block_segments(r: Routine, day: int, block: int) -> DaySegments:
     if len(act):
         i = (t.person[act] - lo).astype(np.int64)
         d0, d1, dest = t.d0[act], t.d1[act], t.dest_city[act]
-        stays_over = d1 > d0
         dest_eve = np.where(has_eve[i], _pick(geo.city_poi_start[dest], geo.city_poi_count[dest], u[9, i],
                                               t.night_place[act]), t.night_place[act])
+        on_trip[i] = True
         day_place[i] = t.day_place[act]
-        away_evening = stays_over & (day < d1)
+        away_evening = (d1 > d0) & (day < d1)
         eve_place[i] = np.where(away_evening, dest_eve, eve_place[i])
         night_pm[i] = np.where(away_evening, t.night_place[act], night_pm[i])
         night_am[i] = np.where(day > d0, t.night_place[act], night_am[i])
 
+    # a working (or travelling) day runs leave -> back; an outing is a few hours in the morning or afternoon
+    wake = 5.5 * h + 2.0 * h * u[0]
+    leave = wake + 0.5 * h + 1.0 * h * u[1]
+    back = 17.0 * h + 2.5 * h * u[2]
+    short = outing_day & ~on_trip
+    out_start = leave + (1.0 + 2.0 * u[10]) * h
+    out_end = out_start + (1.5 + 2.5 * u[11]) * h
+    day_from = np.where(short, out_start, leave)
+    day_to = np.where(short, out_end, back)
+    eve_from = np.where(short, np.maximum(back, out_end), back)
+    eve_to = np.where(has_eve, eve_from + 1.0 * h + 2.0 * h * u[4], eve_from)
+    sleep = np.minimum(np.maximum(22.5 * h + 1.45 * h * u[5], eve_to + 0.25 * h), 23.95 * h)
+    eve_to = np.minimum(eve_to, sleep)
+    missing = u[6] < r.p_missing_day
+
     length = float(r.calendar.length_s[day])
-    rel = np.stack([np.zeros(m), leave, back, eve_end, np.full(m, length)], axis=1).round().astype(np.int64)
+    rel = np.stack([np.zeros(m), day_from, day_to, eve_from, eve_to, np.full(m, length)], axis=1).round().astype(np.int64)
     d_start = r.calendar.start_s[day]
     return DaySegments(
         lo=lo,
-        place=np.stack([night_am, day_place, eve_place, night_pm], axis=1).astype(np.int32),
+        place=np.stack([night_am, day_place, night_pm, eve_place, night_pm], axis=1).astype(np.int32),
         start_s=d_start + rel[:, :-1],
         end_s=d_start + rel[:, 1:],
         wake_s=d_start + wake.round().astype(np.int64),
@@ -197,7 +206,7 @@ def day_segments(r: Routine, day: int, block_lo: int, block_hi: int) -> DaySegme
     >>> r = Routine(g, p, build_trips(g, p, 1, 0.0, np.random.default_rng(0)), cal, 0, 0.3, 0.4, 0.0)
     >>> s = day_segments(r, 0, 0, 1)
     >>> s.place.shape, bool((s.end_s - s.start_s).sum(axis=1).max() == 86_400)
-    ((20, 4), True)
+    ((20, 5), True)
     """
     parts = [_block_segments(r, day, b) for b in range(block_lo, block_hi)]
     if len(parts) == 1:

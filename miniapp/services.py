@@ -23,9 +23,11 @@ class Services:
     pseudonym_key: bytes
     signing_key_dir: Path
     app_secret: bytes
+    public_url: str = ""
     _state: Any = None
     _store_opener: Any = None
     _keyring: Any = None
+    _keyring_stamp: int | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
@@ -36,6 +38,7 @@ class Services:
             pseudonym_key=bytes.fromhex(str(config["PSEUDONYM_KEY"])),
             signing_key_dir=Path(str(config["SIGNING_KEY_DIR"])),
             app_secret=str(config["SECRET_KEY"]).encode(),
+            public_url=str(config.get("PUBLIC_URL", "")).rstrip("/"),
         )
 
     # -- state store (mutable: codes, limits, consent, opt-outs, proofs, alerts, audit) --
@@ -62,13 +65,30 @@ class Services:
 
     @property
     def keyring(self):
-        if self._keyring is None:
+        """The signing keys, reloaded when the key directory changes (rotation needs no restart)."""
+        try:
+            stamp = self.signing_key_dir.stat().st_mtime_ns
+        except OSError:
+            stamp = None
+        if self._keyring is None or stamp != self._keyring_stamp:
             with self._lock:
-                if self._keyring is None:
+                if self._keyring is None or stamp != self._keyring_stamp:
                     from miniapp.proofs import load_signing_keys
 
                     self._keyring = load_signing_keys(self.signing_key_dir)
+                    self._keyring_stamp = stamp
         return self._keyring
+
+    def card_link(self, uid: int, masked: str | None) -> str:
+        """A short link to a freshly signed card of ``uid`` (the bot's SMS replies carry it)."""
+        from forecast.phones import uid_to_pseudonym
+        from miniapp.cards import issue_card_token, mint_short_link
+
+        store = self.store()
+        if store is None:
+            return self.public_url + "/card"
+        _, token = issue_card_token(self.state, store, self.keyring, uid, uid_to_pseudonym(uid), masked or "***")
+        return f"{self.public_url}/c/{mint_short_link(self.state, token)}"
 
     def health(self) -> dict[str, bool]:
         try:

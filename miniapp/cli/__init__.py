@@ -9,6 +9,7 @@ import click
 
 # Modules in this package that each define ``command`` (a click command or group).
 COMMAND_MODULES: list[str] = [
+    "demo_cmd",
     "keys_cmd",
     "verify_cmd",
     "serve_cmd",

@@ -1,20 +1,20 @@
 """The itinerary card: number -> one-time code by SMS -> consent -> card with a signed QR code.
 
-The flow keeps no raw number between requests: the session holds the pseudonym and the masked
-number only, plus the normalised number while a code is pending (signed cookie, 10 minutes),
-because the code is bound to the number it was sent to.
+The flow keeps no readable number between requests: the session holds the pseudonym and the
+masked number, plus, while a code is pending (10 minutes), the number sealed with AES-GCM
+(miniapp/sealed.py), because the code is bound to the number it was sent to.
 """
 
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import time
 
 from flask import Blueprint, abort, current_app, redirect, render_template, request, session, url_for
 
 from forecast.phones import PhoneNumberError, mask_msisdn, normalise_msisdn, pseudonymise, uid_to_pseudonym
 from miniapp.i18n import tr
+from miniapp.sealed import seal, unseal
 
 bp = Blueprint("card", __name__, url_prefix="/card")
 
@@ -95,7 +95,7 @@ def send_code():
         send_sms(current_app.config, state, e164, body, purpose="otp", subject=_pseudonym(e164))
     except SmsUnavailable:
         return render_template("card_start.html", error=tr("短信发送失败，请稍后再试。", "The SMS could not be sent. Please try again later."), number=""), 503
-    session["pending"] = {"e164": e164, "until": time.time() + CODE_TTL_S}
+    session["pending"] = {"n": seal(e164, services.app_secret, "otp"), "until": time.time() + CODE_TTL_S}
     return redirect(url_for("card.enter_code"))
 
 
@@ -103,12 +103,20 @@ def _pseudonym(e164: str) -> str:
     return uid_to_pseudonym(pseudonymise(e164, _services().pseudonym_key))
 
 
-@bp.get("/verify")
-def enter_code():
+def _pending_number() -> str | None:
+    """The number a code is pending for (sealed in the session), or None."""
     pending = session.get("pending")
     if not pending or pending.get("until", 0) < time.time():
+        return None
+    return unseal(str(pending.get("n", "")), _services().app_secret, "otp")
+
+
+@bp.get("/verify")
+def enter_code():
+    e164 = _pending_number()
+    if e164 is None:
         return redirect(url_for("card.start"))
-    return render_template("card_code.html", masked=mask_msisdn(pending["e164"]), error=None)
+    return render_template("card_code.html", masked=mask_msisdn(e164), error=None)
 
 
 @bp.post("/verify")
@@ -116,10 +124,9 @@ def check_code():
     from miniapp.otp import verify_code
 
     state = _state_or_503()
-    pending = session.get("pending")
-    if not pending or pending.get("until", 0) < time.time():
+    e164 = _pending_number()
+    if e164 is None:
         return redirect(url_for("card.start"))
-    e164 = pending["e164"]
     code = "".join(ch for ch in request.form.get("code", "") if not ch.isspace())[:12]
     services = _services()
     result = verify_code(state, e164, code, secret=services.app_secret, pseudonym_key=services.pseudonym_key, ip=_client_ip())
@@ -166,7 +173,7 @@ def consent():
 
 @bp.get("/show")
 def show():
-    from miniapp.proofs import issue_card
+    from miniapp.cards import issue_card_token
     from miniapp.qr import qr_png
 
     who = _verified_subject()
@@ -179,41 +186,11 @@ def show():
     store = _services().store()
     if store is None:
         abort(503)
-    card = card_for(store, uid)
-    claims = card_claims(card, masked)
-    token = issue_card(state, pseudonym, claims, _services().keyring)
+    card, token = issue_card_token(state, store, _services().keyring, uid, pseudonym, masked)
     state.audit("itinerary_viewed", pseudonym, channel="web", window_end=card["window_end"])
     verify_url = current_app.config["PUBLIC_URL"].rstrip("/") + url_for("verify.check", token=token)
     qr = "data:image/png;base64," + base64.b64encode(qr_png(verify_url)).decode("ascii")
     return render_template("card.html", card=card, masked=masked, qr=qr, verify_url=verify_url, colour_names=COLOUR_NAMES)
-
-
-def card_for(store, uid: int) -> dict:
-    """The card of ``uid``: the snapshot's itinerary, or an empty window with no cities."""
-    card = store.itinerary(uid)
-    if card is None:
-        meta = store.meta()
-        as_of = dt.date.fromisoformat(str(meta["as_of"]))
-        card = {
-            "window_start": (as_of - dt.timedelta(days=14)).isoformat(),
-            "window_end": (as_of - dt.timedelta(days=1)).isoformat(),
-            "cities": [],
-            "companion": False,
-            "colour": "green",
-            "updated_at": meta.get("built_at"),
-        }
-    return card
-
-
-def card_claims(card: dict, masked: str) -> dict:
-    """What the signed proof carries: no pseudonym, no raw number."""
-    return {
-        "window": [card["window_start"], card["window_end"]],
-        "cities": [{"name": c["name"], "en": c.get("name_en"), "star": bool(c.get("starred"))} for c in card["cities"]],
-        "colour": card["colour"],
-        "msisdn_masked": masked,
-        "updated": card.get("updated_at"),
-    }
 
 
 @bp.post("/logout")

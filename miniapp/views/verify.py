@@ -47,6 +47,19 @@ def _revoked(services, jti) -> bool:
         return False
 
 
+@bp.get("/c/<link_id>")
+def short_link(link_id: str):
+    """A short link from an SMS: redirect to the signed card's verify page."""
+    from flask import abort, redirect, url_for
+
+    from miniapp.cards import resolve_short_link
+
+    token = resolve_short_link(current_app.extensions["riskcard"].state, link_id)
+    if token is None:
+        abort(404)
+    return redirect(url_for("verify.check", token=token))
+
+
 @bp.get("/.well-known/jwks.json")
 def jwks():
     from miniapp.proofs import jwks as make_jwks

@@ -131,3 +131,26 @@ def test_state_store_down_gives_a_clear_503(app, client, monkeypatch):
 def test_jwks_is_published(client):
     doc = client.get("/.well-known/jwks.json").get_json()
     assert doc["keys"] and doc["keys"][0]["kty"] == "OKP" and doc["keys"][0]["crv"] == "Ed25519"
+
+
+def test_session_cookie_never_carries_the_number_readably(client, app):
+    import base64 as b64
+    import zlib
+
+    token = _csrf(client.get("/card/").get_data(as_text=True))
+    client.post("/card/code", data={"number": PHONES["green"], "csrf_token": token})
+    cookie = client.get_cookie("session").value
+    payload = cookie.lstrip(".").split(".")[0]
+    raw = b64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
+    text = (zlib.decompress(raw) if cookie.startswith(".") else raw).decode("utf-8", "replace")
+    assert '"pending"' in text
+    assert PHONES["green"] not in text and PHONES["green"][-8:] not in text
+
+
+def test_key_rotation_needs_no_restart(client, app, app_config):
+    from miniapp.proofs import generate_key
+
+    before = {k["kid"] for k in client.get("/.well-known/jwks.json").get_json()["keys"]}
+    new_kid = generate_key(app_config["SIGNING_KEY_DIR"], not_before_s=0)
+    after = {k["kid"] for k in client.get("/.well-known/jwks.json").get_json()["keys"]}
+    assert after == before | {new_kid}
