@@ -50,11 +50,13 @@ def city_inputs(path=None, min_cases: int = 100) -> Inputs:
     coords = china2020.read_li2020_coordinates(path)
     pop = china2020.read_li2020_population(path).to_numpy(float)
     pos = pd.Series(np.arange(len(coords)), index=coords["Code"])
+    pos = pos[~pos.index.duplicated()]  # code 659004 appears on 3 rows (Wujiaqu, Beitun): keep the first
     cum = cum[cum["city_code"].isin(pos.index)]
     big = cum[cum["date"] <= "2020-03-10"].groupby("city_code")["confirmed"].max()
     keep = big[big >= min_cases].index
     cum = cum[cum["city_code"].isin(keep)]
-    label = coords.set_index("Code")["Name"] + " " + coords["Code"].astype(str).to_numpy()
+    first = coords.iloc[pos.to_numpy()]
+    label = pd.Series((first["Name"] + " " + first["Code"].astype(str)).to_numpy(), index=pos.index)
     cum = cum.assign(city=cum["city_code"].map(label))
     daily, log = fit.daily_from_cumulative(cum, region_col="city")
     codes = [int(c.rsplit(" ", 1)[1]) for c in daily.columns]

@@ -3,7 +3,8 @@
 Pipeline: :func:`daily_from_cumulative` (gaps, decreases: documented corrections) ->
 :func:`correct_reporting_changes` (Hubei 2020-02-12 clinical diagnoses) -> :func:`fit_eakf` (an
 ensemble adjustment Kalman filter as Li et al. 2020: states, the pipeline of unreported documented
-infections and a per-region log beta are adjusted every day from that day's count) ->
+infections, a per-region log beta and logit ascertainment are adjusted every day from that day's
+count, on the log scale) ->
 :func:`forecast_samples` (ensemble run forward, log beta keeps its random walk, negative binomial
 reporting noise) -> :func:`quantile_table` (the Forecast Hub's 23 quantiles).
 """
@@ -167,12 +168,21 @@ def fit_eakf(daily: pd.DataFrame, population: np.ndarray, flows: np.ndarray | No
              spinup_days: int = 14, beta_walk_sd: float = 0.15, inflation: float = 1.03,
              oev_rel: float = 0.2, seed: int = 0, min_history_days: int = MIN_HISTORY_DAYS,
              beta_range: tuple[float, float] = (0.6, 1.5), lockdown_beta_factor: float = 0.5,
-             max_r0: float = 3.0, update_pipe: bool = True, update_alpha: bool = True, forecast_walk_sd: float | None = 0.03) -> FitResult:
+             max_r0: float = 3.0, update_pipe: bool = True, update_alpha: bool = True,
+             forecast_walk_sd: float | None = 0.03) -> FitResult:
     """Fit by an ensemble adjustment Kalman filter over the dates of ``daily`` (dates x regions).
 
+    The model runs ``spinup_days`` before the first date from seeds scaled to the first counts.
+    Each day, region i's count adjusts region i's log E, Id, Iu, pipeline, log beta and logit
+    alpha (local update, vectorised over regions), on the log1p scale with observation error
+    variance ``1 / (y + 1) + oev_rel^2`` (``y`` a 3-day mean: Poisson-like at small counts, a
+    constant coefficient of variation at large ones). States are inflated by ``inflation`` before
+    each update; log beta follows a random walk (sd ``beta_walk_sd`` per day; ``forecast_walk_sd``
+    in forecasts); the R0 of the base beta is capped at ``max_r0``; ``lockdown_beta_factor``
+    multiplies transmission from 2020-01-23 (see :func:`forecast.seir.lockdown_2020`).
+
     ``flows``: ``(R, R)`` or ``(days, R, R)`` trips aligned with ``daily``'s dates (a shorter daily
-    array is extended with its mean). Observation error variance ``1 + y + (oev_rel * y)^2`` with
-    ``y`` a 3-day mean of the counts (negative-binomial-like).
+    array is extended with its mean).
 
     Examples
     --------

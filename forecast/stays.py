@@ -1,37 +1,19 @@
-"""Stays (驻留): where a subscriber remained, detected from pings on sorted arrays.
+"""Stays (驻留): where a subscriber remained, detected from pings on sorted arrays (docs/engine.md).
 
-The rule (docs/engine.md)
--------------------------
-``method="sliding"`` is the sliding rule of Li et al. (2008) exactly as trackintel 1.4's
-``generate_staypoints(method="sliding", dist_threshold=radius_m, time_threshold=min_stay_minutes,
-gap_threshold=max_gap_minutes, include_last=include_last)`` applies it, per subscriber, on pings
-sorted by time (ties keep their input order):
+``method="sliding"`` is the rule of Li et al. (2008) as trackintel 1.4's ``generate_staypoints``
+applies it per subscriber on pings in time order: the first ping at ``>= radius_m`` from the anchor
+triggers (the candidate = anchor .. trigger - 1, ending at the trigger's time, is a stay when it
+lasts ``>= min_stay_minutes``; the trigger becomes the anchor); a silence ``> max_gap_minutes``
+discards the candidate; the last candidate counts only with ``include_last``. With
+``border_radius_m=None, max_tail_minutes=None`` the stays equal trackintel's staypoints.
 
-* an *anchor* ping starts a candidate; each later ping is compared with the anchor by haversine
-  distance (earth radius 6 371 000 m);
-* the first ping at ``>= radius_m`` from the anchor *triggers*: the candidate is the pings from the
-  anchor up to (not including) the trigger, its end time is the trigger's time, and it is a stay when
-  ``end - start >= min_stay_minutes``; either way the trigger becomes the new anchor;
-* a ping that follows the previous one after more than ``max_gap_minutes`` discards the candidate
-  (no stay) and becomes the new anchor;
-* at the subscriber's last ping the open candidate is a stay only with ``include_last`` (then it
-  includes the last ping and ends at its time) and ``end - start >= min_stay_minutes``.
+Vectorised on runs (consecutive pings at one cell): a trigger is always a run's first ping. All
+subscribers are scanned at once, each step testing the next ``k`` runs of every open piece.
 
-``radius_m=None`` replaces the distance test by "another cell": every change of cell triggers.
-
-How it is vectorised
---------------------
-A trigger is always the first ping of a *run* (consecutive pings of one subscriber at one cell, not
-split by a gap): a ping at the same cell as its predecessor is at the same distance from the anchor.
-So the scan works on runs, not pings. Each gap-free group of runs is scanned by all groups at once:
-every step tests the next ``k`` runs of every still-open group against its anchor in one array
-operation, with ``k`` chosen so that a step touches about ``_STEP_BUDGET`` pairs (few groups left:
-long look-ahead; many groups: short). Work is linear in the number of runs; steps are few.
-
-Each stay's city is the city where most of its time was spent (border smoothing: a tower across a
-border cannot flip a stay), time being attributed to a ping until the next ping (the last ping of a
-stay until the stay's end); ``community_id`` and ``cell_id`` likewise; ``lon``/``lat`` is the mean
-of the pings' cell positions.
+On by default: border smoothing (pings at a tower of another city inside a neighbourhood visit are
+moved to the visit's city, :func:`_smooth_borders`; towers that mostly serve another city are
+learned by :func:`learn_serving_cities`) and a tail (a stay ends at most ``max_tail_minutes`` after
+its last ping, not at the next morning's trigger).
 """
 
 from __future__ import annotations
@@ -44,7 +26,7 @@ from .schema import STAYS, empty
 EARTH_RADIUS_M = 6_371_000.0
 _STEP_BUDGET = 1 << 16
 _MAX_LOOKAHEAD = 64
-_CHUNK_PINGS = 1_000_000
+_CHUNK_PINGS = 500_000
 _STEP_CAP_S = 3600
 
 __all__ = ["detect_stays", "learn_serving_cities", "sort_pings", "CellTable", "EARTH_RADIUS_M"]
@@ -94,9 +76,10 @@ class CellTable:
         lo = int(ids.min()) if len(ids) else 0
         hi = int(ids.max()) if len(ids) else -1
         self._dense = None
-        if len(ids) and lo >= 0 and hi < 4 * len(ids) + 1024:
-            dense = np.full(hi + 1, -1, np.int64)
-            dense[ids] = np.arange(len(ids))
+        self._lo = lo
+        if len(ids) and hi - lo < 4 * len(ids) + 1024:  # ids fairly dense: direct lookup table
+            dense = np.full(hi - lo + 1, -1, np.int64)
+            dense[ids - lo] = np.arange(len(ids))
             self._dense = dense
         else:
             self._order = np.argsort(ids)
@@ -106,9 +89,10 @@ class CellTable:
         """Row index of each cell id; raises ``ValueError`` on an unknown cell."""
         cell_ids = np.asarray(cell_ids, np.int64)
         if self._dense is not None:
-            ok = (cell_ids >= 0) & (cell_ids < len(self._dense))
-            rows = self._dense[np.where(ok, cell_ids, 0)]
-            rows = np.where(ok, rows, -1)
+            off = cell_ids - self._lo
+            ok = (off >= 0) & (off < len(self._dense))
+            rows = self._dense[np.where(ok, off, 0)]
+            rows[~ok] = -1
         else:
             pos = np.searchsorted(self._sorted, cell_ids)
             pos = np.minimum(pos, len(self._sorted) - 1)
@@ -125,6 +109,8 @@ def sort_pings(uid: np.ndarray, ts_s: np.ndarray) -> np.ndarray | None:
 
     "Already" means each subscriber's pings are contiguous and in time order (subscribers need not
     be in uid order); the check costs a few passes, far less than a sort. Ties keep input order.
+    Pings in time order across subscribers (a feed) are grouped by order of first appearance with
+    a linear-time stable sort; anything else is sorted by (uid, time).
 
     Examples
     --------
@@ -143,6 +129,15 @@ def sort_pings(uid: np.ndarray, ts_s: np.ndarray) -> np.ndarray | None:
         n_blocks = len(block_uids) + 1
         if n_blocks == 1 or len(np.unique(np.append(block_uids, uid[0]))) == n_blocks:
             return None
+    if not (ts_s[1:] < ts_s[:-1]).any():
+        # a feed in time order (the usual delivery): a stable sort by subscriber alone suffices;
+        # subscribers become dense codes (hashing, linear) sorted by two 16-bit radix passes
+        codes = pd.factorize(uid)[0]
+        if len(codes) and codes.max() < 1 << 32:
+            order = np.argsort((codes & 0xFFFF).astype(np.uint16), kind="stable")
+            high = (codes[order] >> 16).astype(np.uint16)
+            del codes
+            return order[np.argsort(high, kind="stable")]
     return np.lexsort((ts_s, uid))
 
 
@@ -421,7 +416,8 @@ def detect_stays(
     -------
     DataFrame
         STAYS, one row per stay, ordered by subscriber (input order of subscribers when the input
-        was grouped, uid order otherwise) and time.
+        was grouped, order of first appearance for a time-ordered feed, uid order otherwise) and
+        time.
 
     Examples
     --------
@@ -448,8 +444,8 @@ def detect_stays(
     ]
     if not parts:
         return empty(STAYS)
-    cols = {c: np.concatenate([p[c] for p in parts]) for c in STAYS}
-    return pd.DataFrame(cols).astype(STAYS)
+    cols = {c: parts[0][c] if len(parts) == 1 else np.concatenate([p[c] for p in parts]) for c in STAYS}
+    return pd.DataFrame(cols, copy=False)
 
 
 def _sorted_chunks(pings: pd.DataFrame, chunk_pings: int):

@@ -45,11 +45,13 @@ SUBSCRIBERS = {"uid": "int64", "home_community_id": "int64", "work_community_id"
                "home_city_code": "int64", "near_border": "bool"}
 PLACES = {"place_id": "int64", "kind": "string", "name": "string", "city_code": "int64", "community_id": "int64",
           "cell_id": "int64", "border_cell_id": "int64", "lon": "float64", "lat": "float64"}
+# subscriber-days without any ping (phone off): no method can see where they were
+SILENT_DAYS = {"uid": "int64", "local_date": "datetime64[s]"}
 FEEDS = {"pings": schema.RAW_PINGS, "cells": schema.CELLS, "communities": schema.COMMUNITIES, "cities": schema.CITIES,
          "cases": schema.RAW_CASES, "case_trips": schema.CASE_TRIPS, "city_cases": schema.CITY_CASES}
 TRUTH = {"true_stays": schema.TRUE_STAYS, "true_city_days": schema.TRUE_CITY_DAYS,
          "true_contacts": schema.TRUE_CONTACTS, "true_infections": schema.TRUE_INFECTIONS,
-         "subscribers": SUBSCRIBERS, "places": PLACES}
+         "subscribers": SUBSCRIBERS, "places": PLACES, "silent_days": SILENT_DAYS}
 
 
 @dataclass(frozen=True)
@@ -113,6 +115,7 @@ class Nation:
     true_infections: pd.DataFrame
     subscribers: pd.DataFrame
     places: pd.DataFrame = field(default_factory=lambda: schema.empty(PLACES))
+    silent_days: pd.DataFrame = field(default_factory=lambda: schema.empty(SILENT_DAYS))
     _canonical: pd.DataFrame | None = field(default=None, repr=False)
 
     def canonical_pings(self) -> pd.DataFrame:
@@ -191,8 +194,9 @@ def _case_tables(cfg: NationConfig, r: Routine, epi: Epidemic, dates: pd.Datetim
     km = np.hypot((lon[dest] - lon[origin]) * np.cos(np.radians(lat[origin])), lat[dest] - lat[origin]) * 111.2
     train = km < 800
     n_ok = int(ok.sum())
-    number = np.where(train[ok], np.char.add(np.where(g.random(n_ok) < 0.7, "G", "D"), g.integers(1, 9999, n_ok).astype(str)),
-                      np.char.add(np.array(["CA", "MU", "CZ", "HU"])[g.integers(0, 4, n_ok)], g.integers(1000, 9999, n_ok).astype(str)))
+    train_no = np.char.add(np.where(g.random(n_ok) < 0.7, "G", "D"), g.integers(1, 9999, n_ok).astype(str))
+    airline = np.array(["CA", "MU", "CZ", "HU"])[g.integers(0, 4, n_ok)]
+    number = np.where(train[ok], train_no, np.char.add(airline, g.integers(1000, 9999, n_ok).astype(str)))
     car = np.where(train[ok], np.char.mod("%02d", g.integers(1, 17, n_ok)), "")
     case_trips = pd.DataFrame({"case_id": case_id[leg_k[ok]], "date": date_str[leg_day[ok]],
                                "mode": np.where(train[ok], "train", "flight"), "number": number, "car": car})
@@ -271,6 +275,9 @@ def _block_tables(cfg: NationConfig, r: Routine, b: int, case_segs, case_ids: pa
     cp, cd, cc, cm = city_day_minutes(person, di, geo.place_city[place], (e - s) / 60.0)
     local = dates.to_numpy().astype("datetime64[s]")[np.asarray(days)]
     city_days = pd.DataFrame({"uid": r.pop.uid[cp], "local_date": local[cd], "city_code": codes[cc], "minutes": cm})
+    silent = np.stack([sg.missing for sg in segs], axis=1)  # (subscriber, day)
+    si, sd = np.nonzero(silent)
+    silent_days = pd.DataFrame({"uid": r.pop.uid[segs[0].lo + si], "local_date": local[sd]})
     gp, gg, gs, ge = merge_segments(person, place.astype(np.int64) * 4096 + (di + days[0]), s, e)
     k, p, minutes = contact_minutes(*case_segs, gp, gg, gs, ge)
     not_self = case_person[k] != p if len(k) else np.zeros(0, bool)
@@ -279,7 +286,8 @@ def _block_tables(cfg: NationConfig, r: Routine, b: int, case_segs, case_ids: pa
                          "uid": pa.array(r.pop.uid[p[not_self]], pa.int64()),
                          "shared_minutes": pa.array(minutes[not_self], pa.float64())})
     return {"pings": pings, "canonical": canonical, "true_stays": _conform(stays, schema.TRUE_STAYS),
-            "true_city_days": _conform(city_days, schema.TRUE_CITY_DAYS), "true_contacts": contacts}
+            "true_city_days": _conform(city_days, schema.TRUE_CITY_DAYS), "true_contacts": contacts,
+            "silent_days": _conform(silent_days, SILENT_DAYS)}
 
 
 def _prepare(config: NationConfig, pseudonym_key: bytes, progress: bool):
@@ -294,10 +302,12 @@ def _prepare(config: NationConfig, pseudonym_key: bytes, progress: bool):
     case_segs = _case_segments(cfg, r, epi, who, case_of)
     geo = r.geo
     comm = geo.communities["community_id"].to_numpy(np.int64)
+    # near a border: living or working in a community that a border cell also serves
+    near_border = geo.comm_border[r.pop.home] | ((r.pop.work >= 0) & geo.comm_border[np.maximum(r.pop.work, 0)])
     subscribers = pd.DataFrame({"uid": r.pop.uid, "home_community_id": comm[r.pop.home],
                                 "work_community_id": np.where(r.pop.work >= 0, comm[np.maximum(r.pop.work, 0)], -1),
                                 "home_city_code": geo.cities["city_code"].to_numpy(np.int64)[r.pop.home_city],
-                                "near_border": geo.comm_border[r.pop.home]})
+                                "near_border": near_border})
     static = {"cities": _conform(geo.cities, schema.CITIES), "communities": _conform(geo.communities, schema.COMMUNITIES),
               "cells": _conform(geo.cells, schema.CELLS), "cases": cases, "case_trips": case_trips,
               "city_cases": city_cases, "true_infections": true_inf,
@@ -317,13 +327,15 @@ def generate_nation(config: NationConfig, pseudonym_key: bytes) -> Nation:
     """
     r, dates, static, case_segs, case_ids, who = _prepare(config, pseudonym_key, progress=False)
     parts = [_block_tables(config, r, b, case_segs, case_ids, who, dates) for b in range(n_blocks(config.n_subscribers, r.block))]
-    cat = {k: pd.concat([p[k] for p in parts], ignore_index=True) for k in ("canonical", "true_stays", "true_city_days")}
+    cat = {k: pd.concat([p[k] for p in parts], ignore_index=True)
+           for k in ("canonical", "true_stays", "true_city_days", "silent_days")}
     as_pandas = {pa.string(): pd.StringDtype()}.get
     pings = pa.concat_tables([p["pings"] for p in parts]).to_pandas(types_mapper=as_pandas)
     contacts = _conform(pa.concat_tables([p["true_contacts"] for p in parts]).to_pandas(types_mapper=as_pandas),
                         schema.TRUE_CONTACTS)
     return Nation(config=config, pings=_conform(pings, schema.RAW_PINGS), true_stays=cat["true_stays"],
                   true_city_days=cat["true_city_days"], true_contacts=contacts, _canonical=cat["canonical"],
+                  silent_days=cat["silent_days"],
                   **{k: static[k] for k in ("cities", "communities", "cells", "cases", "case_trips", "city_cases",
                                             "true_infections", "subscribers", "places")})
 
@@ -374,7 +386,7 @@ def read_truth(out_dir: Path) -> dict[str, pd.DataFrame]:
     ...     _ = generate_nation_to_dir(NationConfig(n_cities=2, n_subscribers=20, n_days=2, epidemic_days=5),
     ...                                b"k" * 16, Path(d), progress=False)
     ...     sorted(read_truth(Path(d)))
-    ['places', 'subscribers', 'true_city_days', 'true_contacts', 'true_infections', 'true_stays']
+    ['places', 'silent_days', 'subscribers', 'true_city_days', 'true_contacts', 'true_infections', 'true_stays']
     """
     out = {}
     for name, table in TRUTH.items():
@@ -411,7 +423,7 @@ def generate_nation_to_dir(config: NationConfig, pseudonym_key: bytes, out_dir: 
     for name in ("cities", "communities", "cells", "cases", "case_trips", "city_cases", "true_infections",
                  "subscribers", "places"):
         write_frame(static[name], {**FEEDS, **TRUTH}[name], paths[name], fmt)
-    streamed = ("pings", "true_stays", "true_city_days", "true_contacts")
+    streamed = ("pings", "true_stays", "true_city_days", "true_contacts", "silent_days")
     writers = {k: TableWriter(paths[k], {**FEEDS, **TRUTH}[k], fmt) for k in streamed}
     per_chunk = max(1, -(-int(chunk_subscribers) // r.block))
     nb = n_blocks(config.n_subscribers, r.block)
@@ -423,7 +435,7 @@ def generate_nation_to_dir(config: NationConfig, pseudonym_key: bytes, out_dir: 
                          for b in range(c0, min(nb, c0 + per_chunk))]
                 writers["pings"].write(pa.concat_tables([p["pings"] for p in parts]))
                 n_pings += sum(p["pings"].num_rows for p in parts)
-                for k in ("true_stays", "true_city_days"):
+                for k in ("true_stays", "true_city_days", "silent_days"):
                     writers[k].write(arrow_table(pd.concat([p[k] for p in parts], ignore_index=True), TRUTH[k]))
                 writers["true_contacts"].write(pa.concat_tables([p["true_contacts"] for p in parts]))
                 n_contacts += sum(p["true_contacts"].num_rows for p in parts)

@@ -75,7 +75,8 @@ def simulate_epidemic(r: Routine, n_days: int, transmission_per_hour: float, asc
     >>> from forecast.synth import NationConfig, build_routine
     >>> r = build_routine(NationConfig(n_cities=2, n_subscribers=100, epidemic_days=20), b"k" * 16)
     >>> e = simulate_epidemic(r, 30, 0.05, 0.7, 3, 1.0)
-    >>> int((e.infected_day >= 0).sum()) >= 3, bool((e.infectious_day[e.infected_day >= 0] > e.infected_day[e.infected_day >= 0]).all())
+    >>> hit = e.infected_day >= 0
+    >>> int(hit.sum()) >= 3, bool((e.infectious_day[hit] > e.infected_day[hit]).all())
     (True, True)
     """
     n = len(r.pop.home)

@@ -232,8 +232,10 @@ def contact_minutes(case_k: np.ndarray, case_group: np.ndarray, case_s: np.ndarr
     # batch boundaries: roughly every max_pairs candidates, moved to the next change of person
     person_start = np.flatnonzero(np.concatenate([[True], person[1:] != person[:-1]]))
     cuts = np.searchsorted(cum, np.arange(max_pairs, int(cum[-1]), max_pairs))
-    cuts = np.unique(np.concatenate([[0], person_start[np.minimum(np.searchsorted(person_start, cuts), len(person_start) - 1)], [len(person)]]))
-    out = [_pairs(ck, cs, ce, person[a:b], s[a:b], e[a:b], lo[a:b], n_cand[a:b]) for a, b in zip(cuts[:-1], cuts[1:])]
+    at_person = person_start[np.minimum(np.searchsorted(person_start, cuts), len(person_start) - 1)]
+    cuts = np.unique(np.concatenate([[0], at_person, [len(person)]]))
+    out = [_pairs(ck, cs, ce, person[a:b], s[a:b], e[a:b], lo[a:b], n_cand[a:b])
+           for a, b in zip(cuts[:-1], cuts[1:])]
     kk, pp, mm = (np.concatenate(x) for x in zip(*out))
     srt = np.lexsort((pp, kk))  # batches are person-disjoint: no pair repeats across them
     return kk[srt], pp[srt], mm[srt]

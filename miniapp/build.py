@@ -106,18 +106,39 @@ def read_reference_feeds(feeds_dir: Path, key: bytes, tz: str) -> tuple[dict, di
     return tables, quarantine, report
 
 
+def stay_ident(cells: pd.DataFrame, params: BuildParams) -> dict:
+    """What a cached part's stays depend on besides the part itself (stay parameters, cells table)."""
+    return {"min_stay_minutes": params.min_stay_minutes, "radius_m": params.stay_radius_m,
+            "max_gap_minutes": params.max_gap_minutes, "tz": params.tz, "cells": _frame_hash(cells)}
+
+
+def part_stays(pings: pd.DataFrame, table, params: BuildParams) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Stays and (all) city-day minutes of one part's pings: the engine calls every executor makes."""
+    from forecast.itinerary import city_days
+    from forecast.stays import detect_stays
+
+    s = detect_stays(pings, table, min_stay_minutes=params.min_stay_minutes, radius_m=params.stay_radius_m,
+                     max_gap_minutes=params.max_gap_minutes)
+    return s, city_days(s, tz=params.tz, min_city_minutes=0)
+
+
+def window_stays(stays: pd.DataFrame, as_of: str, params: BuildParams) -> pd.DataFrame:
+    """The stays that overlap the retention window before ``as_of`` (what the later steps see)."""
+    start_s = _day_s(as_of, params.tz) - params.retention_days * 86_400
+    end_s = _day_s(as_of, params.tz)
+    return stays[(stays["end_s"] > start_s) & (stays["start_s"] < end_s)].reset_index(drop=True)
+
+
 def process_pings(feeds_dir: Path, cells: pd.DataFrame, cache_dir: Path, key: bytes, params: BuildParams,
                   *, progress: bool, quarantine_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """Stays and city-days of every ping part, from the cache where the part has not changed."""
     from forecast.feeds import FeedReport, find_feed, read_feed, write_quarantine
     from forecast.feeds_files import feed_parts
-    from forecast.itinerary import city_days
-    from forecast.stays import CellTable, detect_stays
+    from forecast.stays import CellTable
 
     path = find_feed(feeds_dir, "pings")
     parts = feed_parts(path) if path is not None else []
-    stay_params = {"min_stay_minutes": params.min_stay_minutes, "radius_m": params.stay_radius_m,
-                   "max_gap_minutes": params.max_gap_minutes, "tz": params.tz, "cells": _frame_hash(cells)}
+    stay_params = stay_ident(cells, params)
     table = CellTable(cells)
     stays, days, report, info = [], [], FeedReport(), {"parts": len(parts), "cached": 0, "processed": 0,
                                                        "pings_in": 0, "pings_quarantined": 0, "manifests": {}}
@@ -139,9 +160,7 @@ def process_pings(feeds_dir: Path, cells: pd.DataFrame, cache_dir: Path, key: by
         else:
             pings, q, r = read_feed(part, "pings", pseudonym_key=key, cells=cells, tz=params.tz)
             report = report.merge(r)
-            s = detect_stays(pings, table, min_stay_minutes=params.min_stay_minutes, radius_m=params.stay_radius_m,
-                             max_gap_minutes=params.max_gap_minutes)
-            cd = city_days(s, tz=params.tz, min_city_minutes=0)
+            s, cd = part_stays(pings, table, params)
             if len(q):
                 write_quarantine({"pings": q}, quarantine_dir / part.name)
             pdir.mkdir(parents=True, exist_ok=True)
@@ -189,6 +208,25 @@ def apply_retention(cache_dir: Path, feeds_dir: Path, as_of: str, params: BuildP
                     part.unlink()
                     feeds_deleted.append(part.name)
     return {"cutoff": cutoff, "cache_parts_deleted": deleted, "feed_parts_deleted": feeds_deleted}
+
+
+class LocalExecutor:
+    """Runs the engine steps in this process: the default executor of :func:`run_build`.
+
+    An executor provides ``process_pings`` (same signature and result as :func:`process_pings`) and
+    ``steps``, replacements for entries of :data:`DEFAULT_STEPS` (none here).
+
+    Examples
+    --------
+    >>> LocalExecutor().steps
+    {}
+    """
+
+    steps: Mapping[str, Callable] = {}
+
+    def process_pings(self, *args, **kwargs) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+        """Stays and city-days of every ping part (:func:`process_pings`)."""
+        return process_pings(*args, **kwargs)
 
 
 # ---- run -----------------------------------------------------------------------------------------------
@@ -252,6 +290,7 @@ def run_build(
     purge_feeds: bool = False,
     figures: Mapping[str, object] | None = None,
     log: Callable[[str], None] = print,
+    executor: LocalExecutor | None = None,
 ) -> dict:
     """Run the engine on ``feeds_dir`` for query day ``as_of`` and publish a snapshot in ``out_dir/snapshots``.
 
@@ -270,6 +309,9 @@ def run_build(
         Replacements for entries of :data:`DEFAULT_STEPS` (engine steps not wired yet, tests).
     figures : mapping, optional
         Backtest and calibration figures to publish (methods page); default ``out_dir/figures.json``.
+    executor : LocalExecutor, optional
+        Where the engine steps run: in this process (default) or on a Dask cluster
+        (:class:`miniapp.distributed.DaskExecutor`); the snapshot's content is the same.
 
     Returns
     -------
@@ -281,7 +323,8 @@ def run_build(
     feeds_dir, out_dir = Path(feeds_dir), Path(out_dir)
     cache_dir, snap_dir = out_dir / "cache", out_dir / "snapshots"
     qdir = out_dir / "quarantine" / as_of
-    run = {**DEFAULT_STEPS, **(steps or {})}
+    ex = executor or LocalExecutor()
+    run = {**DEFAULT_STEPS, **ex.steps, **(steps or {})}  # the caller's replacements win
     prog = _Progress(log, 11)
     ctx: dict = {"as_of": as_of, "params": p, "warnings": []}
 
@@ -293,11 +336,9 @@ def run_build(
             write_quarantine({k: q for k, q in quarantine.items() if len(q)}, qdir)
         ctx["feeds"] = feeds
     with prog.step("stays and city-days (cached per ping part)"):
-        stays, cdays, ping_info = process_pings(feeds_dir, feeds["cells"], cache_dir, pseudonym_key, p,
-                                                progress=progress, quarantine_dir=qdir)
-        start_s = _day_s(as_of, p.tz) - p.retention_days * 86_400
-        end_s = _day_s(as_of, p.tz)
-        ctx["stays"] = stays[(stays["end_s"] > start_s) & (stays["start_s"] < end_s)].reset_index(drop=True)
+        stays, cdays, ping_info = ex.process_pings(feeds_dir, feeds["cells"], cache_dir, pseudonym_key, p,
+                                                   progress=progress, quarantine_dir=qdir)
+        ctx["stays"] = window_stays(stays, as_of, p)
         ctx["city_days"] = cdays
     with prog.step("itineraries"):
         itin = run["itineraries"](ctx)

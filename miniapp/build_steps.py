@@ -78,25 +78,52 @@ def step_itineraries(ctx: dict) -> pd.DataFrame:
 
 def step_flows(ctx: dict) -> pd.DataFrame:
     p: BuildParams = ctx["params"]
-    fn = _engine("forecast.flows", "daily_flows", "flows")
-    return fn(ctx["stays"], tz=p.tz, min_stay_minutes=p.min_trip_stay_minutes)
+    trips = _engine("forecast.flows", "trips", "flows")
+    daily_flows = _engine("forecast.flows", "daily_flows", "flows")
+    return daily_flows(trips(ctx["stays"], min_end_stay_minutes=p.min_trip_stay_minutes, tz=p.tz), tz=p.tz)
+
+
+def companion_index(stays: pd.DataFrame, cells: pd.DataFrame):
+    """The stay index the companion search runs on (one per build, whatever the executor).
+
+    The stays are put in (uid, start_s) order first: ``StayIndex.build`` checks that order with
+    ``np.diff`` on int64 uids, which overflows for pseudonyms of opposite signs, and would then index
+    stays of several parts (each sorted, the whole not) as if they were sorted.
+    """
+    from forecast.contacts import StayIndex
+
+    if len(stays) > 1:
+        stays = stays.sort_values(["uid", "start_s"], kind="stable", ignore_index=True)
+    return StayIndex.build(stays, cells)
+
+
+def case_companions(index, cases: pd.DataFrame, ctx: dict) -> pd.DataFrame:
+    """Companions of ``cases`` (any subset of the build's cases, duplicates of a case_id together)."""
+    from forecast.contacts import find_companions
+
+    p: BuildParams = ctx["params"]
+    return find_companions(index, cases, window_days=p.companion_window_days,
+                           min_shared_minutes=p.min_shared_minutes, as_of=ctx["as_of"], tz=p.tz)
+
+
+def exposure_table(found: pd.DataFrame | None, cases: pd.DataFrame | None, ctx: dict) -> pd.DataFrame:
+    """The snapshot's exposure rows (uid, last_date, minutes, cases) from the companions found."""
+    from forecast.exposure import exposure_tags
+
+    if found is None:
+        return pd.DataFrame({"uid": [], "last_date": [], "minutes": [], "cases": []})
+    tags = exposure_tags(found, cases, tz=ctx["params"].tz)
+    return pd.DataFrame({"uid": tags["uid"], "last_date": tags["last_exposure_date"],
+                         "minutes": tags["minutes"], "cases": tags["n_cases"]})
 
 
 def step_companions(ctx: dict) -> pd.DataFrame:
     """Exposure tags (uid, last_date, minutes, cases) of the companions of recent cases."""
-    from forecast.contacts import StayIndex, find_companions
-    from forecast.exposure import exposure_tags
-
-    p: BuildParams = ctx["params"]
     cases = ctx["feeds"].get("cases")
     if cases is None or not len(cases) or not len(ctx["stays"]):
-        return pd.DataFrame({"uid": [], "last_date": [], "minutes": [], "cases": []})
-    index = StayIndex.build(ctx["stays"], ctx["feeds"]["cells"])
-    found = find_companions(index, cases, window_days=p.companion_window_days,
-                            min_shared_minutes=p.min_shared_minutes, as_of=ctx["as_of"], tz=p.tz)
-    tags = exposure_tags(found, cases, tz=p.tz)
-    return pd.DataFrame({"uid": tags["uid"], "last_date": tags["last_exposure_date"],
-                         "minutes": tags["minutes"], "cases": tags["n_cases"]})
+        return exposure_table(None, cases, ctx)
+    index = companion_index(ctx["stays"], ctx["feeds"]["cells"])
+    return exposure_table(case_companions(index, cases, ctx), cases, ctx)
 
 
 def step_forecast(ctx: dict) -> dict[str, pd.DataFrame]:
@@ -148,10 +175,61 @@ def step_forecast(ctx: dict) -> dict[str, pd.DataFrame]:
     return {"forecasts": fc, "city_risk": city_risk, "city_cases": empty["city_cases"]}
 
 
+def _city_growth(ctx: dict) -> pd.Series | None:
+    """Weekly growth per city from the forecast: log((forecast D..D+6 + 1) / (reported D-7..D-1 + 1))."""
+    fc = ctx.get("forecast") or {}
+    table, daily = fc.get("forecasts"), fc.get("city_cases")
+    if table is None or daily is None or not len(table) or not len(daily):
+        return None
+    d = pd.Timestamp(ctx["as_of"])
+    t = table[table["region"].astype(str).str.startswith("city:")]
+    t = t.assign(city_code=t["region"].str[5:].astype("int64"), date=pd.to_datetime(t["date"]))
+    ahead = t[(t["date"] >= d) & (t["date"] < d + pd.Timedelta(days=7))].groupby("city_code")["q50"].sum()
+    dd = daily.assign(date=pd.to_datetime(daily["date"]))
+    past = dd[(dd["date"] >= d - pd.Timedelta(days=7)) & (dd["date"] < d)].groupby("city_code")["confirmed"].sum()
+    if not len(ahead):
+        return None
+    return np.log((ahead + 1.0) / (past.reindex(ahead.index).fillna(0.0) + 1.0)).clip(-1.0, 1.0)
+
+
 def step_grades(ctx: dict) -> pd.DataFrame:
-    """Today's grade per community: community_id, score, grade, lo, hi, trend, reasons."""
-    fn = _engine("forecast.grades", "grade_communities", "grades")
-    return fn(ctx)
+    """Today's grade per community: community_id, score, grade, lo, hi, trend, reasons (forecast.grades).
+
+    Homes come from the stays of the itinerary window, exposure from the companions step, imports
+    from the itineraries, the city's growth from the forecast (else from the case series). Also adds
+    each community's 7-day forecast (same unit as the score) to ``ctx["forecast"]["forecasts"]`` as
+    ``community:<id>`` rows.
+    """
+    from forecast.grades import DEFAULT_MODEL, grade_communities, home_communities, reasons_json, score_quantiles
+    from forecast.itinerary import itineraries
+
+    p: BuildParams = ctx["params"]
+    feeds = ctx["feeds"]
+    end_s = int(pd.Timestamp(ctx["as_of"]).tz_localize(p.tz).timestamp())
+    stays = ctx.get("stays")
+    homes = None
+    if stays is not None and len(stays):
+        recent = stays[(stays["start_s"] < end_s) & (stays["end_s"] > end_s - p.window_days * 86_400)]
+        homes = home_communities(recent, tz=p.tz)
+    cdays = ctx.get("city_days")
+    itin = (itineraries(cdays, ctx["as_of"], window_days=p.window_days, min_city_minutes=p.min_city_minutes)
+            if cdays is not None and len(cdays) else None)
+    out = grade_communities(feeds["communities"], feeds.get("cells"), feeds.get("cases"), ctx["as_of"], homes=homes,
+                            exposure=ctx.get("exposure_tags"), itinerary=itin, city_growth=_city_growth(ctx))
+    fc = ctx.get("forecast")
+    if isinstance(fc, dict) and "forecasts" in fc:
+        res = feeds["communities"].set_index("community_id")["population"].reindex(out["community_id"]).to_numpy(float)
+        q = score_quantiles(out["expected_infections"].to_numpy(float), res, DEFAULT_MODEL,
+                            tuple(SNAPSHOT_QUANTILES.values()))
+        ok = np.isfinite(q[:, 2])
+        days = pd.date_range(pd.Timestamp(ctx["as_of"]), periods=7, freq="D").strftime("%Y-%m-%d")
+        rows = pd.DataFrame({"region": np.repeat("community:" + out["community_id"][ok].astype(str).to_numpy(), 7),
+                             "date": np.tile(days, int(ok.sum()))})
+        for j, col in enumerate(SNAPSHOT_QUANTILES):
+            rows[col] = np.repeat(q[ok, j], 7)
+        fc["forecasts"] = pd.concat([fc["forecasts"], rows], ignore_index=True) if len(fc["forecasts"]) else rows
+    out = out.assign(reasons=reasons_json(out["reasons"]))
+    return out[["community_id", "score", "grade", "lo", "hi", "trend", "reasons"]]
 
 
 def step_nearby_cases(ctx: dict, radius_m: float = 3000.0, days: int = 14) -> pd.DataFrame:
@@ -228,7 +306,9 @@ def grades_with_history(today: pd.DataFrame, cache_dir: Path, as_of: str, histor
     if len(ref):
         before = ref.reindex(today["community_id"]).to_numpy(float)
         now = today["score"].to_numpy(float)
-        trend = np.where(now > before * 1.2 + 1e-9, "up", np.where(now < before * 0.8 - 1e-9, "down", "flat"))
+        from forecast.grades import trend_labels
+
+        trend = trend_labels(now, before)
         today["trend"] = today["trend"].where(today["trend"].notna(), pd.Series(trend, index=today.index))
     today["trend"] = today["trend"].fillna("flat")
     to_save = today.copy()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, abort, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from miniapp.i18n import tr
@@ -24,19 +24,37 @@ MESSAGES = {
     500: ("服务暂时出错，我们已记录，请稍后再试。", "Something went wrong on our side. It has been logged; please try again later."),
     503: ("服务暂时不可用，请稍后再试。", "The service is briefly unavailable. Please try again later."),
 }
+# When the state store is down only what needs it stops: say so, and that risk pages still work.
+STATE_DOWN = (
+    "行程卡和验证码服务暂时不可用，请稍后再试。小区和城市风险查询不受影响。",
+    "The itinerary card and SMS codes are briefly unavailable. Please try again later. "
+    "Community and city risk pages still work.",
+)
+RETRY_AFTER_S = 30
 
 
 def _wants_json() -> bool:
     return request.path.startswith(("/api/", "/chat/", "/.well-known/")) or request.accept_mimetypes.best == "application/json"
 
 
+def refuse_oversized() -> None:
+    """413 for any declared body over the limit, whatever its type and whether or not the view reads it."""
+    limit = request.max_content_length
+    if limit is not None and request.content_length is not None and request.content_length > limit:
+        abort(413)
+
+
 def init_app(app: Flask) -> None:
     counts: Counter[int] = Counter()
     app.extensions["riskcard_error_counts"] = counts
+    # First of all before-request hooks, so an oversized body is refused before CSRF or type checks.
+    app.before_request_funcs.setdefault(None, []).insert(0, refuse_oversized)
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException):
         code = exc.code or 500
+        if code == 503 and exc.description == STATE_DOWN[1]:
+            return _render(503, STATE_DOWN)
         return _render(code)
 
     from miniapp.state import StateUnavailable
@@ -44,23 +62,24 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(StateUnavailable)
     def _state_down(exc: StateUnavailable):
         log.warning("state store unavailable on %s: %s", request.path, exc)
-        return _render(503)
+        return _render(503, STATE_DOWN)
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):
         log.exception("unhandled error on %s", request.path)
         return _render(500)
 
-    def _render(code: int):
+    def _render(code: int, message: tuple[str, str] | None = None):
         counts[code] += 1
-        zh, en = MESSAGES.get(code, MESSAGES[500 if code >= 500 else 400])
+        zh, en = message or MESSAGES.get(code, MESSAGES[500 if code >= 500 else 400])
+        headers = {"Retry-After": str(RETRY_AFTER_S)} if code == 503 else {}
         if _wants_json():
-            return jsonify(error={"status": code, "message": en, "message_zh": zh}), code
+            return jsonify(error={"status": code, "message": en, "message_zh": zh}), code, headers
         try:
-            return render_template("error.html", status=code, message=tr(zh, en)), code
+            return render_template("error.html", status=code, message=tr(zh, en)), code, headers
         except Exception:  # noqa: BLE001 - a broken template must not hide the error
             log.exception("error page failed")
-            return InternalServerError.description, code
+            return InternalServerError.description, code, headers
 
     @app.get("/metrics")
     def metrics():

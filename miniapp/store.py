@@ -21,6 +21,7 @@ import sqlite3
 import threading
 import time
 import unicodedata
+from collections import OrderedDict
 from datetime import date as _date
 from datetime import timedelta
 from pathlib import Path
@@ -49,6 +50,11 @@ COLOUR_POLICY = (
 HISTORY_DAYS = 30
 MAP_COMMUNITIES = 5000
 SEARCH_CANDIDATES = 500
+# community() answers cached per store, keyed by (snapshot sha256, id): the snapshot is immutable, so
+# an answer never goes stale, and a newly published snapshot is a new store with an empty cache.
+# Kept as JSON text (about 3 KB each, so ~50 MB at most per process) and parsed on every hit, so
+# each caller gets objects of its own to change.
+COMMUNITY_CACHE_ENTRIES = 16384
 _HAN = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _NOT_LATIN = re.compile(r"[^0-9a-z]+")
 
@@ -64,6 +70,40 @@ def _day(iso: str, offset: int) -> str:
 
 def _fts_phrase(tokens: list[str]) -> str:
     return '"' + " ".join(t.replace('"', "") for t in tokens) + '"'
+
+
+class _LRU:
+    """A small thread-safe LRU map.
+
+    Examples
+    --------
+    >>> c = _LRU(2)
+    >>> c.put("a", 1); c.put("b", 2); _ = c.get("a"); c.put("c", 3)
+    >>> c.get("b") is None, c.get("a"), len(c)
+    (True, 1, 2)
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._data: OrderedDict = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key):
+        with self._lock:
+            value = self._data.get(key)
+            if value is not None:
+                self._data.move_to_end(key)
+        return value
+
+    def put(self, key, value) -> None:
+        with self._lock:
+            self._data[key] = value
+            self._data.move_to_end(key)
+            while len(self._data) > self.size:
+                self._data.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._data)
 
 
 def _latin_key(text: str) -> str:
@@ -112,6 +152,7 @@ class SnapshotStore:
         full = True if full_check else (None if expected_sha256 else False)
         self._facts = check_snapshot(self.path, expected_sha256, full=full)
         self._local = threading.local()
+        self._community_cache = _LRU(COMMUNITY_CACHE_ENTRIES)
         conn = self._conn()
         self._meta = {k: json.loads(v) for k, v in conn.execute("SELECT key, value FROM meta")}
         self._meta["sha256"] = self._facts["sha256"]
@@ -220,6 +261,17 @@ class SnapshotStore:
             cid = int(community_id)
         except (TypeError, ValueError):
             return None
+        key = (self._facts["sha256"], cid)
+        cached = self._community_cache.get(key)
+        if cached is None:
+            out = self._community(cid)
+            if out is None:
+                return None
+            cached = json.dumps(out, ensure_ascii=False)
+            self._community_cache.put(key, cached)
+        return json.loads(cached)
+
+    def _community(self, cid: int) -> dict | None:
         rows = self._rows(
             "SELECT c.community_id, c.name, c.city_code, ci.name AS city_name, ci.name_en AS city_name_en,"
             " ci.province, c.district, c.lon, c.lat, c.population FROM communities c"

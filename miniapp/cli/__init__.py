@@ -19,6 +19,7 @@ COMMAND_MODULES: list[str] = [
     "rollback_cmd",
     "forecast_cmd",
     "backtest_cmd",
+    "purge_cmd",
 ]
 
 

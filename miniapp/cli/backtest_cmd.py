@@ -39,6 +39,10 @@ def command(level, start, end, every_days, horizon_days, members, include_hubei_
             fit_kwargs={"n_members": members})
     except (ValueError, KeyError, FileNotFoundError) as exc:
         raise click.ClickException(str(exc)) from None
+    except click.ClickException:
+        raise
+    except Exception as exc:  # noqa: BLE001 - users get a message, never a traceback
+        raise click.ClickException(f"{type(exc).__name__}: {exc}") from None
     summary = backtest.summarise(tasks)
     for line in inputs.log:
         click.echo(f"correction: {line}", err=True)

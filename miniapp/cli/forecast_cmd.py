@@ -105,6 +105,10 @@ def command(series, flows, population, as_of, out, horizon_days, members, contac
                                    contacts_per_case=contacts_per_case)
     except (fit.SeriesError, KeyError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
+    except click.ClickException:
+        raise
+    except Exception as exc:  # noqa: BLE001 - users get a message, never a traceback
+        raise click.ClickException(f"{type(exc).__name__}: {exc}") from None
     for line in log:
         click.echo(f"correction: {line}", err=True)
     if out.endswith(".parquet"):

@@ -5,17 +5,37 @@ from __future__ import annotations
 import csv
 import io
 import re
+from datetime import date
 
 from flask import Blueprint, Response, abort, jsonify, request
 
 from miniapp.openapi import openapi_document
-from miniapp.views.pages import clean_query, current_store
+from miniapp.views.pages import MAX_ID, MAX_QUERY_CHARS, clean_query, current_store
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 MAX_LIMIT = 50
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _TRIP_NUMBER = re.compile(r"^[A-Z]{0,3}\d{1,5}$")
+MAX_CAR_CHARS = 10
+
+
+def _arg(name: str, max_chars: int = MAX_QUERY_CHARS) -> str:
+    """A query argument, cleaned; a value longer than the OpenAPI document allows is a 400."""
+    raw = request.args.get(name) or ""
+    if len(raw) > max_chars:
+        abort(400)
+    return clean_query(raw)
+
+
+def _valid_date(text: str) -> bool:
+    if not _DATE.fullmatch(text):
+        return False
+    try:
+        date.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _limit(default: int = 10) -> int:
@@ -37,7 +57,7 @@ def meta():
 
 @bp.get("/communities")
 def communities():
-    q = clean_query(request.args.get("q"))
+    q = _arg("q")
     limit = _limit()
     if not q:
         abort(400)
@@ -46,7 +66,7 @@ def communities():
 
 @bp.get("/communities/<int:community_id>")
 def community(community_id: int):
-    c = current_store().community(community_id)
+    c = current_store().community(community_id) if community_id <= MAX_ID else None
     if c is None:
         abort(404)
     return jsonify(c)
@@ -59,7 +79,7 @@ def cities():
 
 @bp.get("/cities/<int:city_code>")
 def city(city_code: int):
-    c = current_store().city(city_code)
+    c = current_store().city(city_code) if city_code <= MAX_ID else None
     if c is None:
         abort(404)
     return jsonify(c)
@@ -67,12 +87,12 @@ def city(city_code: int):
 
 @bp.get("/same-trip")
 def same_trip():
-    date = clean_query(request.args.get("date"))
-    number = clean_query(request.args.get("number")).upper().replace(" ", "")
-    car = clean_query(request.args.get("car")) or None
-    if not _DATE.fullmatch(date) or not _TRIP_NUMBER.fullmatch(number):
+    day = _arg("date")
+    number = _arg("number").upper().replace(" ", "")
+    car = _arg("car", MAX_CAR_CHARS) or None
+    if not _valid_date(day) or not _TRIP_NUMBER.fullmatch(number):
         abort(400)
-    return jsonify(date=date, number=number, car=car, trips=current_store().same_trip(date, number, car))
+    return jsonify(date=day, number=number, car=car, trips=current_store().same_trip(day, number, car))
 
 
 @bp.get("/grades.csv")

@@ -34,6 +34,8 @@ def _services():
 
 
 def _state_or_503():
+    """The state store, or a 503 page saying the card is unavailable (risk pages still work)."""
+    from miniapp.errors import STATE_DOWN
     from miniapp.state import StateUnavailable
 
     try:
@@ -42,7 +44,7 @@ def _state_or_503():
             return state
     except StateUnavailable:
         pass
-    abort(503)
+    abort(503, description=STATE_DOWN[1])
 
 
 def _client_ip() -> str:

@@ -13,6 +13,8 @@ from miniapp.i18n import tr
 bp = Blueprint("pages", __name__)
 
 MAX_QUERY_CHARS = 40
+# Ids in the URL beyond SQLite's integer range cannot exist (and would overflow the query): 404.
+MAX_ID = 2**63 - 1
 _TRIP_NUMBER = re.compile(r"^[A-Z]{0,3}\d{1,5}$")
 
 
@@ -55,7 +57,7 @@ def search():
 @bp.get("/community/<int:community_id>")
 def community(community_id: int):
     store = current_store()
-    c = store.community(community_id)
+    c = store.community(community_id) if community_id <= MAX_ID else None
     if c is None:
         abort(404)
     history = c.get("history") or []
@@ -77,7 +79,7 @@ def poster(community_id: int):
     from miniapp.qr import qr_svg
 
     store = current_store()
-    c = store.community(community_id)
+    c = store.community(community_id) if community_id <= MAX_ID else None
     if c is None:
         abort(404)
     url = current_app.config["PUBLIC_URL"].rstrip("/") + url_for("pages.community", community_id=community_id)
@@ -87,7 +89,7 @@ def poster(community_id: int):
 @bp.get("/city/<int:city_code>")
 def city(city_code: int):
     store = current_store()
-    c = store.city(city_code)
+    c = store.city(city_code) if city_code <= MAX_ID else None
     if c is None:
         abort(404)
     fc = c.get("forecast") or []

@@ -159,6 +159,28 @@ def test_unsorted_input_and_chunking_give_the_same_stays():
     assert len(shuffled) > 0
 
 
+def test_a_feed_in_time_order_gives_the_same_stays_as_sorted_input():
+    rng = np.random.default_rng(4)
+    cells = _cells(6)
+    n = 4000
+    p = pd.DataFrame(
+        {
+            "uid": rng.integers(-(2**62), 2**62, 50)[rng.integers(0, 50, n)],
+            "ts_s": np.sort(rng.integers(0, 86400 * 3, n)),  # ties included
+            "cell_id": rng.choice(cells["cell_id"].to_numpy(), n),
+        }
+    )
+    order = sort_pings(p["uid"].to_numpy(), p["ts_s"].to_numpy())
+    assert order is not None and (np.sort(order) == np.arange(n)).all()
+    uid_sorted = p["uid"].to_numpy()[order]
+    assert len(np.flatnonzero(uid_sorted[1:] != uid_sorted[:-1])) == 49  # contiguous subscribers
+    cols = ["uid", "start_s", "end_s", "n_pings", "cell_id"]
+    feed = detect_stays(p, cells)[cols].sort_values(cols).reset_index(drop=True)
+    ordered = p.sort_values(["uid", "ts_s"], kind="stable")
+    want = detect_stays(ordered, cells)[cols].sort_values(cols).reset_index(drop=True)
+    pd.testing.assert_frame_equal(feed, want)
+
+
 def test_inputs_are_not_mutated_and_bad_input_is_refused():
     cells = _cells()
     p = _pings([1, 1], [0, 40], [10, 20])

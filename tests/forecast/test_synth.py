@@ -77,11 +77,14 @@ def test_nights_are_silent_and_pings_inside_the_window(nation):
     assert days.min() >= as_of - pd.Timedelta(days=CFG.n_days) and days.max() < as_of
 
 
-def test_some_subscriber_days_are_missing(nation):
+def test_some_subscriber_days_are_silent_and_listed(nation):
     can = nation.canonical_pings()
-    days = pd.to_datetime(can["ts_s"], unit="s", utc=True).dt.tz_convert(TZ).dt.date
-    seen = pd.DataFrame({"uid": can["uid"], "d": days}).drop_duplicates()
-    assert 0 < CFG.n_subscribers * CFG.n_days - len(seen) < 0.1 * CFG.n_subscribers * CFG.n_days
+    days = pd.to_datetime(can["ts_s"], unit="s", utc=True).dt.tz_convert(TZ).dt.tz_localize(None).dt.normalize()
+    seen = pd.DataFrame({"uid": can["uid"], "local_date": days.astype("datetime64[s]")}).drop_duplicates()
+    silent = nation.silent_days
+    assert 0 < len(silent) < 0.1 * CFG.n_subscribers * CFG.n_days
+    assert len(seen) + len(silent) == CFG.n_subscribers * CFG.n_days
+    assert not silent.merge(seen, on=["uid", "local_date"]).shape[0]
 
 
 def _ping_truth(nation):
@@ -112,9 +115,11 @@ def test_border_cells_give_wrong_cities_near_borders_only(nation):
     at_border_place = m["place_id"].isin(bc["place_id"])
     assert not wrong[~at_border_place].any()
     assert 0.2 < wrong[at_border_place].mean() < 0.4  # border_cell_share = 0.3
-    near = nation.subscribers.loc[nation.subscribers["near_border"], "uid"]
+    sub = nation.subscribers
+    near = sub.loc[sub["near_border"], "uid"]
     assert len(near) > 0 and wrong[m["uid"].isin(near)].any()
-    assert not wrong[~m["uid"].isin(near) & ~at_border_place].any()
+    border_comm = bc["place_id"]
+    assert (sub["home_community_id"].isin(border_comm) | sub["work_community_id"].isin(border_comm)).eq(sub["near_border"]).all()
 
 
 def test_true_city_days_add_up_the_true_stays(nation):

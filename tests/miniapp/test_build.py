@@ -139,3 +139,31 @@ def test_cli_build_and_rollback(nation, tmp_path, monkeypatch):
     r = runner.invoke(cli, ["rollback", "--snapshots", str(d)])
     assert r.exit_code == 0 and "now serving" in r.output
     assert P.list_snapshots(d)[0]["current"]
+
+
+def test_build_with_the_real_grades_step(nation, tmp_path):
+    """The default grades step (forecast.grades) on the engine's stays, companions and itineraries."""
+    import json
+
+    from forecast.schema import GRADE_LEVELS
+
+    _move_parts(nation, AS_OF)
+    out = tmp_path / "out"
+    summary = run_build(nation, AS_OF, out, pseudonym_key=KEY, params=PARAMS, steps={"flows": stub_flows},
+                        progress=False, log=lambda _m: None)
+    conn = sqlite3.connect(out / "snapshots" / summary["snapshot"])
+    rows = conn.execute("SELECT community_id, score, grade, lo, hi, trend, reasons FROM grades WHERE date = ?",
+                        (AS_OF,)).fetchall()
+    n_comms = conn.execute("SELECT count(*) FROM communities").fetchone()[0]
+    assert len(rows) == n_comms == summary["grades"]
+    graded = [r for r in rows if r[2] != "unknown"]
+    assert graded and all(r[2] in GRADE_LEVELS for r in graded)
+    for _cid, score, _grade, lo, hi, trend, reasons in graded:
+        assert lo <= score <= hi and trend in ("up", "flat", "down")
+        items = json.loads(reasons)
+        assert items and all(i["text_zh"] and i["text_en"] for i in items)
+    hot = {r[0] for r in graded if r[2] in ("medium_high", "high")}
+    starred = {c for (c,) in conn.execute("SELECT city_code FROM city_risk WHERE starred = 1")}
+    assert starred == {c // 10_000 for c in hot}  # synthetic community ids are city_code * 10000 + k
+    fc = conn.execute("SELECT count(DISTINCT region) FROM forecasts WHERE region LIKE 'community:%'").fetchone()[0]
+    assert fc == len(graded)

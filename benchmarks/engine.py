@@ -1,0 +1,399 @@
+"""Benchmark: the core engine (stays -> city-days -> 14-day itineraries): speed, memory, accuracy,
+agreement with trackintel and speed against trackintel and scikit-mobility.
+
+Speed: vectorised random-walk pings (generated here; people stay at a cell, sometimes answered by a
+neighbouring cell, and move a few cells at a time; pings every 5-60 min) at 1M, 10M and 50M pings
+(50M and 10M only in the full run), each size in its own process so that its peak memory (VmHWM,
+reset after the input is built; the input is counted) is its own. Two input orders: as a feed
+arrives (ordered by time across subscribers: the engine sorts) and already sorted by subscriber
+and time. Rates are pings per CPU second of the process (the machine is shared; wall rates are
+reported too). Growth: the exponent of time ~ n^k fitted over the sorted sizes.
+
+Libraries: trackintel 1.4.2 (generate_staypoints, sliding) and scikit-mobility 1.3.1
+(stay_locations) run on the same pings, written to Parquet, in their own environments
+(.venv-trackintel, .venv-skmob at the repo root; pins in benchmarks/requirements-*.txt). They are
+too slow for 1M pings in a benchmark run, so each gets the first subscribers of the same 1M pings
+up to a budget (quick: 10k / 30k pings, full: 100k / 500k; the JSON says how many) and its rate is
+pings per second of its stay call alone.
+Our stays on those pings, with smoothing and tail switched off, must equal trackintel's staypoints
+(trackintel_agreement: share of stays identical in uid, start, end and number of pings).
+
+Accuracy: the synthetic nation (forecast.synth): stay precision and recall against true stays,
+itinerary exactness away from borders, and the near-border itinerary error of per-ping cities
+(raw), of stays without smoothing, and of the engine (smoothed, with learned serving cities).
+
+    .venv/bin/python benchmarks/engine.py --quick        # < 1 min (libraries only if installed)
+    .venv/bin/python benchmarks/engine.py                # full: 1M, 10M, 50M; creates the envs
+    .venv/bin/python benchmarks/engine.py --setup-libs   # only create .venv-trackintel/.venv-skmob
+
+The last line of stdout is one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from forecast.accuracy import itinerary_exactness, stay_scores  # noqa: E402
+from forecast.itinerary import city_days, itineraries  # noqa: E402
+from forecast.stays import CellTable, detect_stays, learn_serving_cities  # noqa: E402
+
+PARAMS = {"min_stay_minutes": 30.0, "radius_m": 100.0, "max_gap_minutes": 720.0}
+PLAIN = {"border_radius_m": None, "max_tail_minutes": None}
+T0 = int(pd.Timestamp("2020-05-01", tz="Asia/Shanghai").timestamp())
+QUERY = "2020-05-15"
+GRID = 400  # cells on a GRID x GRID lattice, 300 m apart; 16 cities of 100 x 100 cells
+LIBS = {
+    "trackintel": (".venv-trackintel", "requirements-trackintel.txt"),
+    "skmob": (".venv-skmob", "requirements-skmob.txt"),
+}
+
+
+# ---- pings ---------------------------------------------------------------------------------------
+def make_cells(grid: int = GRID) -> pd.DataFrame:
+    g = np.arange(grid * grid, dtype=np.int64)
+    gx, gy = g % grid, g // grid
+    city = 100_000 + (gx * 4 // grid) * 10_000 + (gy * 4 // grid) * 100
+    return pd.DataFrame({"cell_id": g + 1_000_000, "lon": 113.0 + gx * 0.0035, "lat": 30.0 + gy * 0.0027,
+                         "city_code": city, "community_id": gx // 10 + (gy // 10) * 1000})
+
+
+def _block(n: int, first_user: int, pings_per_user: int, rng: np.random.Generator):
+    user = first_user + np.arange(n) // pings_per_user
+    starts = np.flatnonzero(np.r_[True, user[1:] != user[:-1]])
+    lens = np.diff(np.r_[starts, n])
+    dt = rng.integers(300, 3600, n)
+    cs = np.cumsum(dt)
+    ts = T0 + cs - np.repeat(cs[starts] - dt[starts], lens)
+    step = np.where((rng.random(n) < 0.12)[:, None], rng.integers(-6, 7, (n, 2)), 0)
+    pos = np.cumsum(step, axis=0)
+    pos -= np.repeat(pos[starts] - step[starts], lens, axis=0)
+    pos = (pos + rng.integers(50, GRID - 50, (len(starts), 2)).repeat(lens, axis=0)) % GRID
+    pos += np.where((rng.random(n) < 0.15)[:, None], rng.integers(-1, 2, (n, 2)), 0)  # neighbour cell
+    np.clip(pos, 0, GRID - 1, out=pos)
+    return user, ts, pos[:, 0] + pos[:, 1] * GRID + 1_000_000
+
+
+def make_pings(n: int, *, seed: int = 1, pings_per_user: int = 500, time_ordered: bool = False) -> pd.DataFrame:
+    """``n`` random-walk pings, sorted by (uid, time), or ordered by time across subscribers."""
+    rng = np.random.default_rng(seed)
+    n_users = max(1, -(-n // pings_per_user))
+    pseudonyms = rng.integers(-(2**62), 2**62, n_users)
+    uid = np.empty(n, np.int64)
+    ts = np.empty(n, np.int64)
+    cell = np.empty(n, np.int64)
+    block = 2_000_000 // pings_per_user * pings_per_user
+    for lo in range(0, n, block):
+        hi = min(n, lo + block)
+        u, t, c = _block(hi - lo, lo // pings_per_user, pings_per_user, rng)
+        uid[lo:hi], ts[lo:hi], cell[lo:hi] = pseudonyms[u], t, c
+    if time_ordered:
+        order = np.argsort(ts, kind="stable")
+        uid, ts, cell = uid[order], ts[order], cell[order]
+        del order
+    return pd.DataFrame({"uid": uid, "ts_s": ts, "cell_id": cell}, copy=False)
+
+
+# ---- one size, in its own process ------------------------------------------------------------------
+def _status_kb(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+def _reset_peak() -> bool:
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
+
+def pipeline(pings: pd.DataFrame, cells) -> tuple[pd.DataFrame, pd.DataFrame]:
+    stays = detect_stays(pings, cells, **PARAMS)
+    return stays, itineraries(city_days(stays), QUERY)
+
+
+def child(n: int, sorted_input: bool) -> dict:
+    table = CellTable(make_cells())
+    gc.collect()
+    base_kb = _status_kb("VmRSS")
+    pings = make_pings(n, time_ordered=not sorted_input)
+    input_bytes = int(sum(pings[c].to_numpy().nbytes for c in pings))
+    gc.collect()
+    reset = _reset_peak()
+    c0, w0 = time.process_time(), time.perf_counter()
+    stays, it = pipeline(pings, table)
+    cpu, wall = time.process_time() - c0, time.perf_counter() - w0
+    peak_kb = _status_kb("VmHWM")
+    return {
+        "n": n,
+        "sorted": sorted_input,
+        "cpu_s": cpu,
+        "wall_s": wall,
+        "peak_bytes": (peak_kb - base_kb) * 1024,
+        "peak_reset": reset,
+        "input_bytes": input_bytes,
+        "n_stays": len(stays),
+        "n_itinerary_rows": len(it),
+    }
+
+
+def run_child(n: int, sorted_input: bool) -> dict:
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", str(n)] + (["--sorted"] if sorted_input else [])
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=ROOT)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+# ---- libraries -------------------------------------------------------------------------------------
+TRACKINTEL_RUNNER = r'''
+import json, sys, time, warnings
+import geopandas as gpd, numpy as np, pandas as pd
+import trackintel as ti
+from trackintel.preprocessing.positionfixes import generate_staypoints
+a = json.loads(sys.argv[1])
+p = pd.read_parquet(a["pings"]); c = pd.read_parquet(a["cells"]).set_index("cell_id")
+df = pd.DataFrame({"user_id": p["uid"].to_numpy(), "tracked_at": pd.to_datetime(p["ts_s"].to_numpy(), unit="s", utc=True)})
+xy = gpd.points_from_xy(c.loc[p["cell_id"], "lon"].to_numpy(), c.loc[p["cell_id"], "lat"].to_numpy())
+pfs = ti.Positionfixes(gpd.GeoDataFrame(df, geometry=xy, crs="EPSG:4326"))
+t1 = time.perf_counter()
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    pfs2, sp = generate_staypoints(pfs, method="sliding", dist_threshold=a["radius_m"], time_threshold=a["min_stay_minutes"],
+                                   gap_threshold=a["max_gap_minutes"], include_last=True, exclude_duplicate_pfs=True, n_jobs=1)
+t2 = time.perf_counter()
+epoch = pd.Timestamp(0, tz="UTC")
+out = pd.DataFrame({"uid": sp["user_id"].to_numpy(np.int64),
+                    "start_s": (sp["started_at"] - epoch).dt.total_seconds().round().astype("int64").to_numpy(),
+                    "end_s": (sp["finished_at"] - epoch).dt.total_seconds().round().astype("int64").to_numpy(),
+                    "n_pings": pfs2.groupby("staypoint_id").size().reindex(sp.index).fillna(0).astype("int64").to_numpy()})
+out.to_parquet(a["out"])
+print(json.dumps({"seconds": t2 - t1, "n_pings": len(p), "n_stays": len(out), "version": ti.__version__}))
+'''
+
+SKMOB_RUNNER = r'''
+import json, sys, time, warnings
+import pandas as pd
+import skmob
+from skmob.preprocessing import detection
+a = json.loads(sys.argv[1])
+p = pd.read_parquet(a["pings"]); c = pd.read_parquet(a["cells"]).set_index("cell_id")
+df = pd.DataFrame({"uid": p["uid"].to_numpy(), "datetime": pd.to_datetime(p["ts_s"].to_numpy(), unit="s"),
+                   "lat": c.loc[p["cell_id"], "lat"].to_numpy(), "lng": c.loc[p["cell_id"], "lon"].to_numpy()})
+tdf = skmob.TrajDataFrame(df, latitude="lat", longitude="lng", user_id="uid", datetime="datetime")
+t1 = time.perf_counter()
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    st = detection.stay_locations(tdf, minutes_for_a_stop=a["min_stay_minutes"], spatial_radius_km=a["radius_m"] / 1000.0,
+                                  leaving_time=True, no_data_for_minutes=a["max_gap_minutes"])
+t2 = time.perf_counter()
+print(json.dumps({"seconds": t2 - t1, "n_pings": len(p), "n_stays": len(st), "version": skmob.__version__}))
+'''
+
+
+def venv_python(name: str) -> Path:
+    return ROOT / LIBS[name][0] / "bin" / "python"
+
+
+def setup_lib(name: str) -> str | None:
+    """Create the library's environment if missing; returns None or why it could not be made."""
+    py = venv_python(name)
+    if py.exists():
+        return None
+    env_dir, req = LIBS[name]
+    try:
+        subprocess.run([sys.executable, "-m", "venv", "--clear", str(ROOT / env_dir)], check=True, capture_output=True)
+        subprocess.run([str(py), "-m", "pip", "install", "-q", "-r", str(ROOT / "benchmarks" / req)], check=True,
+                       capture_output=True, text=True, timeout=1200)
+    except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
+        return f"could not install {name}: {str(getattr(exc, 'stderr', '') or exc)[-300:]}"
+    return None
+
+
+def _first_subscribers(pings: pd.DataFrame, budget: int) -> pd.DataFrame:
+    """The pings of the first subscribers (in uid order) of ``pings``, at most ``budget`` pings."""
+    counts = pings.groupby("uid", sort=True).size()
+    users = counts.index[np.cumsum(counts.to_numpy()) <= budget]
+    return pings[pings["uid"].isin(users)].reset_index(drop=True)
+
+
+def run_libs(pings_1m: pd.DataFrame, cells: pd.DataFrame, budgets: dict, install: bool) -> dict:
+    """Run each library on the first subscribers of the 1M pings (about ``budgets[name]`` pings)."""
+    out = {"libraries": {}}
+    with tempfile.TemporaryDirectory() as tmp:
+        cp, tp = Path(tmp, "cells.parquet"), Path(tmp, "ti.parquet")
+        cells.to_parquet(cp)
+        for name, code in (("trackintel", TRACKINTEL_RUNNER), ("skmob", SKMOB_RUNNER)):
+            sub = _first_subscribers(pings_1m, budgets[name])
+            pp = Path(tmp, f"{name}.parquet")
+            sub.to_parquet(pp)
+            args = json.dumps({"pings": str(pp), "cells": str(cp), "out": str(tp), **PARAMS})
+            why = setup_lib(name) if install else (None if venv_python(name).exists() else
+                                                   f"{LIBS[name][0]} missing: run benchmarks/engine.py --setup-libs")
+            if why:
+                out["libraries"][name] = {"error": why}
+                continue
+            try:
+                r = subprocess.run([str(venv_python(name)), "-c", code, args], capture_output=True, text=True,
+                                   check=True, timeout=900)
+                res = json.loads(r.stdout.strip().splitlines()[-1])
+                res["pings_per_s"] = res["n_pings"] / res["seconds"]
+                res["subscribers"] = int(sub["uid"].nunique())
+                out["libraries"][name] = res
+            except (subprocess.CalledProcessError, subprocess.TimeoutExpired, ValueError) as exc:
+                out["libraries"][name] = {"error": str(getattr(exc, "stderr", "") or exc)[-300:]}
+                continue
+            if name == "trackintel":
+                ours = detect_stays(sub, cells, **PARAMS, **PLAIN)
+                theirs = pd.read_parquet(tp)
+                k = ["uid", "start_s", "end_s", "n_pings"]
+                both = len(ours[k].merge(theirs[k], on=k))
+                out["trackintel_agreement"] = both / max(1, len(ours) + len(theirs) - both)
+                out["trackintel_agreement_stays"] = int(len(theirs))
+    return out
+
+
+# ---- accuracy --------------------------------------------------------------------------------------
+def accuracy(n_subscribers: int) -> dict:
+    try:
+        from forecast.synth import NationConfig, generate_nation
+    except ImportError as exc:  # pragma: no cover - synth is part of the project
+        return {"accuracy_error": str(exc)}
+    nation = generate_nation(NationConfig(n_subscribers=n_subscribers, n_cities=6, seed=11), pseudonym_key=b"k" * 32)
+    pings = nation.canonical_pings()
+    truth_days, subs, q = nation.true_city_days, nation.subscribers, nation.config.as_of
+    c0 = time.process_time()
+    learned = learn_serving_cities(pings, nation.cells)
+    learn_cpu = time.process_time() - c0
+    c0 = time.process_time()
+    stays = detect_stays(pings, learned, **PARAMS)
+    cd = city_days(stays, min_city_minutes=0)
+    itineraries(cd, q)
+    cpu = time.process_time() - c0
+    sc = stay_scores(stays, nation.true_stays, pings=pings, min_stay_minutes=PARAMS["min_stay_minutes"])
+    ex = itinerary_exactness(cd, truth_days, q, subs)
+    raw = itinerary_exactness(city_days(None, pings=pings, cells=nation.cells, min_city_minutes=0), truth_days, q, subs)
+    plain_stays = detect_stays(pings, nation.cells, **PARAMS, **PLAIN)
+    plain = itinerary_exactness(city_days(plain_stays, min_city_minutes=0), truth_days, q, subs)
+    plain_sc = stay_scores(plain_stays, nation.true_stays, pings=pings)
+    unlearned = itinerary_exactness(city_days(detect_stays(pings, nation.cells, **PARAMS), min_city_minutes=0),
+                                    truth_days, q, subs)
+    return {
+        "stay_precision": sc["precision"],
+        "stay_recall": sc["recall"],
+        "stay_recall_all": sc["recall_all"],
+        "stay_precision_unsmoothed": plain_sc["precision"],
+        "stay_recall_unsmoothed": plain_sc["recall"],
+        "itinerary_exact_share": ex["exact_share_away"],
+        "itinerary_exact_share_all": ex["exact_share"],
+        "border_error_raw": raw["error_near"],
+        "border_error_stays_unsmoothed": plain["error_near"],
+        "border_error_smoothed_unlearned": unlearned["error_near"],
+        "border_error_smoothed": ex["error_near"],
+        "itinerary_exact_share_raw_away": raw["exact_share_away"],
+        "accuracy_subscribers": int(len(subs)),
+        "accuracy_near_border": int(ex["n_near_border"]),
+        "accuracy_pings": int(len(pings)),
+        "accuracy_true_stays": int(sc["n_true"]),
+        "pings_per_s_synth": len(pings) / max(cpu, 1e-9),
+        "learn_serving_cities_pings_per_s": len(pings) / max(learn_cpu, 1e-9),
+    }
+
+
+# ---- main ------------------------------------------------------------------------------------------
+def growth_exponent(rows: list[dict]) -> float | None:
+    rows = [r for r in rows if r["sorted"]]
+    if len(rows) < 2:
+        return None
+    x = np.log([r["n"] for r in rows])
+    y = np.log([r["cpu_s"] for r in rows])
+    return float(np.polyfit(x, y, 1)[0])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--child", type=int)
+    ap.add_argument("--sorted", action="store_true")
+    ap.add_argument("--setup-libs", action="store_true")
+    a = ap.parse_args()
+    if a.child:
+        print(json.dumps(child(a.child, a.sorted)))
+        return
+    if a.setup_libs:
+        print(json.dumps({name: setup_lib(name) or "ok" for name in LIBS}))
+        return
+    M = 1_000_000
+    if a.quick:
+        unsorted_sizes, sorted_sizes, acc_subs = [M], [M // 4, M, 2 * M], 2000
+        budgets = {"trackintel": 10_000, "skmob": 30_000}
+    else:
+        unsorted_sizes, sorted_sizes, acc_subs = [M, 10 * M, 50 * M], [M, 10 * M, 50 * M], 6000
+        budgets = {"trackintel": 100_000, "skmob": 500_000}
+    runs = []
+    for n in unsorted_sizes:
+        runs.append(run_child(n, False))
+        print(f"time-ordered {n:>11,} pings: {runs[-1]['cpu_s']:.2f} s cpu", file=sys.stderr)
+    for n in sorted_sizes:
+        runs.append(run_child(n, True))
+        print(f"sorted       {n:>11,} pings: {runs[-1]['cpu_s']:.2f} s cpu", file=sys.stderr)
+    rate = {(r["n"], r["sorted"]): r["n"] / r["cpu_s"] for r in runs}
+    wall = {(r["n"], r["sorted"]): r["n"] / r["wall_s"] for r in runs}
+    cells = make_cells()
+    libs = run_libs(make_pings(M, time_ordered=True), cells, budgets, install=not a.quick)
+    lib_rates = {k: v["pings_per_s"] for k, v in libs["libraries"].items() if "pings_per_s" in v}
+    fastest = max(lib_rates.values()) if lib_rates else None
+    acc = accuracy(acc_subs)
+    worst = max((r for r in runs if r["n"] >= M), key=lambda r: r["peak_bytes"] / r["n"])
+    sorted_ref = max((r for r in runs if r["sorted"]), key=lambda r: r["n"])
+    result = {
+        "pings_per_s_1m": rate[(M, False)],
+        "pings_per_s_10m": rate.get((10 * M, False)),
+        "pings_per_s_50m": rate.get((50 * M, False)),
+        "pings_per_s_sorted": sorted_ref["n"] / sorted_ref["cpu_s"],
+        "pings_per_s_sorted_1m": rate.get((M, True)),
+        "pings_per_s_sorted_10m": rate.get((10 * M, True)),
+        "pings_per_s_sorted_50m": rate.get((50 * M, True)),
+        "wall_pings_per_s_1m": wall[(M, False)],
+        "wall_pings_per_s_sorted": sorted_ref["n"] / sorted_ref["wall_s"],
+        "ratio_vs_fastest_library": rate[(M, False)] / fastest if fastest else None,
+        "ratio_vs_trackintel": rate[(M, False)] / lib_rates["trackintel"] if "trackintel" in lib_rates else None,
+        "ratio_vs_skmob": rate[(M, False)] / lib_rates["skmob"] if "skmob" in lib_rates else None,
+        "library_pings_per_s": lib_rates,
+        "library_subset_pings": {k: v["n_pings"] for k, v in libs["libraries"].items() if "n_pings" in v},
+        "library_note": ("too slow for 1M pings in a benchmark run: each library runs on the first "
+                         "subscribers of the same 1M pings (library_subset_pings), rate = pings / seconds of "
+                         "its stay call only; ours = sort + stays + city-days + itineraries on all 1M"),
+        "library_errors": {k: v["error"] for k, v in libs["libraries"].items() if "error" in v},
+        "trackintel_agreement": libs.get("trackintel_agreement"),
+        "trackintel_agreement_stays": libs.get("trackintel_agreement_stays"),
+        "peak_bytes_per_ping": worst["peak_bytes"] / worst["n"],
+        "peak_bytes_per_ping_by_size": {f"{r['n']}{'' if r['sorted'] else '_unsorted'}": r["peak_bytes"] / r["n"]
+                                        for r in runs},
+        "peak_measured_by": "VmHWM reset after input" if all(r["peak_reset"] for r in runs) else "VmHWM (not reset)",
+        "growth_exponent": growth_exponent(runs),
+        "rate_basis": "pings per CPU second of the process (stays + city_days + itineraries)",
+        "params": PARAMS,
+        "quick": bool(a.quick),
+        **acc,
+    }
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    main()

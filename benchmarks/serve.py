@@ -1,0 +1,179 @@
+"""Benchmark: community look-ups under gunicorn against a bare Flask endpoint, same config, same run.
+
+Serves the real app (``miniapp.wsgi:app``) with the production gunicorn config
+(``miniapp/gunicorn_conf.py``; ``RISKCARD_GUNICORN_*`` variables) over a published fixture snapshot
+with 5,000 extra communities (``tests/miniapp/snapshot_fixture.py``), and beside it a bare Flask
+app (one route returning a small JSON) under the very same config. The load generator
+(``benchmarks/_load.py``, asyncio, keep-alive) runs in another process.
+
+Figures:
+
+* ``throughput_ratio_vs_bare`` — closed-loop requests/s of community look-ups (``GET
+  /api/v1/communities/<id>`` and ``GET /community/<id>`` pages in turn, ids spread over the whole
+  snapshot) divided by the bare endpoint's, rounds interleaved (bare, app, bare, app, ...), the
+  median of the per-round ratios. Target >= 0.7.
+* ``p99_ms_at_1000`` — p99 latency of the same look-ups at 1,000 requests/s open loop (latency
+  from each request's due time: no coordinated omission). Target < 25 ms.
+
+Usage::
+
+    python benchmarks/serve.py            # 3 throughput rounds of 8 s, 20 s at 1,000 requests/s
+    python benchmarks/serve.py --quick    # 2 rounds of 4 s, 8 s at 1,000 requests/s (under a minute)
+
+The last line of stdout is one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import random
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from _load import run_in_process  # noqa: E402
+
+TARGET_RATIO = 0.7
+TARGET_P99_MS = 25.0
+EXTRA_COMMUNITIES = 5000
+BARE_APP = '''
+from flask import Flask, jsonify
+
+app = Flask(__name__)
+
+
+@app.get("/ping")
+def ping():
+    return jsonify({"ok": True, "name": "bare"})
+
+
+@app.get("/healthz")
+def healthz():
+    return "ok"
+'''
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_ready(port: int, timeout_s: float = 60) -> None:
+    end = time.time() + timeout_s
+    while time.time() < end:
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            conn.request("GET", "/healthz")
+            if conn.getresponse().status == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"gunicorn on port {port} did not become ready")
+
+
+def _gunicorn(app: str, port: int, env: dict, cwd: Path) -> subprocess.Popen:
+    env = {**env, "RISKCARD_GUNICORN_BIND": f"127.0.0.1:{port}"}
+    return subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "python:miniapp.gunicorn_conf", app],
+                            cwd=cwd, env=env, start_new_session=True)
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+
+
+def lookup_paths(community_ids: list[int], n: int = 2000, seed: int = 7) -> list[str]:
+    """API look-ups and community pages in turn, over ids drawn from the whole snapshot."""
+    rng = random.Random(seed)
+    ids = [rng.choice(community_ids) for _ in range(n // 2)]
+    return [p for cid in ids for p in (f"/api/v1/communities/{cid}", f"/community/{cid}")]
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="shorter rounds, under a minute")
+    ap.add_argument("--workers", type=int, default=None, help="gunicorn workers (default: the production config)")
+    ap.add_argument("--connections", type=int, default=16, help="closed-loop clients")
+    args = ap.parse_args(argv)
+    from tests.miniapp.snapshot_fixture import COMMUNITIES, TEST_KEY, publish_fixture
+
+    rounds, round_s, open_s = (2, 4.0, 8.0) if args.quick else (3, 8.0, 20.0)
+    with tempfile.TemporaryDirectory(prefix="riskcard-bench-serve-") as tmp_name:
+        tmp = Path(tmp_name)
+        t = time.perf_counter()
+        snapshots = publish_fixture(tmp / "snapshots", extra_communities=EXTRA_COMMUNITIES)
+        build_s = time.perf_counter() - t
+        (tmp / "bare_app.py").write_text(BARE_APP)
+        app_port, bare_port = _free_port(), _free_port()
+        env = {**os.environ, "RISKCARD_SNAPSHOT_DIR": str(snapshots), "RISKCARD_STATE_URL": f"sqlite:///{tmp}/state.db",
+               "RISKCARD_PSEUDONYM_KEY": TEST_KEY.hex(), "RISKCARD_SECRET_KEY": "s" * 48,
+               "RISKCARD_SIGNING_KEY_DIR": f"{tmp}/keys", "RISKCARD_PUBLIC_URL": f"http://127.0.0.1:{app_port}",
+               "PYTHONPATH": os.pathsep.join([str(ROOT), str(tmp)])}
+        if args.workers:
+            env["RISKCARD_GUNICORN_WORKERS"] = str(args.workers)
+        ids = [c[0] for c in COMMUNITIES] + [1000 + i for i in range(EXTRA_COMMUNITIES)]
+        paths = lookup_paths(ids)
+        app_srv = _gunicorn("miniapp.wsgi:app", app_port, env, ROOT)
+        bare_srv = _gunicorn("bare_app:app", bare_port, env, ROOT)
+        try:
+            _wait_ready(app_port)
+            _wait_ready(bare_port)
+            # warm-up: imports, templates, connections, the OS page cache of the snapshot
+            run_in_process("closed", app_port, paths, 2.0, connections=args.connections)
+            run_in_process("closed", bare_port, ["/ping"], 1.0, connections=args.connections)
+            bare_runs, app_runs = [], []
+            for _ in range(rounds):
+                bare_runs.append(run_in_process("closed", bare_port, ["/ping"], round_s, connections=args.connections))
+                app_runs.append(run_in_process("closed", app_port, paths, round_s, connections=args.connections))
+                print(json.dumps({"bare": bare_runs[-1], "lookups": app_runs[-1]}), flush=True)
+            at1000 = run_in_process("open", app_port, paths, open_s, rate=1000.0)
+            print(json.dumps({"open_loop_lookups_at_1000": at1000}), flush=True)
+            bare_at1000 = run_in_process("open", bare_port, ["/ping"], min(open_s, 5.0), rate=1000.0)
+            print(json.dumps({"open_loop_bare_at_1000": bare_at1000}), flush=True)
+        finally:
+            _stop(app_srv)
+            _stop(bare_srv)
+    ratios = [a["achieved_rps"] / b["achieved_rps"] for a, b in zip(app_runs, bare_runs) if b["achieved_rps"]]
+    ratio = round(statistics.median(ratios), 3) if ratios else None
+    errors = sum(r["errors"] for r in app_runs + bare_runs) + at1000["errors"]
+    result = {
+        "throughput_ratio_vs_bare": ratio,
+        "p99_ms_at_1000": at1000["p99_ms"],
+        "p50_ms_at_1000": at1000["p50_ms"],
+        "achieved_rps_at_1000": at1000["achieved_rps"],
+        "lookup_rps": round(statistics.median(r["achieved_rps"] for r in app_runs), 1),
+        "bare_rps": round(statistics.median(r["achieved_rps"] for r in bare_runs), 1),
+        "bare_p99_ms_at_1000": bare_at1000["p99_ms"],
+        "ratios_by_round": [round(r, 3) for r in ratios],
+        "errors": errors,
+        "communities": len(ids),
+        "snapshot_build_s": round(build_s, 1),
+        "target_ratio": TARGET_RATIO,
+        "target_p99_ms": TARGET_P99_MS,
+        "met": bool(ratio is not None and ratio >= TARGET_RATIO and at1000["p99_ms"] < TARGET_P99_MS and errors == 0),
+        "quick": args.quick,
+    }
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,106 @@
+"""The build on a Dask LocalCluster (two worker processes) publishes the same snapshot content as locally."""
+
+from __future__ import annotations
+
+import importlib.util
+import sqlite3
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from miniapp.build import BuildParams, run_build
+from miniapp.distributed import DaskExecutor, dask_client, plan_partitions
+
+from .test_build import stub_flows, stub_grades
+
+KEY = b"riskcard-test-pseudonym-key-0002"
+AS_OF = "2020-02-01"
+PARAMS = replace(BuildParams(), n_members=20)
+# the real flows engine when it exists (another issue), else the build test's stand-in
+STEPS = {"grades": stub_grades} if importlib.util.find_spec("forecast.flows") else \
+    {"grades": stub_grades, "flows": stub_flows}
+META_IGNORED = {"built_at", "code_version", "rows"}  # rows: per-table counts are compared as tables
+
+
+@pytest.fixture(scope="module")
+def nation(tmp_path_factory):
+    """A small synthetic nation, pings in one part per local day, plus a few bad rows to quarantine."""
+    from forecast.synth import NationConfig, generate_nation_to_dir
+
+    d = tmp_path_factory.mktemp("nation")
+    generate_nation_to_dir(NationConfig(n_cities=3, n_subscribers=300, n_days=6, as_of=AS_OF), KEY, d, progress=False)
+    pings = pd.read_parquet(d / "pings.parquet")
+    (d / "pings.parquet").unlink()
+    day = pd.to_datetime(pings["ts"], utc=True, format="mixed").dt.tz_convert("Asia/Shanghai").dt.strftime("%Y-%m-%d")
+    (d / "pings").mkdir()
+    for i, (value, frame) in enumerate(pings.groupby(day)):
+        if i == 1:  # bad rows: a short number, an unknown cell, an exact duplicate
+            bad = frame.iloc[:3].copy()
+            bad["msisdn"] = ["12345", bad["msisdn"].iloc[1], bad["msisdn"].iloc[2]]
+            bad["cell_id"] = [bad["cell_id"].iloc[0], 999_999_999_999, bad["cell_id"].iloc[2]]
+            # next to their originals: duplicates are found within an ingest batch (iter_ping_batches)
+            frame = pd.concat([frame.iloc[:3], bad, frame.iloc[3:]], ignore_index=True)
+        frame.to_parquet(d / "pings" / f"part-{value}.parquet", index=False, row_group_size=2_000)
+    return d
+
+
+def _tables(path: Path) -> dict[str, list[tuple]]:
+    """Every table's rows, ordered by all columns; meta without the build's own facts."""
+    conn = sqlite3.connect(path)
+    out = {}
+    names = [n for (n,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
+    for name in names:
+        cols = [c[1] for c in conn.execute(f"PRAGMA table_info([{name}])")]
+        order = ", ".join(f"[{c}]" for c in cols)
+        rows = conn.execute(f"SELECT * FROM [{name}] ORDER BY {order}").fetchall()
+        if name == "meta":
+            rows = [r for r in rows if r[0] not in META_IGNORED]
+        out[name] = rows
+    conn.close()
+    return out
+
+
+def _quarantine(out: Path) -> dict[str, str]:
+    return {str(p.relative_to(out)): p.read_text() for p in sorted((out / "quarantine").rglob("*.csv"))}
+
+
+def test_plan_partitions_follow_the_memory_limit():
+    small = plan_partitions(1_000_000_000, n_workers=2, total_rows=10**9, max_part_rows=10**8)
+    big = plan_partitions(8_000_000_000, n_workers=2, total_rows=10**9, max_part_rows=10**8)
+    assert small.n_buckets > big.n_buckets and small.batch_rows < big.batch_rows
+    assert small.batch_rows * 300 < 0.5e9  # one ingest batch fits half a worker's memory
+
+
+def test_distributed_build_equals_local_build(nation, tmp_path):
+    quiet = {"progress": False, "log": lambda _m: None}
+    local = run_build(nation, AS_OF, tmp_path / "local", pseudonym_key=KEY, params=PARAMS, steps=STEPS, **quiet)
+    with dask_client(workers=2, worker_memory="1GB", local_directory=tmp_path / "dask") as client:
+        assert len(client.scheduler_info()["workers"]) == 2
+        # small batches and several buckets: every part is validated in pieces and split four ways
+        ex = DaskExecutor(client, n_buckets=4, batch_rows=2_000)
+        dist = run_build(nation, AS_OF, tmp_path / "dist", pseudonym_key=KEY, params=PARAMS, steps=STEPS,
+                         executor=ex, **quiet)
+        again = run_build(nation, AS_OF, tmp_path / "dist", pseudonym_key=KEY, params=PARAMS, steps=STEPS,
+                          executor=DaskExecutor(client, n_buckets=4, batch_rows=2_000), **quiet)
+
+    a = _tables(tmp_path / "local" / "snapshots" / local["snapshot"])
+    b = _tables(tmp_path / "dist" / "snapshots" / dist["snapshot"])
+    assert sorted(a) == sorted(b)
+    for name in a:
+        assert a[name] == b[name], f"table {name} differs"
+    assert len(a["itineraries"]) > 100 and len(a["grades"]) > 0
+    for k in ("rows_in", "quarantined", "stays", "subscribers", "itinerary_rows", "companions", "ping_parts"):
+        assert local[k] == dist[k], k
+    assert local["quarantined"] == 3
+    assert _quarantine(tmp_path / "local") == _quarantine(tmp_path / "dist")
+
+    parts = sorted((tmp_path / "dist" / "cache" / "pings").iterdir())
+    assert len(parts) == dist["ping_parts"] and dist["ping_parts_processed"] == len(parts)
+    assert all(len(list(p.glob("stays-b*.parquet"))) == 4 and not (p / "_pings").exists() for p in parts)
+    uids = pd.read_parquet(parts[0] / "stays-b0003.parquet")["uid"].to_numpy()
+    assert len(uids) and (np.mod(uids, 4) == 3).all()  # partitioned by pseudonym hash
+    assert (again["ping_parts_cached"], again["ping_parts_processed"]) == (len(parts), 0)
+    assert _tables(tmp_path / "dist" / "snapshots" / again["snapshot"])["itineraries"] == a["itineraries"]
