@@ -84,8 +84,8 @@ def city_stays(n_subs: int, n_days: int, *, seed: int = 1, subs_per_cell: int = 
     return pd.DataFrame({"uid": uid[head // (n_days * 5)], "start_s": S[head], "end_s": E[tail], "cell_id": C[head]})
 
 
-def speed(n_subs: int, n_days: int, n_batch: int, seed: int) -> dict:
-    stays = city_stays(n_subs, n_days, seed=seed)
+def speed(n_subs: int, n_days: int, n_batch: int, seed: int, subs_per_cell: int = 200) -> dict:
+    stays = city_stays(n_subs, n_days, seed=seed, subs_per_cell=subs_per_cell)
     n_stays = len(stays)
     t = time.perf_counter()
     idx = StayIndex.build(stays)
@@ -217,7 +217,18 @@ def accuracy_own(n_subs: int, n_days: int, n_cases: int, min_pings: int, seed: i
     return out
 
 
-CONTACT_STAY_PARAMS = {"min_stay_minutes": 15, "radius_m": None, "max_gap_minutes": 720}
+# Stays for companion search: same cell, trigger-ended (no tail, so a stay lasts until the next ping
+# elsewhere: the evening at home carries through the silent night), and a silence of up to two days
+# (a missing day) does not throw away the stay before it.
+CONTACT_STAY_PARAMS = {"min_stay_minutes": 15, "radius_m": None, "max_gap_minutes": 2880, "max_tail_minutes": None}
+SEARCH_THRESHOLDS = (60, 50, 40)
+
+
+def _stay_params() -> dict:
+    import inspect
+
+    accepted = inspect.signature(detect_stays).parameters
+    return {k: v for k, v in CONTACT_STAY_PARAMS.items() if k in accepted}
 
 
 def visible_truth(nation, cases: pd.DataFrame, report: pd.DataFrame, silence_hours: float = 16) -> pd.DataFrame:
@@ -252,14 +263,23 @@ def accuracy_synth(n_subs: int, seed: int, min_pings: int) -> dict | None:
         nation = generate_nation(cfg, pseudonym_key=key)
         uid, err = pseudonymise_series(nation.cases["msisdn"], key)
         cases = nation.cases.assign(uid=uid, confirmed_date=pd.to_datetime(nation.cases["confirmed_date"]))
-        stays = detect_stays(nation.canonical_pings(), nation.cells, **CONTACT_STAY_PARAMS)
+        stays = detect_stays(nation.canonical_pings(), nation.cells, **_stay_params())
         idx = StayIndex.build(stays, nation.cells, min_pings=min_pings)
-        found = find_companions(idx, cases, as_of=pd.Timestamp(cfg.as_of))
+        found_all = find_companions(idx, cases, as_of=pd.Timestamp(cfg.as_of), min_shared_minutes=min(SEARCH_THRESHOLDS))
+        found = found_all[found_all["shared_minutes"] >= 60]
         acc = companion_accuracy(found, nation.true_contacts)
         acc["cases"] = int(len(cases))
-        vis = companion_accuracy(found, visible_truth(nation, cases, found.attrs["case_report"]))
+        vis_truth = visible_truth(nation, cases, found_all.attrs["case_report"])
+        vis = companion_accuracy(found, vis_truth)
         acc["recall_visible"] = vis["recall"]
         acc["precision_visible"] = vis["precision"]
+        # operating points: search with a lower threshold, score against true >= 60 min
+        acc["by_search_threshold"] = {}
+        for th in SEARCH_THRESHOLDS:
+            f = found_all[found_all["shared_minutes"] >= th].assign(shared_minutes=60.0)
+            a, v = companion_accuracy(f, nation.true_contacts), companion_accuracy(f, vis_truth)
+            acc["by_search_threshold"][th] = {"recall": a["recall"], "precision": a["precision"],
+                                              "recall_visible": v["recall"], "precision_visible": v["precision"]}
         out[name] = acc
     return out
 
@@ -272,13 +292,14 @@ def main(argv=None) -> None:
     ap.add_argument("--min-pings", type=int, default=1)
     ap.add_argument("--skip-accuracy", action="store_true")
     a = ap.parse_args(argv)
-    n = a.subscribers or (50_000 if a.quick else 1_000_000)
+    n = a.subscribers or (30_000 if a.quick else 1_000_000)
     n_batch = 1000
-    result: dict = {"quick": a.quick}
+    per_cell = 50 if a.quick else 200  # quick: smaller crowds per cell, fewer companions per case
+    result: dict = {"quick": a.quick, "subscribers_per_cell": per_cell}
 
-    half = speed(n // 2, a.days, n_batch, seed=11)
+    half = speed(n // 2, a.days, n_batch, seed=11, subs_per_cell=per_cell)
     gc.collect()
-    full = speed(n, a.days, n_batch, seed=12)
+    full = speed(n, a.days, n_batch, seed=12, subs_per_cell=per_cell)
     print(json.dumps({"half": half}), flush=True)
     print(json.dumps({"full": full}), flush=True)
     result.update(
@@ -292,9 +313,9 @@ def main(argv=None) -> None:
         peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     )
     if not a.skip_accuracy:
-        acc = accuracy_synth(2_000 if a.quick else 10_000, seed=1, min_pings=a.min_pings)
+        acc = accuracy_synth(1_500 if a.quick else 10_000, seed=1, min_pings=a.min_pings)
         result["truth_source"] = "forecast.synth true_contacts; stays by forecast.stays.detect_stays"
-        result["stay_params"] = CONTACT_STAY_PARAMS
+        result["stay_params"] = _stay_params()
         if acc is None:
             acc_n = 4_000 if a.quick else 10_000
             acc = accuracy_own(acc_n, a.days, 40 if a.quick else 100, a.min_pings, seed=5)
@@ -307,7 +328,7 @@ def main(argv=None) -> None:
         for k in ("recall_visible", "precision_visible"):
             if k in acc["5-60"]:
                 result[k] = acc["5-60"][k]
-        keys = [k for k in acc["5-60"] if k.startswith(("recall", "precision"))]
+        keys = [k for k in acc["5-60"] if k.startswith(("recall", "precision", "by_search"))]
         result["by_sampling"] = {k: {m: v[m] for m in keys} for k, v in acc.items()}
     print(json.dumps(result))
 

@@ -21,6 +21,9 @@ import pandas as pd
 from forecast import baselines, china2020, fit, scoring
 
 DEFAULT_EXCLUDE = (("Hubei", "2020-02-12"),)
+#: The log-linear baseline is scored only from origins with at least this much history; relative
+#: WIS against it uses the tasks where both are scored.
+LOGLINEAR_MIN_DAYS = 7
 SPREAD_GRID = np.round(np.arange(0.5, 3.01, 0.1), 2)
 
 
@@ -35,7 +38,14 @@ class Inputs:
 
 
 def province_inputs(path=None) -> Inputs:
-    """The 34 provinces: daily increments of the cumulative series, populations, Tencent flows."""
+    """The 34 provinces: daily increments of the cumulative series, populations, Tencent flows.
+
+    Examples
+    --------
+    >>> inp = province_inputs()
+    >>> inp.daily.shape[1], inp.flows.shape, str(inp.daily.index[0].date())
+    (34, (34, 34), '2020-01-21')
+    """
     daily, log = fit.daily_from_cumulative(china2020.read_province_cum(path))
     provinces = list(daily.columns)
     return Inputs(daily, china2020.province_population(provinces),
@@ -45,7 +55,15 @@ def province_inputs(path=None) -> Inputs:
 def city_inputs(path=None, min_cases: int = 100) -> Inputs:
     """Cities of the li2020 set with >= ``min_cases`` cumulative cases by 2020-03-10 (city series
     are incomplete before 01-24 and lag provinces by ~1 day; 0 before a city's first row).
-    Regions are named ``"<English name> <code>"`` (some English names are shared)."""
+    Regions are named ``"<English name> <code>"`` (some English names are shared). No reporting
+    change is corrected at city level (Wuhan's clinical jump shows on 02-13 there).
+
+    Examples
+    --------
+    >>> inp = city_inputs(min_cases=1000)
+    >>> "Wuhan 420100" in inp.daily.columns, inp.flows.shape[0] == inp.daily.shape[1]
+    (True, True)
+    """
     cum = china2020.read_city_cum(path)
     coords = china2020.read_li2020_coordinates(path)
     pop = china2020.read_li2020_population(path).to_numpy(float)
@@ -144,6 +162,10 @@ def run_backtest(inputs: Inputs, origins: pd.DatetimeIndex, horizon_days: int = 
                "target_date": tdates.ravel(), "observed": y.ravel(), "spread_scale": s, "variant": c,
                "ensemble_weight": w}
         for name, q in qs.items():
+            if name == "loglinear" and len(hist) < LOGLINEAR_MIN_DAYS:
+                for col in ("wis", "cov50", "cov95"):
+                    row[f"{col}_{name}"] = np.full(y.size, np.nan)  # not scored: too little history
+                continue
             row[f"wis_{name}"] = scoring.wis(q, y).ravel()
             row[f"cov50_{name}"] = scoring.coverage(q, y, 0.5).ravel()
             row[f"cov95_{name}"] = scoring.coverage(q, y, 0.95).ravel()

@@ -153,7 +153,7 @@ def city_growth_from_cases(cases: pd.DataFrame, as_of) -> pd.Series:
     Examples
     --------
     >>> cases = pd.DataFrame({"city_code": [1] * 4 + [2], "confirmed_date": pd.to_datetime(
-    ...     ["2020-01-10", "2020-01-16", "2020-01-17", "2020-01-18", "2020-01-05"])})
+    ...     ["2020-01-10", "2020-01-16", "2020-01-17", "2020-01-18", "2020-01-12"])})
     >>> city_growth_from_cases(cases, "2020-01-20").round(3).to_dict()
     {1: 0.693, 2: -0.693}
     """

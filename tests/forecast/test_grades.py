@@ -44,7 +44,7 @@ def test_published_model_is_monotone_by_construction():
 @pytest.mark.parametrize("factor", ["own_7", "own_8_14", "near", "exposed", "imported", "city", "growth", "density"])
 def test_score_never_falls_when_a_factor_grows(factor):
     values = np.linspace(-1, 1, 9) if factor in ("growth", "density") else np.array([0, 1, 2, 5, 10, 50, 100, 300, 1000.0])
-    f = _features(len(values), **{factor: values, "city": 0.01})
+    f = _features(len(values), **{"city": 0.01, factor: values})
     s = predict(f)["score"]
     assert np.all(np.diff(s) >= -1e-12)
     m = GradeModel(coef={k: 1.0 for k in SOURCES}, growth=0.5, density=0.5)  # every factor active: strictly up
@@ -133,7 +133,9 @@ def test_grade_communities_end_to_end_without_mutating_inputs():
     args = _toy()
     before = [a.copy(deep=True) for a in args]
     comms, cells, cases, homes, exposure, itin = args
-    g = grade_communities(comms, cells, cases, "2020-01-20", homes=homes, exposure=exposure, itinerary=itin)
+    every = GradeModel(coef={**{k: 0.1 for k in SOURCES}, "base": 1e-6}, growth=0.3, density=0.1)  # all factors show
+    g = grade_communities(comms, cells, cases, "2020-01-20", homes=homes, exposure=exposure, itinerary=itin,
+                          model=every)
     for a, b in zip(args, before):
         pd.testing.assert_frame_equal(a, b)
     assert g["community_id"].tolist() == [1, 2, 3, 4]
@@ -142,7 +144,11 @@ def test_grade_communities_end_to_end_without_mutating_inputs():
     assert by.loc[1, "score"] > by.loc[3, "score"]  # recent own cases beat an old one
     factors = {r["factor"] for r in by.loc[2, "reasons"]}
     assert {"near", "exposed"} <= factors  # next door to community 1, two residents exposed (not cases)
-    assert "imported" in {r["factor"] for r in by.loc[4, "reasons"]}  # a resident back from city 9
+    from forecast.grades import community_features
+
+    f = community_features(comms, cells, cases, "2020-01-20", homes=homes, exposure=exposure, itinerary=itin)
+    assert f["imported"].tolist()[3] > 0 and f["imported_residents"].tolist() == [0, 0, 0, 1]  # back from city 9
+    assert f["exposed"].tolist() == [0.0, 2.0, 0.0, 0.0]  # uid 5 is a case: not counted as exposed
     assert grade_communities(comms, cells, None, "2020-01-20", homes=homes)["grade"].eq("unknown").all()
     assert grade_communities(comms, cells, cases, "2020-01-20")["grade"].eq("unknown").all()  # no location data
 

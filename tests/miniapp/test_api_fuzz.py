@@ -78,6 +78,7 @@ def test_api_conforms_to_its_document(api_schema, path, mode):
         case.validate_response(response, checks=CHECKS)
 
     run()
+    print(f"schemathesis {mode} GET {path}: {len(statuses)} requests, statuses {sorted(set(statuses))}")
     assert statuses, "hypothesis generated no request"
     assert max(statuses) < 500
 
