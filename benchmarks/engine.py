@@ -7,7 +7,8 @@ neighbouring cell, and move a few cells at a time; pings every 5-60 min) at 1M, 
 reset after the input is built; the input is counted) is its own. Two input orders: as a feed
 arrives (ordered by time across subscribers: the engine sorts) and already sorted by subscriber
 and time. Rates are pings per CPU second of the process (the machine is shared; wall rates are
-reported too). Growth: the exponent of time ~ n^k fitted over the sorted sizes.
+reported too), best of 3 runs up to 2M pings, of 2 up to 10M, one run at 50M. Growth: the exponent
+of time ~ n^k fitted over the sorted sizes.
 
 Libraries: trackintel 1.4.2 (generate_staypoints, sliding) and scikit-mobility 1.3.1
 (stay_locations) run on the same pings, written to Parquet, in their own environments
@@ -136,9 +137,14 @@ def child(n: int, sorted_input: bool) -> dict:
     input_bytes = int(sum(pings[c].to_numpy().nbytes for c in pings))
     gc.collect()
     reset = _reset_peak()
-    c0, w0 = time.process_time(), time.perf_counter()
-    stays, it = pipeline(pings, table)
-    cpu, wall = time.process_time() - c0, time.perf_counter() - w0
+    cpu = wall = float("inf")
+    stays = it = None
+    for _ in range(3 if n <= 2_000_000 else 2 if n <= 10_000_000 else 1):  # best of a few: shared machine
+        stays = it = None
+        gc.collect()
+        c0, w0 = time.process_time(), time.perf_counter()
+        stays, it = pipeline(pings, table)
+        cpu, wall = min(cpu, time.process_time() - c0), min(wall, time.perf_counter() - w0)
     peak_kb = _status_kb("VmHWM")
     return {
         "n": n,
@@ -167,20 +173,23 @@ import trackintel as ti
 from trackintel.preprocessing.positionfixes import generate_staypoints
 a = json.loads(sys.argv[1])
 p = pd.read_parquet(a["pings"]); c = pd.read_parquet(a["cells"]).set_index("cell_id")
-df = pd.DataFrame({"user_id": p["uid"].to_numpy(), "tracked_at": pd.to_datetime(p["ts_s"].to_numpy(), unit="s", utc=True)})
+df = pd.DataFrame({"user_id": p["uid"].to_numpy(),
+                   "tracked_at": pd.to_datetime(p["ts_s"].to_numpy(), unit="s", utc=True)})
 xy = gpd.points_from_xy(c.loc[p["cell_id"], "lon"].to_numpy(), c.loc[p["cell_id"], "lat"].to_numpy())
 pfs = ti.Positionfixes(gpd.GeoDataFrame(df, geometry=xy, crs="EPSG:4326"))
 t1 = time.perf_counter()
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
-    pfs2, sp = generate_staypoints(pfs, method="sliding", dist_threshold=a["radius_m"], time_threshold=a["min_stay_minutes"],
-                                   gap_threshold=a["max_gap_minutes"], include_last=True, exclude_duplicate_pfs=True, n_jobs=1)
+    pfs2, sp = generate_staypoints(pfs, method="sliding", dist_threshold=a["radius_m"],
+                                   time_threshold=a["min_stay_minutes"], gap_threshold=a["max_gap_minutes"],
+                                   include_last=True, exclude_duplicate_pfs=True, n_jobs=1)
 t2 = time.perf_counter()
 epoch = pd.Timestamp(0, tz="UTC")
 out = pd.DataFrame({"uid": sp["user_id"].to_numpy(np.int64),
                     "start_s": (sp["started_at"] - epoch).dt.total_seconds().round().astype("int64").to_numpy(),
                     "end_s": (sp["finished_at"] - epoch).dt.total_seconds().round().astype("int64").to_numpy(),
-                    "n_pings": pfs2.groupby("staypoint_id").size().reindex(sp.index).fillna(0).astype("int64").to_numpy()})
+                    "n_pings": pfs2.groupby("staypoint_id").size().reindex(sp.index).fillna(0)
+                                  .astype("int64").to_numpy()})
 out.to_parquet(a["out"])
 print(json.dumps({"seconds": t2 - t1, "n_pings": len(p), "n_stays": len(out), "version": ti.__version__}))
 '''
@@ -198,8 +207,9 @@ tdf = skmob.TrajDataFrame(df, latitude="lat", longitude="lng", user_id="uid", da
 t1 = time.perf_counter()
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
-    st = detection.stay_locations(tdf, minutes_for_a_stop=a["min_stay_minutes"], spatial_radius_km=a["radius_m"] / 1000.0,
-                                  leaving_time=True, no_data_for_minutes=a["max_gap_minutes"])
+    st = detection.stay_locations(tdf, minutes_for_a_stop=a["min_stay_minutes"],
+                                  spatial_radius_km=a["radius_m"] / 1000.0, leaving_time=True,
+                                  no_data_for_minutes=a["max_gap_minutes"])
 t2 = time.perf_counter()
 print(json.dumps({"seconds": t2 - t1, "n_pings": len(p), "n_stays": len(st), "version": skmob.__version__}))
 '''

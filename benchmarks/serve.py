@@ -13,6 +13,10 @@ Figures:
   snapshot) divided by the bare endpoint's, rounds interleaved (bare, app, bare, app, ...), the
   median of the per-round ratios. 64 keep-alive clients by default: enough to keep every gunicorn
   thread busy, so the figure is throughput and not round-trip latency. Target >= 0.7.
+* ``cpu_throughput_ratio_vs_bare`` — the same comparison by the servers' own CPU time per answered
+  request (user + system of the gunicorn master and workers, from /proc): the capacity ratio when
+  the server has the cores to itself. On a shared machine, requests/s follow how much CPU the
+  other tenants leave; CPU time per request does much less, so both are reported.
 * ``p99_ms_at_1000`` — p99 latency of the same look-ups at 1,000 requests/s open loop (latency
   from each request's due time: no coordinated omission). Target < 25 ms.
 
@@ -102,6 +106,30 @@ def _stop(proc: subprocess.Popen) -> None:
             proc.wait(timeout=10)
 
 
+def server_cpu_s(master_pid: int) -> float:
+    """CPU seconds (user + system) used so far by a gunicorn master and its workers (Linux /proc)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # a process that ended meanwhile
+        pid, ppid = int(stat.parent.name), int(fields[1])
+        if pid == master_pid or ppid == master_pid:
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
+def measured(master_pid: int, run) -> dict:
+    """Run ``run()`` (a load-generator call) and add the server's CPU milliseconds per answered request."""
+    before = server_cpu_s(master_pid)
+    result = run()
+    used = server_cpu_s(master_pid) - before
+    result["server_cpu_ms_per_request"] = round(used * 1000 / result["ok"], 3) if result["ok"] else None
+    return result
+
+
 def lookup_paths(community_ids: list[int], n: int = 2000, seed: int = 7) -> list[str]:
     """API look-ups and community pages in turn, over ids drawn from the whole snapshot."""
     rng = random.Random(seed)
@@ -144,8 +172,10 @@ def main(argv: list[str] | None = None) -> None:
             run_in_process("closed", bare_port, ["/ping"], 1.0, connections=args.connections)
             bare_runs, app_runs = [], []
             for _ in range(rounds):
-                bare_runs.append(run_in_process("closed", bare_port, ["/ping"], round_s, connections=args.connections))
-                app_runs.append(run_in_process("closed", app_port, paths, round_s, connections=args.connections))
+                bare_runs.append(measured(bare_srv.pid, lambda: run_in_process(
+                    "closed", bare_port, ["/ping"], round_s, connections=args.connections)))
+                app_runs.append(measured(app_srv.pid, lambda: run_in_process(
+                    "closed", app_port, paths, round_s, connections=args.connections)))
                 print(json.dumps({"bare": bare_runs[-1], "lookups": app_runs[-1]}), flush=True)
             at1000 = run_in_process("open", app_port, paths, open_s, rate=1000.0)
             print(json.dumps({"open_loop_lookups_at_1000": at1000}), flush=True)
@@ -157,6 +187,8 @@ def main(argv: list[str] | None = None) -> None:
     ratios = [a["achieved_rps"] / b["achieved_rps"] for a, b in zip(app_runs, bare_runs) if b["achieved_rps"]]
     ratio = round(statistics.median(ratios), 3) if ratios else None
     errors = sum(r["errors"] for r in app_runs + bare_runs) + at1000["errors"]
+    cpu_app = statistics.median(r["server_cpu_ms_per_request"] for r in app_runs)
+    cpu_bare = statistics.median(r["server_cpu_ms_per_request"] for r in bare_runs)
     result = {
         "throughput_ratio_vs_bare": ratio,
         "p99_ms_at_1000": at1000["p99_ms"],
@@ -165,6 +197,9 @@ def main(argv: list[str] | None = None) -> None:
         "lookup_rps": round(statistics.median(r["achieved_rps"] for r in app_runs), 1),
         "bare_rps": round(statistics.median(r["achieved_rps"] for r in bare_runs), 1),
         "bare_p99_ms_at_1000": bare_at1000["p99_ms"],
+        "server_cpu_ms_per_lookup": cpu_app,
+        "server_cpu_ms_per_bare": cpu_bare,
+        "cpu_throughput_ratio_vs_bare": round(cpu_bare / cpu_app, 3) if cpu_app else None,
         "ratios_by_round": [round(r, 3) for r in ratios],
         "errors": errors,
         "communities": len(ids),

@@ -24,6 +24,8 @@ class DemoSize:
     communities_per_city: int = 30
     days: int = 14
     seed: int = 7
+    # A milder outbreak than the synth default, so the demo shows green, yellow and orange cards.
+    transmission_per_hour: float = 0.009
 
 
 def demo_secrets(demo_dir: Path) -> dict[str, str]:
@@ -79,6 +81,7 @@ def prepare_demo(demo_dir: Path, size: DemoSize = DemoSize(), *, port: int = 800
             as_of=DEMO_AS_OF,
             seed=size.seed,
             communities_per_city=size.communities_per_city,
+            transmission_per_hour=size.transmission_per_hour,
         )
         write_nation(generate_nation(cfg, key), feeds)
         people_file.unlink(missing_ok=True)

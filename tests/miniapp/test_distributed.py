@@ -104,3 +104,17 @@ def test_distributed_build_equals_local_build(nation, tmp_path):
     assert len(uids) and (np.mod(uids, 4) == 3).all()  # partitioned by pseudonym hash
     assert (again["ping_parts_cached"], again["ping_parts_processed"]) == (len(parts), 0)
     assert _tables(tmp_path / "dist" / "snapshots" / again["snapshot"])["itineraries"] == a["itineraries"]
+
+
+def test_cli_checks_the_cluster_options(nation, tmp_path):
+    from click.testing import CliRunner
+
+    from miniapp.cli import cli
+
+    env = {"RISKCARD_PSEUDONYM_KEY": KEY.hex()}
+    base = ["build", "--feeds", str(nation), "--as-of", AS_OF, "--out", str(tmp_path), "--quiet"]
+    r = CliRunner().invoke(cli, base + ["--workers", "2", "--scheduler", "tcp://127.0.0.1:1"], env=env)
+    assert r.exit_code == 2 and "--workers or --scheduler" in r.output and "Traceback" not in r.output
+    r = CliRunner().invoke(cli, base + ["--workers", "2", "--worker-memory", "lots"], env=env)
+    assert r.exit_code == 2 and "2GB" in r.output and "Traceback" not in r.output
+    assert not (tmp_path / "snapshots").exists()
