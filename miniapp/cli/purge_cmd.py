@@ -13,7 +13,7 @@ import click
 @click.option("--json", "as_json", is_flag=True, help="Print the counts as one JSON object.")
 def command(state_url: str, as_json: bool) -> None:
     """Delete one-time codes, rate-limit buckets, conversation memory, proof records, alert keys,
-    outbox messages and audit entries past their lifetimes (docs/security.md, "Retention"), print how
+    outbox messages and audit entries past their lifetimes (docs/security.md, "Lifetimes"), print how
     many of each were deleted, and record the purge in the audit log. Run it daily (cron or a timer);
     the build deletes old location data itself.
 
