@@ -220,7 +220,7 @@ def fit_eakf(daily: pd.DataFrame, population: np.ndarray, flows: np.ndarray | No
     beta_lo, beta_hi = np.log(0.05), np.log(3.0)
     for t in range(len(dates)):
         params = replace(params, beta=params.beta * np.exp(rng.normal(0, beta_walk_sd, params.beta.shape)))
-        state, rep, _ = seir.step(state, params, trips[t], travel[t], beta_mult[t], pmfs[delay[t]])
+        state, rep, _ = seir.step(state, params, trips[t], travel[t], beta_mult[t], pmfs[delay[t]], copy=False)
         ti = t - spinup_days
         if ti < 0:
             continue
@@ -258,7 +258,7 @@ def _align_flows(flows: np.ndarray, n_days: int, spinup_days: int) -> np.ndarray
 
 
 def forecast_samples(fit: FitResult, horizon_days: int = 30, flows: np.ndarray | None = None, *,
-                     nb_size: float = 20.0, draws_per_member: int = 4, seed: int = 1
+                     nb_size: float = 20.0, draws_per_member: int = 3, seed: int = 1
                      ) -> dict[str, np.ndarray]:
     """Ensemble forecast: samples ``(n_samples, horizon, regions)`` of daily confirmed and deaths
     (negative binomial with size ``nb_size`` around each member's path) and ``rt`` ``(members,

@@ -8,12 +8,17 @@ the 7-day count ``y`` (fitted by ``scripts/fit_grade_model.py`` on synthetic out
 below)::
 
     E[y] = (b_base * residents + b_own7 * own_7 + b_own14 * own_8_14 + b_near * near
-            + b_exposed * exposed + b_imported * imported + b_city * city) * exp(g * growth + h * density)
+            + b_exposed * k * exposed + b_imported * k * imported + b_city * city
+            + b_city_imported * city_imported) * exp(g * growth + h * density)
+
+where ``k = residents / observed_residents`` (at least 1) scales the counts seen on the network (only
+subscribers) up to the residents.
 
 The sources add up (each is an expected number of infections); the city's growth and the density
 multiply them. All coefficients are >= 0, so the score never falls when a source grows. The
 features are those of :mod:`forecast.grades_features`. ``lo`` and ``hi`` are the 5% and 95%
-quantiles of a negative binomial with that mean and the fitted dispersion, in the same unit.
+quantiles of a negative binomial with that mean and the fitted dispersion, in the same unit, widened
+to contain the score itself (with a tiny expected count both quantiles are 0 infections).
 
 The grades (thresholds in :data:`THRESHOLDS`, per 100k per day; docs/methods.md says why):
 slight < 1 <= low < 5 <= medium_low < 20 <= medium_high < 50 <= high.
@@ -34,7 +39,7 @@ from .grades_features import FEATURES, city_growth_from_cases, community_feature
 from .schema import GRADE_LEVELS, GRADE_NAMES_ZH
 
 __all__ = ["THRESHOLDS", "SOURCES", "GradeModel", "DEFAULT_MODEL", "grade_of", "predict", "grade_features",
-           "grade_communities", "score_quantiles", "reasons_json", "trend_labels", "starred_cities", "china_rule_grade", "cases_only_score",
+           "grade_communities", "score_quantiles", "coverage", "reasons_json", "trend_labels", "starred_cities", "china_rule_grade", "cases_only_score",
            "community_features", "home_communities", "city_growth_from_cases", "FEATURES"]
 
 #: Lower bounds of low, medium_low, medium_high and high (new infections per 100k residents per day).
@@ -43,7 +48,7 @@ UNKNOWN = "unknown"
 HORIZON_DAYS = 7
 PER = 1e5
 #: The additive sources of the model, in order.
-SOURCES = ("base", "own_7", "own_8_14", "near", "exposed", "imported", "city")
+SOURCES = ("base", "own_7", "own_8_14", "near", "exposed", "imported", "city", "city_imported")
 #: A score is "up" (or "down") against a week earlier when it changed by more than this factor AND by
 #: more than TREND_ABS_TOL per 100k per day; otherwise "flat".
 TREND_REL_TOL = 1.25
@@ -74,10 +79,10 @@ class GradeModel:
 
 # ---- golden coefficients: change them only by running scripts/fit_grade_model.py --------------------
 DEFAULT_MODEL = GradeModel(
-    coef={"base": 0, "own_7": 0.0575852, "own_8_14": 0, "near": 0, "exposed": 0.000594018, "imported": 0.409844, "city": 1.66299},
-    growth=0.3458,
-    density=0.1511,
-    dispersion=0.3245,
+    coef={"base": 0, "own_7": 0.0766347, "own_8_14": 0.0150087, "near": 0.0356174, "exposed": 0.000926137, "imported": 0, "city": 1.00919, "city_imported": 0.6409},
+    growth=0.3936,
+    density=0.1584,
+    dispersion=0.5591,
     note="fitted by scripts/fit_grade_model.py on seeds [101, 102] (11520 community-days), {'communities_per_city': 30, 'n_subscribers': 10000, 'epidemic_days': 35, 'n_days': 28}",
 )
 # ------------------------------------------------------------------------------------------------------
@@ -96,9 +101,25 @@ def grade_of(score) -> np.ndarray:
     return np.where(np.isnan(s), UNKNOWN, np.asarray(GRADE_LEVELS, dtype=object)[idx]).astype(object)
 
 
+def coverage(f: pd.DataFrame) -> np.ndarray:
+    """Residents per observed resident (at least 1; 1 where nobody is observed).
+
+    Examples
+    --------
+    >>> coverage(pd.DataFrame({"residents": [300.0, 50.0, 10.0], "observed_residents": [100, 100, 0]})).tolist()
+    [3.0, 1.0, 1.0]
+    """
+    res = np.nan_to_num(f["residents"].to_numpy(float))
+    obs = f["observed_residents"].to_numpy(float) if "observed_residents" in f else res
+    return np.where(obs > 0, np.maximum(res / np.where(obs > 0, obs, 1.0), 1.0), 1.0)
+
+
 def _source_matrix(f: pd.DataFrame) -> np.ndarray:
     cols = {"base": f["residents"].to_numpy(float)}
-    cols.update({k: f[k].to_numpy(float) for k in SOURCES[1:]})
+    cols.update({k: f[k].to_numpy(float) for k in SOURCES[1:] if k in f})
+    k = coverage(f)
+    cols["exposed"], cols["imported"] = cols["exposed"] * k, cols["imported"] * k
+    cols.update({s: np.zeros(len(f)) for s in SOURCES if s not in cols})
     return np.nan_to_num(np.column_stack([cols[k] for k in SOURCES]))
 
 
@@ -130,8 +151,9 @@ def predict(features: pd.DataFrame, model: GradeModel = DEFAULT_MODEL) -> dict[s
     r = 1.0 / a
     p = r / (r + np.maximum(mu, 1e-12))
     lo, hi = nbinom.ppf(0.05, r, p), nbinom.ppf(0.95, r, p)
-    return {"mu": mu, "score": mu * scale, "lo": lo * scale, "hi": hi * scale, "parts": parts * HORIZON_DAYS,
-            "mult": mult}
+    score = mu * scale
+    return {"mu": mu, "score": score, "lo": np.fmin(lo * scale, score), "hi": np.fmax(hi * scale, score),
+            "parts": parts * HORIZON_DAYS, "mult": mult}
 
 
 def score_quantiles(mu, residents, model: GradeModel = DEFAULT_MODEL, levels=(0.05, 0.25, 0.5, 0.75, 0.95)) -> np.ndarray:
@@ -190,6 +212,9 @@ def _reason_texts(f: pd.DataFrame) -> dict[str, tuple[np.ndarray, np.ndarray]]:
                      np.char.add(np.asarray(imp_en, dtype=str), " came back in the last 14 days from other cities with cases")),
         "city": ("所在城市近7天每10万人新增" + per100k + "例确诊",
                  "Your city: " + per100k + " new cases per 100k people in the last 7 days"),
+        "city_imported": (np.full(len(f), "本市近14天有居民从有病例的城市返回，可能带入尚未发现的感染"),
+                          np.full(len(f), "People of your city came back from cities with cases in the last 14 days: "
+                                          "they may have brought infections not yet found")),
         "growth": (np.where(up, "所在城市病例在上升（近7天为前7天的" + ratio + "倍）",
                             np.where(down, "所在城市病例在下降（近7天为前7天的" + ratio + "倍）", "所在城市病例持平")),
                    np.where(up, "Cases in your city are rising (last 7 days = " + ratio + " x the week before)",

@@ -16,8 +16,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
-from .grades import (HORIZON_DAYS, PER, SOURCES, GradeModel, cases_only_score, china_rule_grade, grade_of,
-                     predict)
+from .grades import (HORIZON_DAYS, PER, SOURCES, GradeModel, _source_matrix, cases_only_score, china_rule_grade,
+                     grade_of, predict)
 from .grades_features import community_features, home_communities
 from .schema import GRADE_LEVELS
 
@@ -150,8 +150,8 @@ def build_panels(specs, key: bytes = b"riskcard-grades-eval-key", progress=None)
 
 
 def _design(panel: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    x = np.column_stack([panel["residents"].to_numpy(float)] + [panel[k].to_numpy(float) for k in SOURCES[1:]])
-    return np.nan_to_num(x), panel["growth"].to_numpy(float), panel["density"].to_numpy(float), panel["y"].to_numpy(float)
+    x = _source_matrix(panel)
+    return x, panel["growth"].to_numpy(float), panel["density"].to_numpy(float), panel["y"].to_numpy(float)
 
 
 def fit_model(panel: pd.DataFrame, note: str = "") -> GradeModel:

@@ -17,6 +17,9 @@ that tell where each subscriber lives. Counts are *sources of infection* so that
                   that city's daily cases per resident over D-14 .. D-1: the expected number of
                   infection-days brought home
 ``city``          residents x the home city's daily cases per resident over D-7 .. D-1
+``city_imported`` residents x the home city's ``imported`` per observed resident: the infections its
+                  travellers are expected to have brought into the city, which seed chains that no
+                  case has revealed yet (a city with no case is not a city with no risk)
 ``growth``        the home city's weekly growth: log((cases D-7..D-1 + 1) / (cases D-14..D-8 + 1)),
                   or the forecast's, clipped to [-1, 1]
 ``density``       log of residents per cell of the community over the median of all communities
@@ -55,6 +58,7 @@ FEATURES = {
     "imported": "float64",
     "imported_residents": "int64",  # residents back from another city that had cases
     "city": "float64",
+    "city_imported": "float64",
     "city_per100k_7d": "float64",  # the home city's cases per 100k over D-7 .. D-1
     "growth": "float64",
     "density": "float64",
@@ -158,7 +162,7 @@ def city_growth_from_cases(cases: pd.DataFrame, as_of) -> pd.Series:
     {1: 0.693, 2: -0.693}
     """
     d = _day(as_of)
-    day = cases["confirmed_date"].to_numpy().astype("datetime64[s]")
+    day = pd.to_datetime(cases["confirmed_date"]).to_numpy().astype("datetime64[s]")
     recent = (day >= d - np.timedelta64(7, "D")) & (day < d)
     before = (day >= d - np.timedelta64(14, "D")) & (day < d - np.timedelta64(7, "D"))
     g = pd.DataFrame({"city_code": cases["city_code"].to_numpy(np.int64), "r": recent, "b": before})
@@ -298,6 +302,11 @@ def community_features(
             risky = away & (w > 0)
             who = pd.DataFrame({"uid": iuid[risky], "p": hp[risky]}).drop_duplicates("uid")
             imported_res = np.bincount(who["p"].to_numpy(np.int64), minlength=n)[:n].astype(np.int64)
+    # the city's imports per observed resident (observed: subscribers whose home we know)
+    obs_city = pd.Series(observed.astype(float), index=city).groupby(level=0).sum()
+    imp_city = pd.Series(imported, index=city).groupby(level=0).sum()
+    per_res = (imp_city / obs_city.where(obs_city > 0)).fillna(0.0)
+    out["city_imported"] = np.nan_to_num(pop) * per_res.reindex(city).to_numpy()
     out.update(observed_residents=observed, exposed=exposed, imported=imported, imported_residents=imported_res,
                has_cases_data=np.full(n, has_cases), has_location_data=np.full(n, has_loc))
     return pd.DataFrame(out).astype(FEATURES)[list(FEATURES)]

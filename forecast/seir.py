@@ -219,11 +219,13 @@ def step(
     beta_mult: np.ndarray,
     delay_w: np.ndarray,
     substeps: int = 2,
+    copy: bool = True,
 ) -> tuple[State, np.ndarray, np.ndarray]:
     """Advance one day; return the new state, reported cases and deaths of the day ``(K, R)``.
 
     ``trips`` is ``(R, R)`` (origin x destination, trips per day), ``travel_factor`` and ``beta_mult``
-    are ``(R,)``; ``delay_w`` is the reporting-delay pmf. The input state is not modified.
+    are ``(R,)``; ``delay_w`` is the reporting-delay pmf. The input state is not modified unless
+    ``copy=False`` (for loops that own the state).
 
     Examples
     --------
@@ -234,7 +236,7 @@ def step(
     >>> bool(np.allclose(s1.alive().sum(axis=1), 2e5)), float(s1.E[:, 1].max())
     (True, 0.0)
     """
-    s = state.copy()
+    s = state.copy() if copy else state
     dt = 1.0 / substeps
     beta = params.beta * beta_mult
     new_doc_day = np.zeros_like(s.S)
@@ -321,10 +323,11 @@ def simulate(
     pmfs = {m: delay_pmf(m, max_days=state.pipe.shape[-1]) for m in np.unique(delay)}
     reps, deaths = [], []
     p = params
+    state = state.copy()
     for t in range(len(dates)):
         if beta_walk_sd > 0:
             p = replace(p, beta=p.beta * np.exp(rng.normal(0.0, beta_walk_sd, p.beta.shape)))
-        state, rep, dead = step(state, p, trips[t], travel[t], beta_mult[t], pmfs[delay[t]])
+        state, rep, dead = step(state, p, trips[t], travel[t], beta_mult[t], pmfs[delay[t]], copy=False)
         reps.append(rep)
         deaths.append(dead)
     return state, np.stack(reps), np.stack(deaths)

@@ -35,7 +35,7 @@ from tqdm import tqdm
 
 from forecast import schema
 from forecast.synth_epidemic import Epidemic, simulate_epidemic
-from forecast.synth_geo import build_geography, build_population, read_city_table, select_cities
+from forecast.synth_geo import build_geography, build_population, place_choice, read_city_table, select_cities
 from forecast.synth_io import TableWriter, arrow_table, read_table, write_frame
 from forecast.synth_pings import (city_day_minutes, contact_minutes, day_pings, iso_records, merge_segments,
                                   records_to_arrow, stack_days)
@@ -77,6 +77,10 @@ class NationConfig:
     p_evening: float = 0.3
     p_outing: float = 0.4
     p_missing_day: float = 0.03
+    # distance decay of place choice, probability ~ exp(-distance / scale) (mean trip ~ 2 x scale in a
+    # uniformly built city); None: uniform over the city (no spatial locality)
+    work_scale_km: float | None = 4.0  # commute: mean ~8 km, China's big-city one-way commutes are ~8-11 km
+    poi_scale_km: float | None = 1.0  # shops, markets, restaurants: the "15-minute" neighbourhood (~1-2 km)
     transmission_per_hour: float = 0.014
     ascertainment: float = 0.7
     seed_infections: int | None = None  # default: max(3, n_subscribers // 500)
@@ -95,6 +99,10 @@ class NationConfig:
             raise ValueError("ping_interval_minutes must be (low, high) with 0 < low <= high")
         if not 1 <= self.block_subscribers <= 32_768:
             raise ValueError("block_subscribers must be between 1 and 32768")
+        for name in ("work_scale_km", "poi_scale_km"):
+            v = getattr(self, name)
+            if v is not None and not v > 0:
+                raise ValueError(f"{name} must be > 0 or None (uniform)")
 
 
 @dataclass
@@ -153,12 +161,15 @@ def build_routine(config: NationConfig, pseudonym_key: bytes) -> Routine:
     rng = np.random.default_rng([cfg.seed, 0])
     cities = select_cities(read_city_table(), cfg.n_cities, cfg.city_codes)
     geo = build_geography(cities, cfg.communities_per_city, cfg.pois_per_city, cfg.border_share, rng)
+    work_choice = place_choice(geo, "community", cfg.work_scale_km) if cfg.work_scale_km else None
+    poi_choice = place_choice(geo, "poi", cfg.poi_scale_km) if cfg.poi_scale_km else None
     pop = build_population(geo, cfg.n_subscribers, cfg.work_share, cfg.cross_border_work_share, cfg.seed,
-                           pseudonym_key, rng)
+                           pseudonym_key, rng, work_choice)
     geo.communities["population"] = np.bincount(pop.home, minlength=len(geo.communities))[: len(geo.communities)]
     cal, _ = _calendar(cfg)
     trips = build_trips(geo, pop, len(cal.start_s), cfg.trip_rate_per_day, rng)
-    return Routine(geo, pop, trips, cal, cfg.seed, cfg.p_evening, cfg.p_outing, cfg.p_missing_day, cfg.block_subscribers)
+    return Routine(geo, pop, trips, cal, cfg.seed, cfg.p_evening, cfg.p_outing, cfg.p_missing_day, cfg.block_subscribers,
+                   poi_choice)
 
 
 def _conform(df: pd.DataFrame, table: dict) -> pd.DataFrame:

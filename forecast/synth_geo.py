@@ -283,6 +283,87 @@ def build_geography(cities: pd.DataFrame, communities_per_city: int, pois_per_ci
 
 
 @dataclass
+class PlaceChoice:
+    """Where people from each community go: for every community place (row) its ``k`` nearest candidate
+    places of the same city and the cumulative probabilities of choosing them, ``exp(-distance /
+    scale_km)`` normalised over the candidates (padding has probability 0)."""
+
+    cand: np.ndarray  # (n_comm, k) int32 place index, -1 for padding
+    cum: np.ndarray  # (n_comm * k,) float64: row + cumulative probability, one searchsorted for any rows
+    count: np.ndarray  # (n_comm,) int32 real candidates per row
+    scale_km: float
+
+
+def _local_xyz(geo: Geography, idx: np.ndarray) -> np.ndarray:
+    """Kilometre coordinates of places ``idx``, projected at their city's latitude, with cities moved
+    1e5 km apart in a third axis so that a nearest-neighbour query never leaves the city."""
+    lon = geo.places["lon"].to_numpy(float)[idx]
+    lat = geo.places["lat"].to_numpy(float)[idx]
+    city = geo.place_city[idx]
+    lat0 = geo.cities["lat"].to_numpy(float)[city]
+    return np.c_[lon * np.cos(np.radians(lat0)) * _KM_PER_DEG, lat * _KM_PER_DEG, city * 1e5]
+
+
+def place_choice(geo: Geography, kind: str, scale_km: float, max_candidates: int = 64) -> PlaceChoice:
+    """Distance-decay choice of ``kind`` places ("community" or "poi") from every community.
+
+    The probability of going from community ``h`` to place ``j`` of the same city is proportional to
+    ``exp(-d(h, j) / scale_km)`` over the ``max_candidates`` nearest such places (all of them when the
+    city has fewer; beyond that the kernel is truncated, e.g. 64 places reach past 3 scales in a city of
+    a few hundred communities). A city without such places gives rows with no candidate.
+
+    Examples
+    --------
+    >>> g = build_geography(select_cities(read_city_table(), 2), 4, 2, 0.25, np.random.default_rng(0))
+    >>> c = place_choice(g, "poi", 1.0)
+    >>> c.cand.shape, bool((g.place_city[c.cand] == g.place_city[:8, None]).all())
+    ((8, 2), True)
+    >>> bool(np.allclose(c.cum.reshape(8, 2)[:, -1] - np.arange(8), 1.0))
+    True
+    """
+    from scipy.spatial import cKDTree
+
+    n_comm = len(geo.comm_weight)
+    start = geo.city_comm_start if kind == "community" else geo.city_poi_start
+    count = geo.city_comm_count if kind == "community" else geo.city_poi_count
+    target = np.concatenate([np.arange(s, s + c) for s, c in zip(start, count)]).astype(np.int64)
+    per_city = count[geo.place_city[:n_comm]].astype(np.int32)
+    k = int(max(1, min(max_candidates, count.max() if len(count) else 0)))
+    if not len(target):
+        return PlaceChoice(np.full((n_comm, k), -1, np.int32), np.repeat(np.arange(n_comm, dtype=float), k) + 1.0,
+                           np.zeros(n_comm, np.int32), float(scale_km))
+    dist, j = cKDTree(_local_xyz(geo, target)).query(_local_xyz(geo, np.arange(n_comm)), k=k)
+    dist, j = dist.reshape(n_comm, k), j.reshape(n_comm, k)
+    ok = np.isfinite(dist) & (dist < 1e4)  # same city (other cities are >= 1e5 km away on the third axis)
+    cand = np.where(ok, target[np.minimum(j, len(target) - 1)], -1).astype(np.int32)
+    d = np.where(ok, dist, 0.0)
+    w = np.where(ok, np.exp(-(d - d[:, :1]) / float(scale_km)), 0.0)  # relative to the nearest: no underflow
+    tot = w.sum(axis=1, keepdims=True)
+    cum = np.cumsum(np.divide(w, tot, out=np.zeros_like(w), where=tot > 0), axis=1)
+    cum[ok.sum(axis=1) > 0, -1] = 1.0
+    cum = np.where(ok | (tot == 0), cum, 1.0)
+    return PlaceChoice(cand, (cum + np.arange(n_comm)[:, None]).ravel(), np.minimum(ok.sum(axis=1), per_city).astype(np.int32),
+                       float(scale_km))
+
+
+def choose_places(choice: PlaceChoice, row: np.ndarray, u: np.ndarray, fallback: np.ndarray) -> np.ndarray:
+    """Place chosen by uniform draws ``u`` in [0, 1) from community places ``row``; ``fallback`` where the
+    row has no candidate.
+
+    Examples
+    --------
+    >>> c = PlaceChoice(np.array([[5, 6], [7, -1]], np.int32), np.array([0.25, 1.0, 2.0, 2.0]), np.array([2, 1], np.int32), 1.0)
+    >>> choose_places(c, np.array([0, 0, 1]), np.array([0.1, 0.5, 0.9]), np.array([0, 0, 0])).tolist()
+    [5, 6, 7]
+    """
+    row = np.asarray(row, np.int64)
+    k = choice.cand.shape[1]
+    at = np.searchsorted(choice.cum, row + np.asarray(u, float), side="right") - row * k
+    at = np.clip(at, 0, np.maximum(choice.count[row] - 1, 0))
+    return np.where(choice.count[row] > 0, choice.cand[row, at], fallback).astype(np.int32)
+
+
+@dataclass
 class Population:
     """Subscribers as arrays indexed by subscriber index (0..n-1)."""
 
@@ -309,9 +390,13 @@ def phone_numbers(n: int, seed: int) -> np.ndarray:
 
 
 def build_population(geo: Geography, n_subscribers: int, work_share: float, cross_border_work_share: float,
-                     seed: int, key: bytes, rng: np.random.Generator) -> Population:
+                     seed: int, key: bytes, rng: np.random.Generator, work_choice: PlaceChoice | None = None
+                     ) -> Population:
     """Homes weighted by city population and community weight; work mostly in the home city (a share of
     near-border workers work across the border). One HMAC per subscriber.
+
+    The work community in the home city is drawn from ``work_choice`` (distance decay from home, see
+    :func:`place_choice`), or uniformly over the city's communities when it is None.
 
     Examples
     --------
@@ -337,6 +422,8 @@ def build_population(geo: Geography, n_subscribers: int, work_share: float, cros
     n_border = np.bincount(comm_city[geo.comm_border], minlength=len(city_pop))[work_city]
     count = np.where(cross, np.maximum(n_border, 1), count)
     pick = start + np.minimum((u * count).astype(np.int64), count - 1)
+    if work_choice is not None:
+        pick = np.where(cross, pick, choose_places(work_choice, home, u, pick))
     work = np.where(rng.random(n) < work_share, pick, -1).astype(np.int32)
     msisdn = phone_numbers(n, seed)
     uid = np.fromiter((pseudonymise(m, key) for m in msisdn.tolist()), dtype=np.int64, count=n)

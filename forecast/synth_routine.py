@@ -6,6 +6,10 @@ back at the night place, an optional evening at a POI, and the night at the nigh
 weight population / distance^2) replace these places with places in the destination city for one day
 (a day trip) or several (nights at a community of the destination).
 
+Outings and evenings go to POIs chosen with distance decay from the night place (``Routine.poi_choice``,
+see :func:`forecast.synth_geo.place_choice`), so people mix mostly with their neighbours, as in real
+cities; without it (None) POIs are chosen uniformly over the city.
+
 Every random draw of a day comes from a generator seeded by (seed, day, block of ``Routine.block``
 subscribers), so the segments of subscriber ``i`` on day ``d`` do not depend on how a run is chunked.
 """
@@ -16,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from forecast.synth_geo import Geography, Population
+from forecast.synth_geo import Geography, PlaceChoice, Population, choose_places
 
 BLOCK = 16_384  # default subscribers per random stream; generation is chunk-independent at this granularity
 SLOTS = 5  # segments per subscriber-day: morning, day, afternoon, evening, night
@@ -57,6 +61,7 @@ class Routine:
     p_outing: float
     p_missing_day: float
     block: int = BLOCK
+    poi_choice: PlaceChoice | None = None  # distance-decay POI choice per community; None: uniform in the city
 
 
 @dataclass
@@ -76,6 +81,13 @@ def _pick(start: np.ndarray, count: np.ndarray, u: np.ndarray, fallback: np.ndar
     """``start + floor(u * count)`` where ``count > 0``, else ``fallback``."""
     k = np.minimum((u * count).astype(np.int64), np.maximum(count - 1, 0))
     return np.where(count > 0, start + k, fallback).astype(np.int32)
+
+
+def _poi(r: "Routine", home: np.ndarray, city: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """POI of an outing or evening from community place ``home`` (in ``city``); ``home`` if there is none."""
+    if r.poi_choice is None:
+        return _pick(r.geo.city_poi_start[city], r.geo.city_poi_count[city], u, home)
+    return choose_places(r.poi_choice, home, u, home)
 
 
 def build_trips(geo: Geography, pop: Population, n_days: int, trip_rate_per_day: float,
@@ -143,10 +155,10 @@ def _block_segments(r: Routine, day: int, block: int) -> DaySegments:
     weekend = r.calendar.weekday[day] >= 5
     working = (work >= 0) & (not weekend)
     outing_day = ~working & (u[8] < r.p_outing)
-    outing = _pick(geo.city_poi_start[city], geo.city_poi_count[city], u[7], home)
+    outing = _poi(r, home, city, u[7])
     day_place = np.where(working, work, np.where(outing_day, outing, home))
     has_eve = u[3] < r.p_evening
-    eve_place = np.where(has_eve, _pick(geo.city_poi_start[city], geo.city_poi_count[city], u[9], home), home)
+    eve_place = np.where(has_eve, _poi(r, home, city, u[9]), home)
     night_am, night_pm = home.copy(), home.copy()
     on_trip = np.zeros(m, bool)
 
@@ -156,8 +168,7 @@ def _block_segments(r: Routine, day: int, block: int) -> DaySegments:
     if len(act):
         i = (t.person[act] - lo).astype(np.int64)
         d0, d1, dest = t.d0[act], t.d1[act], t.dest_city[act]
-        dest_eve = np.where(has_eve[i], _pick(geo.city_poi_start[dest], geo.city_poi_count[dest], u[9, i],
-                                              t.night_place[act]), t.night_place[act])
+        dest_eve = np.where(has_eve[i], _poi(r, t.night_place[act], dest, u[9, i]), t.night_place[act])
         on_trip[i] = True
         day_place[i] = t.day_place[act]
         away_evening = (d1 > d0) & (day < d1)

@@ -150,7 +150,7 @@ def dask_client(workers: int | None = None, scheduler: str | None = None, *, wor
             yield client
         return
     cluster = LocalCluster(n_workers=int(workers or 1), threads_per_worker=1, processes=True,
-                           memory_limit=worker_memory, dashboard_address=None, scheduler_port=0,
+                           memory_limit=worker_memory, dashboard_address=":0", scheduler_port=0,
                            local_directory=None if local_directory is None else str(local_directory),
                            silence_logs=logging.ERROR)
     try:

@@ -41,7 +41,8 @@ def test_published_model_is_monotone_by_construction():
     assert DEFAULT_MODEL.growth >= 0 and DEFAULT_MODEL.density >= 0 and DEFAULT_MODEL.dispersion > 0
 
 
-@pytest.mark.parametrize("factor", ["own_7", "own_8_14", "near", "exposed", "imported", "city", "growth", "density"])
+@pytest.mark.parametrize("factor", ["own_7", "own_8_14", "near", "exposed", "imported", "city", "city_imported", "growth",
+                                    "density"])
 def test_score_never_falls_when_a_factor_grows(factor):
     values = np.linspace(-1, 1, 9) if factor in ("growth", "density") else np.array([0, 1, 2, 5, 10, 50, 100, 300, 1000.0])
     f = _features(len(values), **{"city": 0.01, factor: values})
@@ -151,6 +152,29 @@ def test_grade_communities_end_to_end_without_mutating_inputs():
     assert f["exposed"].tolist() == [0.0, 2.0, 0.0, 0.0]  # uid 5 is a case: not counted as exposed
     assert grade_communities(comms, cells, None, "2020-01-20", homes=homes)["grade"].eq("unknown").all()
     assert grade_communities(comms, cells, cases, "2020-01-20")["grade"].eq("unknown").all()  # no location data
+
+
+def test_city_level_floor_features():
+    from forecast.grades import community_features
+
+    comms, cells, cases, homes, exposure, itin = _toy()
+    f = community_features(comms, cells, cases, "2020-01-20", homes=homes, exposure=exposure, itinerary=itin)
+    # city 8 (one community, one observed resident) imported what its traveller brought back; city 9 nothing
+    assert f["city_imported"].tolist()[:3] == [0.0, 0.0, 0.0]
+    assert f["city_imported"].tolist()[3] == pytest.approx(500 * f["imported"].tolist()[3] / 1)
+    m = GradeModel(coef={"city_imported": 1.0})
+    g = grade_features(f.assign(own_7=0.0, own_8_14=0.0, city=0.0), m)
+    assert g["reasons"][3][0]["factor"] == "city_imported" and g["grade"][3] != "slight"
+    assert g["grade"][:3].eq("slight").all()  # no case, no import: the floor
+    assert all(r["text_zh"] and r["text_en"] for rs in g["reasons"] for r in rs)
+
+
+def test_network_counts_are_scaled_to_residents():
+    f = _features(2, exposed=[10.0, 10.0], observed_residents=[1000, 500])
+    p = predict(f, GradeModel(coef={"exposed": 0.01}))
+    assert p["mu"][1] == pytest.approx(2 * p["mu"][0])  # half the residents observed: twice the companions
+    tiny = predict(_features(1, residents=50.0), GradeModel(coef={"base": 1e-5}, dispersion=1.0))
+    assert tiny["lo"][0] <= tiny["score"][0] <= tiny["hi"][0]  # 95% quantile 0 infections: still brackets
 
 
 def test_home_is_where_the_nights_are():

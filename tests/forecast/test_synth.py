@@ -312,3 +312,48 @@ def test_contact_batches_give_the_same_pairs():
     want = want[want.m > 0].groupby(["k", "p"])["m"].sum()
     np.testing.assert_allclose(whole[2], want.to_numpy())
     assert whole[0].tolist() == want.index.get_level_values(0).tolist()
+
+
+def _km(geo, a, b):
+    pl = geo.places
+    lat0 = np.radians(geo.cities["lat"].to_numpy()[geo.place_city[a]])
+    dx = (pl["lon"].to_numpy()[a] - pl["lon"].to_numpy()[b]) * np.cos(lat0) * 111.2
+    dy = (pl["lat"].to_numpy()[a] - pl["lat"].to_numpy()[b]) * 111.2
+    return np.hypot(dx, dy)
+
+
+def test_place_choice_follows_the_distance_kernel():
+    from forecast.synth_geo import build_geography, choose_places, place_choice, select_cities
+
+    geo = build_geography(select_cities(read_city_table(), 2), 12, 9, 0.25, np.random.default_rng(1))
+    ch = place_choice(geo, "poi", 2.0)
+    n_comm = len(geo.comm_weight)
+    for h in (0, 5, n_comm - 1):  # brute force: exp(-d / 2 km) over the POIs of the home's city
+        pois = np.flatnonzero((geo.places["kind"] == "poi").to_numpy() & (geo.place_city == geo.place_city[h]))
+        want = np.exp(-_km(geo, np.full(len(pois), h), pois) / 2.0)
+        got = np.diff(np.r_[0.0, ch.cum[h * ch.cand.shape[1]:(h + 1) * ch.cand.shape[1]] - h])
+        np.testing.assert_allclose(pd.Series(got, ch.cand[h]).reindex(pois).to_numpy(), want / want.sum(), atol=1e-9)
+    u = np.random.default_rng(0).random(40_000)
+    picked = choose_places(ch, np.zeros(40_000, np.int64), u, np.zeros(40_000))
+    freq = pd.Series(picked).value_counts(normalize=True).reindex(ch.cand[0], fill_value=0.0).to_numpy()
+    np.testing.assert_allclose(freq, np.diff(np.r_[0.0, ch.cum[: ch.cand.shape[1]]]), atol=0.01)
+
+
+def test_people_go_to_places_near_home():
+    from forecast.synth import build_routine
+    from forecast.synth_routine import day_segments
+
+    base = NationConfig(n_cities=2, n_subscribers=3000, communities_per_city=40, pois_per_city=30, seed=3,
+                        cross_border_work_share=0.0, trip_rate_per_day=0.0)
+    dist = {}
+    for name, cfg in {"decay": base, "uniform": replace(base, work_scale_km=None, poi_scale_km=None)}.items():
+        r = build_routine(cfg, KEY)
+        w = r.pop.work >= 0
+        seg = day_segments(r, 0, 0, 1)
+        poi = seg.place[:, 3] >= len(r.geo.comm_weight)  # evenings at a POI
+        dist[name] = (_km(r.geo, r.pop.home[w], r.pop.work[w]).mean(), _km(r.geo, seg.place[poi, 0], seg.place[poi, 3]).mean())
+        assert (r.geo.place_city[r.pop.work[w]] == r.pop.home_city[w]).all()
+    assert dist["decay"][0] < 0.6 * dist["uniform"][0]  # commutes are shorter ...
+    assert dist["decay"][1] < 0.5 * dist["uniform"][1]  # ... and evenings out are nearer still
+    with pytest.raises(ValueError):
+        NationConfig(work_scale_km=0.0)
