@@ -35,7 +35,7 @@ from typing import Callable, Mapping
 import pandas as pd
 
 from miniapp.build_steps import DEFAULT_STEPS, BuildParams, _atomic_parquet, grades_with_history, star_cities
-from miniapp.publish import new_build_path, publish
+from miniapp.publish import atomic_write_text, new_build_path, publish
 from miniapp.snapshot import SnapshotError, file_sha256, write_snapshot
 
 REFERENCE_FEEDS = ("cities", "communities", "cells", "cases", "case_trips", "city_cases")
@@ -104,6 +104,36 @@ def read_reference_feeds(feeds_dir: Path, key: bytes, tz: str) -> tuple[dict, di
         if kind not in tables:
             raise SnapshotError(f"{feeds_dir}: the {kind} feed is missing; a build needs cities, communities and cells")
     return tables, quarantine, report
+
+
+def serving_cells(feeds_dir: Path, cells: pd.DataFrame, cache_dir: Path, key: bytes, params: BuildParams) -> pd.DataFrame:
+    """``cells`` with the city each tower really serves (``serves_city_code``), learned once from pings.
+
+    Towers across a city border answer the neighbours' phones; without this the itinerary card
+    names the wrong city near borders (docs/engine.md). Serving cities are a property of the
+    network, so they are learned from the newest ping part once per cells table and kept in the
+    cache; a new cells feed relearns them (and so recomputes every part's stays).
+    """
+    from forecast.feeds import find_feed, read_feed
+    from forecast.feeds_files import feed_parts
+    from forecast.stays import learn_serving_cities
+
+    path = cache_dir / "serving_cells.parquet"
+    ident = _frame_hash(cells)
+    with contextlib.suppress(OSError, ValueError):
+        cached = pd.read_parquet(path)
+        if json.loads((cache_dir / "serving_cells.json").read_text()).get("cells") == ident:
+            return cached
+    feed = find_feed(feeds_dir, "pings")
+    parts = feed_parts(feed) if feed is not None else []
+    if not parts:
+        return cells
+    pings, _, _ = read_feed(parts[-1], "pings", pseudonym_key=key, cells=cells, tz=params.tz)
+    learned = learn_serving_cities(pings, cells, max_gap_minutes=params.max_gap_minutes)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    _atomic_parquet(learned, path)
+    atomic_write_text(cache_dir / "serving_cells.json", json.dumps({"cells": ident, "learned_from": parts[-1].name}))
+    return learned
 
 
 def stay_ident(cells: pd.DataFrame, params: BuildParams) -> dict:
@@ -336,7 +366,8 @@ def run_build(
             write_quarantine({k: q for k, q in quarantine.items() if len(q)}, qdir)
         ctx["feeds"] = feeds
     with prog.step("stays and city-days (cached per ping part)"):
-        stays, cdays, ping_info = ex.process_pings(feeds_dir, feeds["cells"], cache_dir, pseudonym_key, p,
+        serving = serving_cells(feeds_dir, feeds["cells"], cache_dir, pseudonym_key, p)
+        stays, cdays, ping_info = ex.process_pings(feeds_dir, serving, cache_dir, pseudonym_key, p,
                                                    progress=progress, quarantine_dir=qdir)
         ctx["stays"] = window_stays(stays, as_of, p)
         ctx["city_days"] = cdays

@@ -30,13 +30,17 @@ class BuildParams:
     window_days: int = 14  # itinerary window D-14 .. D-1
     min_city_minutes: float = 240  # a visited city: >= 4 h on one local day
     min_stay_minutes: float = 30
-    stay_radius_m: float = 500
-    max_gap_minutes: float = 360
+    stay_radius_m: float = 100  # measured best on the synthetic nation (docs/engine.md)
+    max_gap_minutes: float = 720  # nights are silent: a shorter gap loses evening stays
     min_trip_stay_minutes: float = 120  # flows: >= 2 h stays at both ends
     companion_window_days: int = 15
     min_shared_minutes: float = 60
     forecast_horizon_days: int = 14
     n_members: int = 100
+    # Named intervention schedules of forecast.seir (e.g. "lockdown_2020"); none by default, because a
+    # schedule is a fact about the place and period being built, not a model default.
+    interventions: tuple[str, ...] = ()
+    forecast_spread_scale: float = 1.8  # interval widening learned in the backtests (docs/forecast.md)
     history_days: int = 30
     small_count: int = 3
     keep: int = 3
@@ -113,6 +117,7 @@ def exposure_table(found: pd.DataFrame | None, cases: pd.DataFrame | None, ctx: 
     if found is None:
         return pd.DataFrame({"uid": [], "last_date": [], "minutes": [], "cases": []})
     tags = exposure_tags(found, cases, tz=ctx["params"].tz)
+    ctx["companions"], ctx["exposure_tags"] = found, tags  # the forecast and grades steps use them
     return pd.DataFrame({"uid": tags["uid"], "last_date": tags["last_exposure_date"],
                          "minutes": tags["minutes"], "cases": tags["n_cases"]})
 
@@ -157,9 +162,13 @@ def step_forecast(ctx: dict) -> dict[str, pd.DataFrame]:
         np.add.at(od, (pos[f["origin"]].to_numpy(), pos[f["destination"]].to_numpy()),
                   f["trips"].to_numpy(float) / max(1, f["local_date"].nunique()))
     try:
-        result = fit.fit_eakf(daily, np.nan_to_num(pop, nan=1e6), od, n_members=p.n_members)
+        from forecast import seir
+
+        interventions = [iv for name in p.interventions for iv in getattr(seir, name)()]
+        result = fit.fit_eakf(daily, np.nan_to_num(pop, nan=1e6), od, n_members=p.n_members, interventions=interventions)
         samples = fit.forecast_samples(result, p.forecast_horizon_days, od)
-        table = fit.quantile_table(result, samples)
+        table = fit.quantile_table(result, samples, spread_scale=p.forecast_spread_scale,
+                                   contacts_per_case=_contacts_per_case(ctx))
     except fit.SeriesError as exc:
         ctx["warnings"].append(f"forecast skipped: {exc}")
         return empty
@@ -173,6 +182,17 @@ def step_forecast(ctx: dict) -> dict[str, pd.DataFrame]:
     city_risk = pd.DataFrame({"city_code": rt.index.astype("int64"), "rt": pick(0.5).to_numpy(),
                               "rt_lo": pick(0.05).to_numpy(), "rt_hi": pick(0.95).to_numpy(), "starred": 0})
     return {"forecasts": fc, "city_risk": city_risk, "city_cases": empty["city_cases"]}
+
+
+def _contacts_per_case(ctx: dict) -> float:
+    """Companions per case measured by this build's companion search, or the documented default."""
+    from forecast.fit import DEFAULT_CONTACTS_PER_CASE
+
+    found = ctx.get("companions")
+    found = found.get("companions") if isinstance(found, dict) else found
+    if found is None or not len(found) or "case_id" not in found:
+        return DEFAULT_CONTACTS_PER_CASE
+    return float(len(found)) / max(1, found["case_id"].nunique())
 
 
 def _city_growth(ctx: dict) -> pd.Series | None:

@@ -167,3 +167,25 @@ def test_build_with_the_real_grades_step(nation, tmp_path):
     assert starred == {c // 10_000 for c in hot}  # synthetic community ids are city_code * 10000 + k
     fc = conn.execute("SELECT count(DISTINCT region) FROM forecasts WHERE region LIKE 'community:%'").fetchone()[0]
     assert fc == len(graded)
+
+
+def test_grades_see_the_companions_and_the_forecast_uses_the_measured_ratio(tmp_path):
+    """The companion step hands its results to the grades and forecast steps (a regression test)."""
+    from forecast.synth import NationConfig, generate_nation, write_nation
+    from miniapp.build import run_build
+    from miniapp.build_steps import DEFAULT_STEPS
+
+    key = b"k" * 32
+    write_nation(generate_nation(NationConfig(n_subscribers=600, n_cities=3, seed=3), key), tmp_path / "feeds")
+    seen = {}
+
+    def grades_spy(ctx):
+        seen["exposure_tags"] = ctx.get("exposure_tags")
+        seen["companions"] = ctx.get("companions")
+        return DEFAULT_STEPS["grades"](ctx)
+
+    run_build(tmp_path / "feeds", "2020-02-01", tmp_path / "out", pseudonym_key=key, steps={"grades": grades_spy},
+              progress=False, log=lambda m: None)
+    assert seen["exposure_tags"] is not None and len(seen["exposure_tags"]) > 0
+    assert {"case_id", "uid"} <= set(seen["companions"].columns)
+    assert (tmp_path / "out" / "cache" / "serving_cells.parquet").exists()
