@@ -9,7 +9,7 @@ strictly increasing across the five grades), auc_china_rule, auc_cases_only, the
 the oracle ceiling, n_communities, n_days, seeds.
 
     .venv/bin/python benchmarks/grades.py            # seeds 1 and 2, 180 communities per nation
-    .venv/bin/python benchmarks/grades.py --quick    # seed 1, smaller nations (under a minute)
+    .venv/bin/python benchmarks/grades.py --quick    # seed 1, smaller nations, fewer days (under a minute)
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from forecast.grades import DEFAULT_MODEL, THRESHOLDS  # noqa: E402
 from forecast.grades_eval import build_panels, default_specs, evaluate  # noqa: E402
 
 FULL = {"communities_per_city": 30, "n_subscribers": 10000, "epidemic_days": 35, "n_days": 28}
-QUICK = {"communities_per_city": 20, "n_subscribers": 5000, "epidemic_days": 35, "n_days": 22, "day_step": 2}
+QUICK = {"communities_per_city": 30, "n_subscribers": 8000, "epidemic_days": 35, "n_days": 22, "day_step": 2}
 
 
 @click.command()

@@ -61,7 +61,9 @@ class PanelSpec:
                             transmission_per_hour=self.transmission_per_hour)
 
 
-#: Transmission per infectious person-hour of the outbreaks: the synth's default and a slower one.
+#: Transmission per infectious person-hour of the outbreaks: the synth's default (a growing outbreak) and half
+#: of it, which with the synth's local mixing (places chosen near home) is a waning one (R below 1, as
+#: in China from February 2020): it fills the low grades.
 TRANSMISSIONS = (0.014, 0.007)
 
 
@@ -271,6 +273,7 @@ def evaluate(panel: pd.DataFrame, model: GradeModel) -> dict:
         by_panel[str(name)] = {"auc": round(auc(pred["score"][i], lab[i]), 4),
                                "auc_china_rule": round(auc(china_rule_grade(p.iloc[i]), lab[i]), 4),
                                "auc_cases_only": round(auc(cases_only_score(p.iloc[i]), lab[i]), 4),
+                               "auc_oracle_ceiling": round(oracle_auc(p.iloc[i]), 4),
                                "positives": round(float(lab[i].mean()), 3)}
     return {
         "auc": round(auc(pred["score"], lab), 4),

@@ -18,6 +18,7 @@ import io
 import json
 import re
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -89,7 +90,7 @@ def live(tmp_path_factory):
     snapshots = publish_fixture(tmp / "snapshots")
     keys = tmp / "keys"
     keys.mkdir()
-    generate_key(keys)
+    generate_key(keys, not_before_s=int(time.time()) - 3 * 86400)  # old enough to have signed an expired card
     config = {
         "TESTING": True,
         "SECRET_KEY": "browser-test-secret-" + "y" * 32,
@@ -274,6 +275,23 @@ def test_whole_card_flow_and_qr_verifies_as_genuine(page, live):
     assert "verdict-genuine" not in verdict and ("verdict-forged" in verdict or "verdict-malformed" in verdict)
     assert response.status in (200, 400) and "138****8000" not in page.inner_text("main")
     shot(page, "verify-forged")
+
+
+def test_expired_and_wrong_key_tokens_on_the_verify_page(page, live, tmp_path):
+    from miniapp.proofs import generate_key, load_signing_keys, sign_card
+
+    claims = {"window": ["2020-01-27", "2020-02-09"], "cities": [("武汉", True, "Wuhan")], "colour": "yellow",
+              "masked": "139****9000"}
+    old = sign_card(claims, live.app.extensions["riskcard"].keyring, ttl_s=3600, now=int(time.time()) - 2 * 86400)
+    page.goto(f"/v/{old}")
+    assert "verdict-expired" in page.get_attribute("#verdict", "class") and page.inner_text("#verdict") == "已过期"
+    assert page.inner_text("#masked") == "139****9000"  # an expired card still says whose it was
+    shot(page, "verify-expired")
+    generate_key(tmp_path)
+    foreign = sign_card(claims, load_signing_keys(tmp_path))
+    page.goto(f"/v/{foreign}")
+    assert "verdict-unknown_key" in page.get_attribute("#verdict", "class")
+    assert page.locator("#masked").count() == 0
 
 
 def test_wrong_code_is_refused_in_the_browser(page, live):
