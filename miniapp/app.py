@@ -12,6 +12,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from miniapp import config as settings
 from miniapp import errors, i18n, security
+from miniapp.response_cache import ResponseCache
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +73,8 @@ def create_app(config: Mapping[str, object] | None = None) -> Flask:
             continue
         app.register_blueprint(importlib.import_module(module_name).bp)
 
+    app.wsgi_app = ResponseCache(app.wsgi_app, _snapshot_key(app), i18n.pick_language)  # type: ignore[method-assign]
+
     @app.get("/healthz")
     def healthz():
         ok = app.extensions["riskcard"].health()
@@ -82,6 +85,19 @@ def create_app(config: Mapping[str, object] | None = None) -> Flask:
         g.lang = i18n.pick_language(request)
 
     return app
+
+
+def _snapshot_key(app: Flask):
+    services = app.extensions["riskcard"]
+
+    def key() -> str | None:
+        try:
+            store = services.store()
+        except Exception:  # noqa: BLE001 - no cache rather than an error; the app reports the problem
+            return None
+        return None if store is None else store.meta()["sha256"]
+
+    return key
 
 
 def _check_secrets(app: Flask) -> None:

@@ -34,7 +34,19 @@ class BuildParams:
     max_gap_minutes: float = 720  # nights are silent: a shorter gap loses evening stays
     min_trip_stay_minutes: float = 120  # flows: >= 2 h stays at both ends
     companion_window_days: int = 15
-    min_shared_minutes: float = 60
+    min_shared_minutes: float = 60  # the rule: a companion shared >= 60 min with a case
+    # Companions are searched down to this many minutes; pairs between it and min_shared_minutes are
+    # "possible companions", kept apart (not in the exposure table) so the 60-min rule stays the rule
+    # while pairs whose sparse-ping estimate fell short are not lost (docs/contacts.md). None: off.
+    possible_companion_minutes: float | None = 40
+    # Stays for the companion search (forecast.contacts_stays; docs/contacts.md "Stays for the search"):
+    # same cell, ended at the next ping elsewhere (no tail: the evening at home runs through the silent
+    # night), a missing day does not discard the stay before it. Cached per ping part beside the
+    # itinerary's stays and joined across parts.
+    companion_min_stay_minutes: float = 15
+    companion_stay_radius_m: float | None = None
+    companion_max_gap_minutes: float = 2880
+    companion_max_tail_minutes: float | None = None
     forecast_horizon_days: int = 14
     n_members: int = 100
     # Named intervention schedules of forecast.seir (e.g. "lockdown_2020"); none by default, because a
@@ -87,6 +99,12 @@ def step_flows(ctx: dict) -> pd.DataFrame:
     return daily_flows(trips(ctx["stays"], min_end_stay_minutes=p.min_trip_stay_minutes, tz=p.tz), tz=p.tz)
 
 
+def companion_stay_params(p: BuildParams) -> dict:
+    """The companion search's stay settings (``BuildParams.companion_*``) as detect_stays arguments."""
+    return {"min_stay_minutes": p.companion_min_stay_minutes, "radius_m": p.companion_stay_radius_m,
+            "max_gap_minutes": p.companion_max_gap_minutes, "max_tail_minutes": p.companion_max_tail_minutes}
+
+
 def companion_index(stays: pd.DataFrame, cells: pd.DataFrame):
     """The stay index the companion search runs on (one per build, whatever the executor).
 
@@ -102,20 +120,32 @@ def companion_index(stays: pd.DataFrame, cells: pd.DataFrame):
 
 
 def case_companions(index, cases: pd.DataFrame, ctx: dict) -> pd.DataFrame:
-    """Companions of ``cases`` (any subset of the build's cases, duplicates of a case_id together)."""
+    """Companions and possible companions (``level``) of ``cases`` (any subset of the build's cases,
+    duplicates of a case_id together)."""
     from forecast.contacts import find_companions
 
     p: BuildParams = ctx["params"]
     return find_companions(index, cases, window_days=p.companion_window_days,
-                           min_shared_minutes=p.min_shared_minutes, as_of=ctx["as_of"], tz=p.tz)
+                           min_shared_minutes=p.min_shared_minutes, min_possible_minutes=p.possible_companion_minutes,
+                           as_of=ctx["as_of"], tz=p.tz)
 
 
 def exposure_table(found: pd.DataFrame | None, cases: pd.DataFrame | None, ctx: dict) -> pd.DataFrame:
-    """The snapshot's exposure rows (uid, last_date, minutes, cases) from the companions found."""
+    """The snapshot's exposure rows (uid, last_date, minutes, cases) from the companions found.
+
+    Only companions by the rule (``level == "companion"``, >= ``min_shared_minutes``) are exposure
+    rows; possible companions go to ``ctx["possible_companions"]`` (the snapshot has no column for
+    them yet).
+    """
     from forecast.exposure import exposure_tags
 
     if found is None:
+        ctx["possible_companions"] = None
         return pd.DataFrame({"uid": [], "last_date": [], "minutes": [], "cases": []})
+    if "level" in found.columns:
+        possible = (found["level"] == "possible").to_numpy(bool)
+        ctx["possible_companions"] = found[possible].reset_index(drop=True)
+        found = found[~possible].reset_index(drop=True)
     tags = exposure_tags(found, cases, tz=ctx["params"].tz)
     ctx["companions"], ctx["exposure_tags"] = found, tags  # the forecast and grades steps use them
     return pd.DataFrame({"uid": tags["uid"], "last_date": tags["last_exposure_date"],
@@ -123,11 +153,17 @@ def exposure_table(found: pd.DataFrame | None, cases: pd.DataFrame | None, ctx: 
 
 
 def step_companions(ctx: dict) -> pd.DataFrame:
-    """Exposure tags (uid, last_date, minutes, cases) of the companions of recent cases."""
+    """Exposure tags (uid, last_date, minutes, cases) of the companions of recent cases.
+
+    Runs on ``ctx["companion_stays"]`` (the companion settings' stays, joined across ping parts) when
+    the build made them, else on ``ctx["stays"]``.
+    """
     cases = ctx["feeds"].get("cases")
-    if cases is None or not len(cases) or not len(ctx["stays"]):
+    stays = ctx.get("companion_stays")
+    stays = ctx["stays"] if stays is None else stays
+    if cases is None or not len(cases) or not len(stays):
         return exposure_table(None, cases, ctx)
-    index = companion_index(ctx["stays"], ctx["feeds"]["cells"])
+    index = companion_index(stays, ctx["feeds"]["cells"])
     return exposure_table(case_companions(index, cases, ctx), cases, ctx)
 
 

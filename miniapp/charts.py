@@ -92,7 +92,8 @@ def community_map(points: Sequence[dict], *, width: int = 600, height: int = 420
     """
     pad = 16
     pts = [p for p in points if p.get("lon") is not None and p.get("lat") is not None]
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" role="img" aria-label="{escape(title)}">', f"<title>{escape(title)}</title>"]
+    # The dots are links: a group, not an image (role=img would hide them from assistive tech).
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" role="group" aria-label="{escape(title)}">', f"<title>{escape(title)}</title>"]
     if pts:
         lons = [float(p["lon"]) for p in pts]
         lats = [float(p["lat"]) for p in pts]

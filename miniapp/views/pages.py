@@ -13,6 +13,8 @@ from miniapp.i18n import tr
 bp = Blueprint("pages", __name__)
 
 MAX_QUERY_CHARS = 40
+MAP_MAX_POINTS = 400  # keeps the city page light: the highest grades first
+GRADE_ORDER = {g: i for i, g in enumerate(("slight", "low", "medium_low", "medium_high", "high"))}
 # Ids in the URL beyond SQLite's integer range cannot exist (and would overflow the query): 404.
 MAX_ID = 2**63 - 1
 _TRIP_NUMBER = re.compile(r"^[A-Z]{0,3}\d{1,5}$")
@@ -103,8 +105,11 @@ def city(city_code: int):
         title=tr("每日新增确诊与预测", "Daily new confirmed cases and forecast"),
         unit=tr("例/日", "cases per day"),
     )
-    grade_map = charts.community_map(c.get("communities") or [], title=tr("小区风险地图", "Map of community grades"))
-    return render_template("city.html", c=c, chart=chart, grade_map=grade_map, meta=store.meta())
+    communities = c.get("communities") or []
+    shown = sorted(communities, key=lambda p: -GRADE_ORDER.get(str(p.get("grade")), -1))[:MAP_MAX_POINTS]
+    grade_map = charts.community_map(shown, title=tr("小区风险地图", "Map of community grades"))
+    return render_template("city.html", c=c, chart=chart, grade_map=grade_map, meta=store.meta(),
+                           map_shown=len(shown), map_total=len(communities))
 
 
 @bp.get("/same-trip")

@@ -99,3 +99,23 @@ def test_huge_body_is_refused_with_413(client):
 def test_methods_and_privacy_pages(client):
     assert "4小时" in client.get("/methods").get_data(as_text=True)
     assert "15" in client.get("/privacy").get_data(as_text=True)
+
+
+def test_language_switch_keeps_the_search(client):
+    html = client.get("/search", query_string={"q": "bbt"}).get_data(as_text=True)
+    assert "/search?q=bbt&amp;lang=en" in html
+
+
+def test_update_time_is_local(client):
+    html = client.get("/community/1").get_data(as_text=True)
+    assert "+00:00" not in html
+
+
+def test_big_city_map_is_capped(app_config, tmp_path):
+    from miniapp.app import create_app
+    from tests.miniapp.snapshot_fixture import publish_fixture
+
+    publish_fixture(tmp_path / "big", extra_communities=3000)  # ~750 in Wuhan
+    client = create_app({**app_config, "SNAPSHOT_DIR": str(tmp_path / "big")}).test_client()
+    html = client.get("/city/420100").get_data(as_text=True)
+    assert html.count("<circle") == 400 and "400 / " in html and len(html) < 80_000
