@@ -53,7 +53,6 @@ from .contacts_arrays import (
     _radius_pairs,
     _unique_sorted,
 )
-from .schema import COMPANIONS, DEFAULT_TZ
 
 _PLACE_SHIFT = 32
 _CLASS_SHIFT = 58  # 6 bits of class, 26 bits of place (67M cells), 32 bits of seconds (136 years)
@@ -61,20 +60,6 @@ _MAX_PLACES = 1 << (_CLASS_SHIFT - _PLACE_SHIFT)
 _TIME_MASK = (1 << _PLACE_SHIFT) - 1
 _CLASS_GROWTH = 4
 _CHUNK_CANDIDATES = 8_000_000
-
-STATUS_OK = "ok"
-STATUS_NO_STAYS = "no_stays"
-STATUS_NO_STAYS_IN_WINDOW = "no_stays_in_window"
-STATUS_DUPLICATE = "duplicate_case_id"
-STATUS_BAD_CASE = "bad_case"
-STATUS_MESSAGES = {
-    STATUS_OK: ("已检索", "searched"),
-    STATUS_NO_STAYS: ("该病例无任何位置记录，无法检索伴随者", "no pings or stays for this case; no companions can be found"),
-    STATUS_NO_STAYS_IN_WINDOW: ("该病例在检索时段内无位置记录", "the case has no stays inside its window"),
-    STATUS_DUPLICATE: ("病例编号重复，已忽略此行", "case_id repeated; this row was ignored (the first one is used)"),
-    STATUS_BAD_CASE: ("病例缺少确诊日期或用户标识", "case has no confirmed_date or uid"),
-}
-
 
 @dataclass(frozen=True)
 class StayIndex:
@@ -398,186 +383,18 @@ def _aggregate(pairs: dict, index: StayIndex, min_shared_minutes: float) -> pd.D
     return out
 
 
-# ---- case batches ----------------------------------------------------------------------------------
-def check_cases(
-    index: StayIndex,
-    cases: pd.DataFrame,
-    *,
-    window_days: int = 15,
-    as_of=None,
-    tz: str = DEFAULT_TZ,
-) -> pd.DataFrame:
-    """Validate a batch of cases and work out each one's search window.
+# re-exported: the case checks, the batch search and the accuracy measure live in their own modules
+from .contacts_accuracy import companion_accuracy  # noqa: E402
+from .contacts_cases import (  # noqa: E402
+    STATUS_BAD_CASE,
+    STATUS_DUPLICATE,
+    STATUS_MESSAGES,
+    STATUS_NO_STAYS,
+    STATUS_NO_STAYS_IN_WINDOW,
+    STATUS_OK,
+    check_cases,
+    find_companions,
+)
 
-    The window of a case confirmed on local day D is ``[D - window_days, D + 1)`` in local time
-    (the 15 days before confirmation and the day of confirmation), cut at ``as_of`` and at the end of
-    the data; a cut is reported in ``window_clipped``.
-
-    Returns
-    -------
-    DataFrame
-        One row per input row: ``case_id, uid, window_start_s, window_end_s, window_clipped,
-        n_case_stays, status, message_zh, message_en``. Rows with status ``duplicate_case_id`` or
-        ``bad_case`` are not searched.
-
-    Examples
-    --------
-    >>> stays = pd.DataFrame({"uid": [1], "start_s": [1_580_000_000], "end_s": [1_580_007_200],
-    ...                       "cell_id": [5]})
-    >>> idx = StayIndex.build(stays)
-    >>> cases = pd.DataFrame({"case_id": ["a", "a", "b"], "uid": [1, 1, 9],
-    ...     "confirmed_date": pd.to_datetime(["2020-01-27", "2020-01-27", "2020-01-27"])})
-    >>> check_cases(idx, cases)["status"].tolist()
-    ['ok', 'duplicate_case_id', 'no_stays']
-    """
-    for col in ("case_id", "uid", "confirmed_date"):
-        if col not in cases.columns:
-            raise ValueError(f"cases lack column {col!r}")
-    case_id = cases["case_id"].astype("string").reset_index(drop=True)
-    uid = pd.to_numeric(cases["uid"], errors="coerce").astype("Int64").reset_index(drop=True)
-    day = pd.to_datetime(cases["confirmed_date"], errors="coerce").reset_index(drop=True)
-    if getattr(day.dt, "tz", None) is not None:
-        day = day.dt.tz_convert(tz).dt.tz_localize(None)
-    day = day.dt.normalize()
-    local = pd.DatetimeIndex(day).tz_localize(tz, ambiguous="NaT", nonexistent="shift_forward")
-    w_end = pd.Series((local + pd.Timedelta(days=1)).as_unit("s").asi8, dtype="int64")
-    w_start = pd.Series((local - pd.Timedelta(days=int(window_days))).as_unit("s").asi8, dtype="int64")
-    bad = case_id.isna() | uid.isna() | day.isna()
-    dup = case_id.duplicated(keep="first") & ~bad
-
-    limit_end = index.span_s[1]
-    if as_of is not None:
-        stamp = pd.Timestamp(as_of)
-        stamp = stamp.tz_localize(tz) if stamp.tzinfo is None else stamp
-        limit_end = min(limit_end, int(stamp.timestamp()))
-    clipped = (w_end > limit_end) | (w_start < index.span_s[0])
-    w_end_c = np.minimum(w_end, limit_end)
-    w_start_c = np.maximum(w_start, index.span_s[0])
-
-    code = index.uid_codes(uid.fillna(0).to_numpy(np.int64))
-    cnt = np.zeros(len(code), dtype=np.int64)
-    good = (code >= 0) & ~bad.to_numpy() & ~dup.to_numpy()
-    if good.any():
-        rel = np.stack([w_start_c, w_end_c], axis=1) - index.t0_s
-        q, *_ = index.case_stays(np.where(good, code, -1), rel)
-        cnt = np.bincount(q, minlength=len(code)).astype(np.int64)
-
-    status = np.full(len(code), STATUS_OK, dtype=object)
-    status[cnt == 0] = STATUS_NO_STAYS_IN_WINDOW
-    status[code < 0] = STATUS_NO_STAYS
-    status[dup.to_numpy()] = STATUS_DUPLICATE
-    status[bad.to_numpy()] = STATUS_BAD_CASE
-    msgs = pd.Series(status).map(STATUS_MESSAGES)
-    return pd.DataFrame(
-        {
-            "case_id": case_id,
-            "uid": uid,
-            "window_start_s": pd.Series(np.where(bad, 0, w_start_c), dtype="Int64").where(~bad),
-            "window_end_s": pd.Series(np.where(bad, 0, w_end_c), dtype="Int64").where(~bad),
-            "window_clipped": (clipped & ~bad).to_numpy(),
-            "n_case_stays": cnt,
-            "status": pd.array(status, dtype="string"),
-            "message_zh": pd.array(msgs.str[0], dtype="string"),
-            "message_en": pd.array(msgs.str[1], dtype="string"),
-        }
-    )
-
-
-def find_companions(
-    index: StayIndex,
-    cases: pd.DataFrame,
-    *,
-    window_days: int = 15,
-    min_shared_minutes: float = 60,
-    as_of=None,
-    tz: str = DEFAULT_TZ,
-) -> pd.DataFrame:
-    """Companions of every case in ``cases`` (one vectorised pass for the whole batch).
-
-    Parameters
-    ----------
-    index : StayIndex
-    cases : DataFrame
-        CASES schema (``case_id, confirmed_date, uid`` are used). Not modified.
-    window_days : int
-        Days before the confirmation day searched (the confirmation day itself is included).
-    min_shared_minutes : float
-        Least total shared time for a companion.
-    as_of : datetime-like, optional
-        Time of the search; windows are cut there (naive values are local time in ``tz``).
-    tz : str
-        Time zone of ``confirmed_date`` calendar days.
-
-    Returns
-    -------
-    DataFrame
-        COMPANIONS columns plus ``places`` (list of cell_id, most shared minutes first) and
-        ``top_cell``. ``result.attrs["case_report"]`` holds :func:`check_cases` for the batch
-        (cases with no stays, duplicates dropped, windows clipped).
-
-    Examples
-    --------
-    >>> t = int(pd.Timestamp("2020-01-20 10:00", tz="Asia/Shanghai").timestamp())
-    >>> stays = pd.DataFrame({"uid": [1, 2, 3], "start_s": [t, t, t + 3000],
-    ...                       "end_s": [t + 7200, t + 5400, t + 9000], "cell_id": [5, 5, 5]})
-    >>> idx = StayIndex.build(stays, pad_minutes=0)
-    >>> cases = pd.DataFrame({"case_id": ["c1"], "uid": [1],
-    ...                       "confirmed_date": pd.to_datetime(["2020-01-25"])})
-    >>> out = find_companions(idx, cases)
-    >>> out[["case_id", "uid", "shared_minutes"]].to_dict("records")
-    [{'case_id': 'c1', 'uid': 2, 'shared_minutes': 90.0}, {'case_id': 'c1', 'uid': 3, 'shared_minutes': 70.0}]
-    >>> out.attrs["case_report"]["window_clipped"].tolist()
-    [True]
-    """
-    report = check_cases(index, cases, window_days=window_days, as_of=as_of, tz=tz)
-    run = report[report["status"] == STATUS_OK]
-    win = np.stack(
-        [run["window_start_s"].to_numpy(np.int64), run["window_end_s"].to_numpy(np.int64)], axis=1
-    ).reshape(-1, 2)
-    found = index.companions(run["uid"].to_numpy(np.int64), win, min_shared_minutes=min_shared_minutes)
-    case_ids = run["case_id"].to_numpy(object)
-    out = pd.DataFrame({"case_id": pd.array(case_ids[found["query"].to_numpy()], dtype="string")})
-    for col in list(COMPANIONS)[1:] + ["places", "top_cell"]:
-        out[col] = found[col].to_numpy() if col != "places" else found[col].array
-    out = out.astype({k: v for k, v in COMPANIONS.items()})
-    n_comp = out.groupby("case_id").size()
-    n = report["case_id"].map(n_comp).fillna(0).to_numpy(np.int64)
-    report["n_companions"] = np.where(report["status"].to_numpy(object) == STATUS_OK, n, 0)
-    out.attrs["case_report"] = report
-    return out
-
-
-def companion_accuracy(
-    found: pd.DataFrame, truth: pd.DataFrame, *, min_shared_minutes: float = 60, band_minutes: float = 15
-) -> dict:
-    """Recall and precision of found (case_id, uid) pairs against true contacts.
-
-    A true companion has true shared minutes ``>= min_shared_minutes``; a found pair counts as correct
-    when it is a true companion. ``recall_outside_band`` and ``precision_outside_band`` leave out
-    pairs whose true time is within ``band_minutes`` of the threshold (where sparse pings cannot
-    decide): recall over true pairs ``>= min + band``, precision against true ``>= min - band``.
-
-    Examples
-    --------
-    >>> found = pd.DataFrame({"case_id": ["a", "a"], "uid": [1, 2], "shared_minutes": [70.0, 65.0]})
-    >>> truth = pd.DataFrame({"case_id": ["a", "a"], "uid": [1, 3], "shared_minutes": [80.0, 90.0]})
-    >>> companion_accuracy(found, truth)["recall"]
-    0.5
-    """
-    t = truth[truth["shared_minutes"] >= min_shared_minutes]
-    f = found[found["shared_minutes"] >= min_shared_minutes]
-    tk = set(zip(t["case_id"].astype(str), t["uid"].astype("int64")))
-    fk = set(zip(f["case_id"].astype(str), f["uid"].astype("int64")))
-    hit = len(tk & fk)
-    t_hi = truth[truth["shared_minutes"] >= min_shared_minutes + band_minutes]
-    t_lo = truth[truth["shared_minutes"] >= min_shared_minutes - band_minutes]
-    thk = set(zip(t_hi["case_id"].astype(str), t_hi["uid"].astype("int64")))
-    tlk = set(zip(t_lo["case_id"].astype(str), t_lo["uid"].astype("int64")))
-    return {
-        "true_pairs": len(tk),
-        "found_pairs": len(fk),
-        "recall": hit / len(tk) if tk else 1.0,
-        "precision": hit / len(fk) if fk else 1.0,
-        "recall_outside_band": len(thk & fk) / len(thk) if thk else 1.0,
-        "precision_outside_band": len(tlk & fk) / len(fk) if fk else 1.0,
-    }
+__all__ = ["StayIndex", "check_cases", "find_companions", "companion_accuracy", "STATUS_OK", "STATUS_NO_STAYS",
+           "STATUS_NO_STAYS_IN_WINDOW", "STATUS_DUPLICATE", "STATUS_BAD_CASE", "STATUS_MESSAGES"]

@@ -34,7 +34,8 @@ from typing import Callable, Mapping
 
 import pandas as pd
 
-from miniapp.build_steps import DEFAULT_STEPS, BuildParams, _atomic_parquet, grades_with_history, star_cities
+from miniapp.build_steps import (DEFAULT_STEPS, BuildParams, _atomic_parquet, companion_stay_params,
+                                 grades_with_history, star_cities)
 from miniapp.publish import atomic_write_text, new_build_path, publish
 from miniapp.snapshot import SnapshotError, file_sha256, write_snapshot
 
@@ -139,17 +140,44 @@ def serving_cells(feeds_dir: Path, cells: pd.DataFrame, cache_dir: Path, key: by
 def stay_ident(cells: pd.DataFrame, params: BuildParams) -> dict:
     """What a cached part's stays depend on besides the part itself (stay parameters, cells table)."""
     return {"min_stay_minutes": params.min_stay_minutes, "radius_m": params.stay_radius_m,
-            "max_gap_minutes": params.max_gap_minutes, "tz": params.tz, "cells": _frame_hash(cells)}
+            "max_gap_minutes": params.max_gap_minutes, "tz": params.tz, "cells": _frame_hash(cells),
+            "companion_stays": companion_stay_params(params)}
 
 
-def part_stays(pings: pd.DataFrame, table, params: BuildParams) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Stays and (all) city-day minutes of one part's pings: the engine calls every executor makes."""
+def part_stays(pings: pd.DataFrame, table, params: BuildParams) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Stays, (all) city-day minutes and the companion search's stays of one part's pings: the engine
+    calls every executor makes.
+
+    The companion stays have their own settings (``BuildParams.companion_*``) and keep each
+    subscriber's open first and last stay of the part, joined across parts by :func:`companion_window_stays`.
+    """
+    from forecast.contacts_stays import part_contact_stays
     from forecast.itinerary import city_days
     from forecast.stays import detect_stays
 
     s = detect_stays(pings, table, min_stay_minutes=params.min_stay_minutes, radius_m=params.stay_radius_m,
                      max_gap_minutes=params.max_gap_minutes)
-    return s, city_days(s, tz=params.tz, min_city_minutes=0)
+    cs = part_contact_stays(pings, table, **companion_stay_params(params))
+    return s, city_days(s, tz=params.tz, min_city_minutes=0), cs
+
+
+def companion_window_stays(part_stays: pd.DataFrame | None, as_of: str, params: BuildParams) -> pd.DataFrame:
+    """The companion stays of all parts joined across part boundaries, cut to the retention window.
+
+    Examples
+    --------
+    >>> companion_window_stays(None, "2020-02-01", BuildParams()).columns.tolist()[:3]
+    ['uid', 'start_s', 'end_s']
+    """
+    from forecast.contacts_stays import join_contact_stays
+    from forecast.schema import STAYS, empty
+
+    if part_stays is None or not len(part_stays):
+        return empty(STAYS)
+    c = companion_stay_params(params)
+    joined = join_contact_stays(part_stays, min_stay_minutes=c["min_stay_minutes"],
+                                max_gap_minutes=c["max_gap_minutes"], max_tail_minutes=c["max_tail_minutes"])
+    return window_stays(joined, as_of, params)
 
 
 def window_stays(stays: pd.DataFrame, as_of: str, params: BuildParams) -> pd.DataFrame:
@@ -161,7 +189,10 @@ def window_stays(stays: pd.DataFrame, as_of: str, params: BuildParams) -> pd.Dat
 
 def process_pings(feeds_dir: Path, cells: pd.DataFrame, cache_dir: Path, key: bytes, params: BuildParams,
                   *, progress: bool, quarantine_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
-    """Stays and city-days of every ping part, from the cache where the part has not changed."""
+    """Stays and city-days of every ping part, from the cache where the part has not changed.
+
+    ``info["companion_stays"]`` holds the parts' companion stays (concatenated, not yet joined).
+    """
     from forecast.feeds import FeedReport, find_feed, read_feed, write_quarantine
     from forecast.feeds_files import feed_parts
     from forecast.stays import CellTable
@@ -170,7 +201,7 @@ def process_pings(feeds_dir: Path, cells: pd.DataFrame, cache_dir: Path, key: by
     parts = feed_parts(path) if path is not None else []
     stay_params = stay_ident(cells, params)
     table = CellTable(cells)
-    stays, days, report, info = [], [], FeedReport(), {"parts": len(parts), "cached": 0, "processed": 0,
+    stays, days, cstays, report, info = [], [], [], FeedReport(), {"parts": len(parts), "cached": 0, "processed": 0,
                                                        "pings_in": 0, "pings_quarantined": 0, "manifests": {}}
     bar = None
     if progress and parts:
@@ -190,12 +221,13 @@ def process_pings(feeds_dir: Path, cells: pd.DataFrame, cache_dir: Path, key: by
         else:
             pings, q, r = read_feed(part, "pings", pseudonym_key=key, cells=cells, tz=params.tz)
             report = report.merge(r)
-            s, cd = part_stays(pings, table, params)
+            s, cd, cs = part_stays(pings, table, params)
             if len(q):
                 write_quarantine({"pings": q}, quarantine_dir / part.name)
             pdir.mkdir(parents=True, exist_ok=True)
             _atomic_parquet(s, pdir / "stays.parquet")
             _atomic_parquet(cd, pdir / "city_days.parquet")
+            _atomic_parquet(cs, pdir / "companion_stays.parquet")
             dates = cd["local_date"] if len(cd) else pd.Series([], dtype="datetime64[s]")
             manifest = {"ident": ident, "sha256": file_sha256(part), "rows_in": r["pings"].rows_in,
                         "rows_quarantined": r["pings"].rows_quarantined, "stays": len(s),
@@ -210,6 +242,7 @@ def process_pings(feeds_dir: Path, cells: pd.DataFrame, cache_dir: Path, key: by
         info["manifests"][part.name] = manifest
         stays.append(pdir / "stays.parquet")
         days.append(pdir / "city_days.parquet")
+        cstays.append(pdir / "companion_stays.parquet")
         if bar is not None:
             bar.update(1)
     if bar is not None:
@@ -219,6 +252,7 @@ def process_pings(feeds_dir: Path, cells: pd.DataFrame, cache_dir: Path, key: by
     s = pd.concat([pd.read_parquet(p) for p in stays], ignore_index=True) if stays else empty(STAYS)
     d = pd.concat([pd.read_parquet(p) for p in days], ignore_index=True) if days else empty(CITY_DAYS)
     info["report"] = report
+    info["companion_stays"] = pd.concat([pd.read_parquet(p) for p in cstays], ignore_index=True) if cstays else None
     return s, d, info
 
 
@@ -370,6 +404,7 @@ def run_build(
         stays, cdays, ping_info = ex.process_pings(feeds_dir, serving, cache_dir, pseudonym_key, p,
                                                    progress=progress, quarantine_dir=qdir)
         ctx["stays"] = window_stays(stays, as_of, p)
+        ctx["companion_stays"] = companion_window_stays(ping_info.pop("companion_stays", None), as_of, p)
         ctx["city_days"] = cdays
     with prog.step("itineraries"):
         itin = run["itineraries"](ctx)
@@ -416,7 +451,8 @@ def run_build(
             "ping_parts": ping_info["parts"], "ping_parts_cached": ping_info["cached"],
             "ping_parts_processed": ping_info["processed"], "stays": int(len(ctx["stays"])),
             "subscribers": int(ctx["stays"]["uid"].nunique()) if len(ctx["stays"]) else 0,
-            "itinerary_rows": int(len(itin)), "companions": int(len(exposure)), "cities": int(len(feeds["cities"])),
+            "itinerary_rows": int(len(itin)), "companions": int(len(exposure)),
+            "possible_companions": int(len(ctx.get("possible_companions") or [])), "cities": int(len(feeds["cities"])),
             "starred_cities": int(city_risk["starred"].sum()), "communities": int(len(feeds["communities"])),
             "grades": int((grades["date"] == as_of).sum()), "retention": retention, "warnings": ctx["warnings"],
             "pruned": out["pruned"], "timings_s": prog.timings, "total_s": round(time.perf_counter() - t0, 3),
