@@ -1,14 +1,18 @@
 """Benchmark: the core engine (stays -> city-days -> 14-day itineraries): speed, memory, accuracy,
 agreement with trackintel and speed against trackintel and scikit-mobility.
 
-Speed: vectorised random-walk pings (generated here; people stay at a cell, sometimes answered by a
-neighbouring cell, and move a few cells at a time; pings every 5-60 min) at 1M, 10M and 50M pings
-(50M and 10M only in the full run), each size in its own process so that its peak memory (VmHWM,
-reset after the input is built; the input is counted) is its own. Two input orders: as a feed
-arrives (ordered by time across subscribers: the engine sorts) and already sorted by subscriber
-and time. Rates are pings per CPU second of the process (the machine is shared; wall rates are
-reported too), best of 3 runs up to 2M pings, of 2 up to 10M, one run at 50M. Growth: the exponent
-of time ~ n^k fitted over the sorted sizes.
+Speed: pings from benchmarks/engine_pings.py at 1M, 10M and 50M pings (10M and 50M only in the full
+run), each size in its own process so that its peak memory (VmHWM, reset after the input is built;
+the input is counted) is its own. The speed runs use ``kind="routine"``: subscribers who mostly stay
+in their city (home, work, an evening place; nights silent), with the synthetic nation's shares of
+near-border residents answered by towers across the border and of inter-city trips (the JSON's
+``ping_stats`` compares the generator with forecast.synth's nation). The previous random walk
+(``kind="walk"``, 0.34 runs per ping, 70 % of its pings in stretches that change city) is kept as a
+*stress* figure (``stress_*`` keys). Two input orders: as a feed arrives (ordered by time across
+subscribers: the engine sorts) and already sorted by subscriber (uid ascending) and time. Rates are
+pings per CPU second of the process (time.process_time; the machine is shared; wall rates are
+reported too), best of 3 runs at every size. Growth: the exponent k of cpu time ~ n^k fitted over the
+sorted sizes (1M, 10M; 50M in the full run).
 
 Libraries: trackintel 1.4.2 (generate_staypoints, sliding) and scikit-mobility 1.3.1
 (stay_locations) run on the same pings, written to Parquet, in their own environments
@@ -52,62 +56,20 @@ from forecast.accuracy import itinerary_exactness, stay_scores  # noqa: E402
 from forecast.itinerary import city_days, itineraries  # noqa: E402
 from forecast.stays import CellTable, detect_stays, learn_serving_cities  # noqa: E402
 
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from engine_pings import make_cells, make_pings, ping_stats  # noqa: E402
+
 PARAMS = {"min_stay_minutes": 30.0, "radius_m": 100.0, "max_gap_minutes": 720.0}
 PLAIN = {"border_radius_m": None, "max_tail_minutes": None}
-T0 = int(pd.Timestamp("2020-05-01", tz="Asia/Shanghai").timestamp())
 QUERY = "2020-05-15"
-GRID = 400  # cells on a GRID x GRID lattice, 300 m apart; 16 cities of 100 x 100 cells
+REPEATS = 3  # best of 3 at every size
 LIBS = {
     "trackintel": (".venv-trackintel", "requirements-trackintel.txt"),
     "skmob": (".venv-skmob", "requirements-skmob.txt"),
 }
 
 
-# ---- pings ---------------------------------------------------------------------------------------
-def make_cells(grid: int = GRID) -> pd.DataFrame:
-    g = np.arange(grid * grid, dtype=np.int64)
-    gx, gy = g % grid, g // grid
-    city = 100_000 + (gx * 4 // grid) * 10_000 + (gy * 4 // grid) * 100
-    return pd.DataFrame({"cell_id": g + 1_000_000, "lon": 113.0 + gx * 0.0035, "lat": 30.0 + gy * 0.0027,
-                         "city_code": city, "community_id": gx // 10 + (gy // 10) * 1000})
-
-
-def _block(n: int, first_user: int, pings_per_user: int, rng: np.random.Generator):
-    user = first_user + np.arange(n) // pings_per_user
-    starts = np.flatnonzero(np.r_[True, user[1:] != user[:-1]])
-    lens = np.diff(np.r_[starts, n])
-    dt = rng.integers(300, 3600, n)
-    cs = np.cumsum(dt)
-    ts = T0 + cs - np.repeat(cs[starts] - dt[starts], lens)
-    step = np.where((rng.random(n) < 0.12)[:, None], rng.integers(-6, 7, (n, 2)), 0)
-    pos = np.cumsum(step, axis=0)
-    pos -= np.repeat(pos[starts] - step[starts], lens, axis=0)
-    pos = (pos + rng.integers(50, GRID - 50, (len(starts), 2)).repeat(lens, axis=0)) % GRID
-    pos += np.where((rng.random(n) < 0.15)[:, None], rng.integers(-1, 2, (n, 2)), 0)  # neighbour cell
-    np.clip(pos, 0, GRID - 1, out=pos)
-    return user, ts, pos[:, 0] + pos[:, 1] * GRID + 1_000_000
-
-
-def make_pings(n: int, *, seed: int = 1, pings_per_user: int = 500, time_ordered: bool = False) -> pd.DataFrame:
-    """``n`` random-walk pings, sorted by (uid, time), or ordered by time across subscribers."""
-    rng = np.random.default_rng(seed)
-    n_users = max(1, -(-n // pings_per_user))
-    pseudonyms = rng.integers(-(2**62), 2**62, n_users)
-    uid = np.empty(n, np.int64)
-    ts = np.empty(n, np.int64)
-    cell = np.empty(n, np.int64)
-    block = 2_000_000 // pings_per_user * pings_per_user
-    for lo in range(0, n, block):
-        hi = min(n, lo + block)
-        u, t, c = _block(hi - lo, lo // pings_per_user, pings_per_user, rng)
-        uid[lo:hi], ts[lo:hi], cell[lo:hi] = pseudonyms[u], t, c
-    if time_ordered:
-        order = np.argsort(ts, kind="stable")
-        uid, ts, cell = uid[order], ts[order], cell[order]
-        del order
-    return pd.DataFrame({"uid": uid, "ts_s": ts, "cell_id": cell}, copy=False)
-
-
+# ---- pings: benchmarks/engine_pings.py ------------------------------------------------------------
 # ---- one size, in its own process ------------------------------------------------------------------
 def _status_kb(field: str) -> int:
     for line in Path("/proc/self/status").read_text().splitlines():
@@ -129,28 +91,31 @@ def pipeline(pings: pd.DataFrame, cells) -> tuple[pd.DataFrame, pd.DataFrame]:
     return stays, itineraries(city_days(stays), QUERY)
 
 
-def child(n: int, sorted_input: bool) -> dict:
+def child(n: int, sorted_input: bool, kind: str) -> dict:
     table = CellTable(make_cells())
     gc.collect()
     base_kb = _status_kb("VmRSS")
-    pings = make_pings(n, time_ordered=not sorted_input)
+    pings = make_pings(n, kind=kind, time_ordered=not sorted_input)
     input_bytes = int(sum(pings[c].to_numpy().nbytes for c in pings))
     gc.collect()
     reset = _reset_peak()
-    cpu = wall = float("inf")
+    cpus, walls = [], []
     stays = it = None
-    for _ in range(3 if n <= 2_000_000 else 2 if n <= 10_000_000 else 1):  # best of a few: shared machine
+    for _ in range(REPEATS):  # best of a few: the machine is shared
         stays = it = None
         gc.collect()
         c0, w0 = time.process_time(), time.perf_counter()
         stays, it = pipeline(pings, table)
-        cpu, wall = min(cpu, time.process_time() - c0), min(wall, time.perf_counter() - w0)
+        cpus.append(time.process_time() - c0)
+        walls.append(time.perf_counter() - w0)
     peak_kb = _status_kb("VmHWM")
     return {
         "n": n,
         "sorted": sorted_input,
-        "cpu_s": cpu,
-        "wall_s": wall,
+        "kind": kind,
+        "cpu_s": min(cpus),
+        "wall_s": min(walls),
+        "cpu_s_all": cpus,
         "peak_bytes": (peak_kb - base_kb) * 1024,
         "peak_reset": reset,
         "input_bytes": input_bytes,
@@ -159,8 +124,9 @@ def child(n: int, sorted_input: bool) -> dict:
     }
 
 
-def run_child(n: int, sorted_input: bool) -> dict:
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", str(n)] + (["--sorted"] if sorted_input else [])
+def run_child(n: int, sorted_input: bool, kind: str = "routine") -> dict:
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", str(n), "--kind", kind]
+    cmd += ["--sorted"] if sorted_input else []
     out = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=ROOT)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -321,12 +287,14 @@ def accuracy(n_subscribers: int) -> dict:
         "accuracy_true_stays": int(sc["n_true"]),
         "pings_per_s_synth": len(pings) / max(cpu, 1e-9),
         "learn_serving_cities_pings_per_s": len(pings) / max(learn_cpu, 1e-9),
+        "_synth_ping_stats": ping_stats(pings, nation.cells),
     }
 
 
 # ---- main ------------------------------------------------------------------------------------------
 def growth_exponent(rows: list[dict]) -> float | None:
-    rows = [r for r in rows if r["sorted"]]
+    """k in cpu time ~ n^k, least squares over the sorted routine runs (best of 3 at each size)."""
+    rows = [r for r in rows if r["sorted"] and r["kind"] == "routine"]
     if len(rows) < 2:
         return None
     x = np.log([r["n"] for r in rows])
@@ -334,69 +302,85 @@ def growth_exponent(rows: list[dict]) -> float | None:
     return float(np.polyfit(x, y, 1)[0])
 
 
+def _tag(n: int) -> str:
+    return f"{n // 1_000_000}m" if n >= 1_000_000 else f"{n // 1000}k"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--child", type=int)
+    ap.add_argument("--kind", default="routine", choices=["routine", "walk"])
     ap.add_argument("--sorted", action="store_true")
     ap.add_argument("--setup-libs", action="store_true")
     a = ap.parse_args()
     if a.child:
-        print(json.dumps(child(a.child, a.sorted)))
+        print(json.dumps(child(a.child, a.sorted, a.kind)))
         return
     if a.setup_libs:
         print(json.dumps({name: setup_lib(name) or "ok" for name in LIBS}))
         return
     M = 1_000_000
     if a.quick:
-        unsorted_sizes, sorted_sizes, acc_subs = [M], [M // 4, M, 2 * M], 2000
-        budgets = {"trackintel": 10_000, "skmob": 30_000}
+        plan = [(M, False, "routine"), (M, True, "routine"), (10 * M, True, "routine"), (M, True, "walk")]
+        acc_subs, budgets = 2000, {"trackintel": 10_000, "skmob": 30_000}
     else:
-        unsorted_sizes, sorted_sizes, acc_subs = [M, 10 * M, 50 * M], [M, 10 * M, 50 * M], 6000
-        budgets = {"trackintel": 100_000, "skmob": 500_000}
+        plan = [(n, s, "routine") for s in (False, True) for n in (M, 10 * M, 50 * M)]
+        plan += [(M, False, "walk"), (M, True, "walk"), (10 * M, True, "walk")]
+        acc_subs, budgets = 6000, {"trackintel": 100_000, "skmob": 500_000}
     runs = []
-    for n in unsorted_sizes:
-        runs.append(run_child(n, False))
-        print(f"time-ordered {n:>11,} pings: {runs[-1]['cpu_s']:.2f} s cpu", file=sys.stderr)
-    for n in sorted_sizes:
-        runs.append(run_child(n, True))
-        print(f"sorted       {n:>11,} pings: {runs[-1]['cpu_s']:.2f} s cpu", file=sys.stderr)
-    rate = {(r["n"], r["sorted"]): r["n"] / r["cpu_s"] for r in runs}
-    wall = {(r["n"], r["sorted"]): r["n"] / r["wall_s"] for r in runs}
+    for n, s, kind in plan:
+        runs.append(run_child(n, s, kind))
+        r = runs[-1]
+        print(f"{kind:8s} {'sorted' if s else 'time-ordered':12s} {n:>11,} pings: {r['cpu_s']:.2f} s cpu, "
+              f"{r['wall_s']:.2f} s wall, {r['n'] / r['cpu_s'] / 1e6:.1f}M pings/s", file=sys.stderr)
+    rate = {(r["n"], r["sorted"], r["kind"]): r["n"] / r["cpu_s"] for r in runs}
+    wall = {(r["n"], r["sorted"], r["kind"]): r["n"] / r["wall_s"] for r in runs}
     cells = make_cells()
-    libs = run_libs(make_pings(M, time_ordered=True), cells, budgets, install=not a.quick)
+    feed_1m = make_pings(M, time_ordered=True)
+    libs = run_libs(feed_1m, cells, budgets, install=not a.quick)
     lib_rates = {k: v["pings_per_s"] for k, v in libs["libraries"].items() if "pings_per_s" in v}
     fastest = max(lib_rates.values()) if lib_rates else None
     acc = accuracy(acc_subs)
-    worst = max((r for r in runs if r["n"] >= M), key=lambda r: r["peak_bytes"] / r["n"])
-    sorted_ref = max((r for r in runs if r["sorted"]), key=lambda r: r["n"])
+    stats = {"routine": ping_stats(feed_1m, cells), "walk": ping_stats(make_pings(M, kind="walk"), cells),
+             "synth": acc.pop("_synth_ping_stats", None)}
+    routine = [r for r in runs if r["kind"] == "routine"]
+    worst = max(routine, key=lambda r: r["peak_bytes"] / r["n"])
+    sorted_ref = max((r for r in routine if r["sorted"]), key=lambda r: r["n"])
+    ours_1m = rate[(M, False, "routine")]
     result = {
-        "pings_per_s_1m": rate[(M, False)],
-        "pings_per_s_10m": rate.get((10 * M, False)),
-        "pings_per_s_50m": rate.get((50 * M, False)),
+        "pings_per_s_1m": ours_1m,
+        **{f"pings_per_s_{_tag(n)}": v for (n, s, k), v in rate.items() if k == "routine" and not s and n > M},
         "pings_per_s_sorted": sorted_ref["n"] / sorted_ref["cpu_s"],
-        "pings_per_s_sorted_1m": rate.get((M, True)),
-        "pings_per_s_sorted_10m": rate.get((10 * M, True)),
-        "pings_per_s_sorted_50m": rate.get((50 * M, True)),
-        "wall_pings_per_s_1m": wall[(M, False)],
+        "pings_per_s_sorted_size": sorted_ref["n"],
+        **{f"pings_per_s_sorted_{_tag(n)}": v for (n, s, k), v in rate.items() if k == "routine" and s},
+        "wall_pings_per_s_1m": wall[(M, False, "routine")],
         "wall_pings_per_s_sorted": sorted_ref["n"] / sorted_ref["wall_s"],
-        "ratio_vs_fastest_library": rate[(M, False)] / fastest if fastest else None,
-        "ratio_vs_trackintel": rate[(M, False)] / lib_rates["trackintel"] if "trackintel" in lib_rates else None,
-        "ratio_vs_skmob": rate[(M, False)] / lib_rates["skmob"] if "skmob" in lib_rates else None,
+        **{f"wall_pings_per_s_sorted_{_tag(n)}": v for (n, s, k), v in wall.items() if k == "routine" and s},
+        **{f"stress_pings_per_s{'_sorted' if s else ''}_{_tag(n)}": v for (n, s, k), v in rate.items() if k == "walk"},
+        "ratio_vs_fastest_library": ours_1m / fastest if fastest else None,
+        "ratio_vs_trackintel": ours_1m / lib_rates["trackintel"] if "trackintel" in lib_rates else None,
+        "ratio_vs_skmob": ours_1m / lib_rates["skmob"] if "skmob" in lib_rates else None,
         "library_pings_per_s": lib_rates,
         "library_subset_pings": {k: v["n_pings"] for k, v in libs["libraries"].items() if "n_pings" in v},
         "library_note": ("too slow for 1M pings in a benchmark run: each library runs on the first "
-                         "subscribers of the same 1M pings (library_subset_pings), rate = pings / seconds of "
-                         "its stay call only; ours = sort + stays + city-days + itineraries on all 1M"),
+                         "subscribers of the same 1M time-ordered routine pings (library_subset_pings), rate = "
+                         "pings / seconds of its stay call only; ours = sort + stays + city-days + itineraries "
+                         "on all 1M"),
         "library_errors": {k: v["error"] for k, v in libs["libraries"].items() if "error" in v},
         "trackintel_agreement": libs.get("trackintel_agreement"),
         "trackintel_agreement_stays": libs.get("trackintel_agreement_stays"),
         "peak_bytes_per_ping": worst["peak_bytes"] / worst["n"],
-        "peak_bytes_per_ping_by_size": {f"{r['n']}{'' if r['sorted'] else '_unsorted'}": r["peak_bytes"] / r["n"]
-                                        for r in runs},
+        "peak_bytes_per_ping_by_run": {f"{r['kind']}_{_tag(r['n'])}{'_sorted' if r['sorted'] else ''}":
+                                       r["peak_bytes"] / r["n"] for r in runs},
         "peak_measured_by": "VmHWM reset after input" if all(r["peak_reset"] for r in runs) else "VmHWM (not reset)",
         "growth_exponent": growth_exponent(runs),
-        "rate_basis": "pings per CPU second of the process (stays + city_days + itineraries)",
+        "growth_sizes": [r["n"] for r in routine if r["sorted"]],
+        "cpu_s_by_run": {f"{r['kind']}_{_tag(r['n'])}{'_sorted' if r['sorted'] else ''}": r["cpu_s_all"] for r in runs},
+        "rate_basis": "pings per CPU second of the process (stays + city_days + itineraries), best of 3",
+        "speed_pings": "routine (benchmarks/engine_pings.py); stress_* keys: the random walk",
+        "ping_stats": stats,
+        "load_average": os.getloadavg()[0],
         "params": PARAMS,
         "quick": bool(a.quick),
         **acc,

@@ -11,7 +11,7 @@ then, so queueing is not hidden). The mix, in turn:
 * 15 % Twilio SMS webhooks ``POST /sms/inbound``, validly signed, from distinct fake senders (help,
   risk look-ups, itinerary requests and consents: state-store writes and audit entries)
 
-An error is any non-200 answer, a timeout, a dropped connection, or the bot's "busy" apology. Every
+The server runs from a copy of the source tree taken at start. An error is any non-200 answer, a timeout, a dropped connection, or the bot's "busy" apology. Every
 ``--sample-s`` seconds the resident memory (RSS) of each gunicorn worker is sampled from /proc; the
 memory slope (MB/min) is fitted per worker over its lifetime after the first minute (workers are
 recycled after ``max_requests``, so a sum over workers would saw-tooth).
@@ -33,6 +33,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -44,6 +45,9 @@ from pathlib import Path
 from urllib.parse import quote, urlencode
 
 ROOT = Path(__file__).resolve().parents[1]
+# What the server needs, copied once so a long soak serves one consistent version of the code even
+# if the working tree changes meanwhile (a worker recycled after max_requests would load new templates).
+SERVED_SOURCES = ("miniapp", "bot", "forecast", "templates", "static")
 AUTH_TOKEN = "soak-auth-token-0123456789abcdef"
 ACCOUNT_SID = "AC" + "cd" * 16
 BOT_MESSAGES = ["帮助", "风险 bbt", "风险 百步亭", "RISK dtxq", "望京", "行程", "同意", "TRIP", "AGREE", "MENU"]
@@ -289,15 +293,19 @@ def main(argv: list[str] | None = None) -> None:
         healthz_file = tmp / "healthz.json"
         healthz_file.write_text(json.dumps([{"kind": "healthz", "method": "GET", "path": "/healthz", "body": "",
                                              "headers": {}}]), encoding="utf-8")
+        src = tmp / "src"
+        for name in SERVED_SOURCES:
+            if (ROOT / name).exists():
+                shutil.copytree(ROOT / name, src / name, ignore=shutil.ignore_patterns("__pycache__", "node_modules"))
         env = {**os.environ, "RISKCARD_SNAPSHOT_DIR": str(snapshots), "RISKCARD_STATE_URL": f"sqlite:///{tmp}/state.db",
                "RISKCARD_PSEUDONYM_KEY": TEST_KEY.hex(), "RISKCARD_SECRET_KEY": "soak" * 12,
                "RISKCARD_SIGNING_KEY_DIR": str(tmp / "keys"), "RISKCARD_PUBLIC_URL": public_url,
                "RISKCARD_TWILIO_AUTH_TOKEN": AUTH_TOKEN, "RISKCARD_TWILIO_ACCOUNT_SID": ACCOUNT_SID,
-               "RISKCARD_GUNICORN_BIND": f"127.0.0.1:{port}", "PYTHONPATH": str(ROOT)}
+               "RISKCARD_GUNICORN_BIND": f"127.0.0.1:{port}", "PYTHONPATH": str(src)}
         if args.workers:
             env["RISKCARD_GUNICORN_WORKERS"] = str(args.workers)
         server = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "python:miniapp.gunicorn_conf",
-                                   "miniapp.wsgi:app"], cwd=ROOT, env=env, start_new_session=True)
+                                   "miniapp.wsgi:app"], cwd=src, env=env, start_new_session=True)
         samples: dict[int, list[tuple[float, float]]] = {}
         stop = threading.Event()
 

@@ -104,7 +104,7 @@ class StayIndex:
         stay_end: str = "auto",
         pad_minutes: float = 15.0,
         min_pings: int = 1,
-        pingpong_minutes: float | None = 60,
+        pingpong_minutes: float | None = None,
         pingpong_min_count: int = 3,
     ) -> "StayIndex":
         """Build the index.
@@ -133,7 +133,10 @@ class StayIndex:
             Learn cells that serve the same place from the data: when a subscriber's stays go
             A, B, A with the stay at B no longer than this, (A, B) is a *ping-pong* (a phone switching
             between two towers, e.g. one across a border). Pairs seen at least ``pingpong_min_count``
-            times are matched as one place. ``None`` turns this off.
+            times are matched as one place. ``None`` (the default) turns this off: on the synthetic
+            nation the rule also swallows real short visits (home -> shop -> home looks the same) and
+            costs recall at every sampling, with border smoothing in ``detect_stays`` handling the
+            towers across a border (docs/contacts.md).
         pingpong_min_count : int
             Least number of ping-pongs for a pair of cells to be joined.
 

@@ -39,3 +39,67 @@ def companion_accuracy(
         "recall_outside_band": len(thk & fk) / len(thk) if thk else 1.0,
         "precision_outside_band": len(tlk & fk) / len(fk) if fk else 1.0,
     }
+
+
+def true_companions(true_stays: pd.DataFrame, case_report: pd.DataFrame) -> pd.DataFrame:
+    """Exact shared minutes between each searched case and everyone, from true stays at places.
+
+    Parameters
+    ----------
+    true_stays : DataFrame
+        ``uid, start_s, end_s, place_id`` (TRUE_STAYS); a subscriber's stays must not overlap.
+    case_report : DataFrame
+        :func:`forecast.contacts.check_cases` output (or ``find_companions(...).attrs["case_report"]``):
+        rows with status ``ok`` are scored over their ``window_start_s .. window_end_s``.
+
+    Returns
+    -------
+    DataFrame
+        ``case_id, uid, shared_minutes`` (TRUE_CONTACTS), every pair with a positive overlap.
+
+    Examples
+    --------
+    >>> ts = pd.DataFrame({"uid": [1, 2], "start_s": [0, 1800], "end_s": [7200, 9000], "place_id": [4, 4]})
+    >>> rep = pd.DataFrame({"case_id": ["a"], "uid": [1], "window_start_s": [0], "window_end_s": [3600],
+    ...                     "status": ["ok"]})
+    >>> true_companions(ts, rep).to_dict("records")
+    [{'case_id': 'a', 'uid': 2, 'shared_minutes': 30.0}]
+    """
+    import numpy as np
+
+    from .contacts import StayIndex
+
+    run = case_report[case_report["status"] == "ok"]
+    st = true_stays[["uid", "start_s", "end_s", "place_id"]].rename(columns={"place_id": "cell_id"})
+    idx = StayIndex.build(st, stay_end="last_ping", pad_minutes=0, pingpong_minutes=None)
+    win = run[["window_start_s", "window_end_s"]].to_numpy(np.int64).reshape(-1, 2)
+    found = idx.companions(run["uid"].to_numpy(np.int64), win, min_shared_minutes=0)
+    return pd.DataFrame({"case_id": pd.array(run["case_id"].to_numpy(object)[found["query"].to_numpy()],
+                                             dtype="string"),
+                         "uid": found["uid"].to_numpy(np.int64),
+                         "shared_minutes": found["shared_minutes"].to_numpy(np.float64)})
+
+
+def visible_true_stays(true_stays: pd.DataFrame, pings: pd.DataFrame, *, silence_hours: float = 16) -> pd.DataFrame:
+    """True stays cut to what pings can show: each subscriber's time from first to last ping, minus
+    silences longer than ``silence_hours`` (a missing day; the silent nights are shorter and stay in).
+
+    Examples
+    --------
+    >>> ts = pd.DataFrame({"uid": [1], "start_s": [0], "end_s": [200_000], "place_id": [4]})
+    >>> pings = pd.DataFrame({"uid": [1, 1, 1], "ts_s": [100, 3600, 190_000]})
+    >>> visible_true_stays(ts, pings)[["start_s", "end_s"]].to_dict("records")
+    [{'start_s': 100, 'end_s': 3600}]
+    """
+    import numpy as np
+
+    p = pings.sort_values(["uid", "ts_s"], kind="stable")
+    u, t = p["uid"].to_numpy(np.int64), p["ts_s"].to_numpy(np.int64)
+    brk = np.ones(len(u) + 1, dtype=bool)
+    brk[1:-1] = (u[1:] != u[:-1]) | (t[1:] - t[:-1] > silence_hours * 3600)
+    head, tail = np.flatnonzero(brk[:-1]), np.flatnonzero(brk[1:])
+    seg = pd.DataFrame({"uid": u[head], "seg_s": t[head], "seg_e": t[tail]})
+    seg = seg[seg["seg_e"] > seg["seg_s"]]
+    ts = true_stays.merge(seg, on="uid")
+    ts = ts.assign(start_s=np.maximum(ts["start_s"], ts["seg_s"]), end_s=np.minimum(ts["end_s"], ts["seg_e"]))
+    return ts[ts["end_s"] > ts["start_s"]].drop(columns=["seg_s", "seg_e"]).reset_index(drop=True)

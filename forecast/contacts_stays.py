@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .schema import STAYS, empty
+from .schema import DEFAULT_TZ, STAYS, empty
 
 CONTACT_STAY_PARAMS = {"min_stay_minutes": 15.0, "radius_m": None, "max_gap_minutes": 2880.0,
                        "max_tail_minutes": None}
@@ -86,6 +86,8 @@ def join_contact_stays(
     min_stay_minutes: float = 15,
     max_gap_minutes: float = 2880,
     max_tail_minutes: float | None = None,
+    backfill_minutes: float = 0,
+    tz: str = DEFAULT_TZ,
 ) -> pd.DataFrame:
     """Join the stays of consecutive parts (outputs of :func:`part_contact_stays`, concatenated).
 
@@ -96,6 +98,13 @@ def join_contact_stays(
         stays are taken as already joined and only sorted and filtered.
     min_stay_minutes, max_gap_minutes, max_tail_minutes : float
         The part's settings (same meaning as in :func:`forecast.stays.detect_stays`).
+    backfill_minutes : float
+        Each subscriber's first stay starts up to this much before its first ping, but not before
+        that day's local midnight: where the data begins, the night before the first morning ping
+        is credited to the place of that ping, as the trigger rule credits the time after a stay's
+        last ping to that stay. 0 turns it off.
+    tz : str
+        Time zone of the local midnight.
 
     Returns
     -------
@@ -115,6 +124,14 @@ def join_contact_stays(
     1     3600   9000        2        3
     2     9000  12600        1        2
     3    12600  14000        2        3
+
+    Where the data begins, the night before the first ping goes to the first stay:
+
+    >>> t = int(pd.Timestamp("2020-01-20 07:00", tz="Asia/Shanghai").timestamp())
+    >>> first = day1.assign(start_s=day1["start_s"] + t, end_s=day1["end_s"] + t)
+    >>> got = join_contact_stays(first, backfill_minutes=720)["start_s"] - t
+    >>> (got // 3600).tolist()
+    [-7, 1]
     """
     if not len(stays):
         return empty(STAYS)
@@ -143,6 +160,14 @@ def join_contact_stays(
             end[nxt] = np.maximum(end[nxt], to)
         s = s.iloc[head].reset_index(drop=True)
         start = start[head]
-    out = s[list(STAYS)].assign(end_s=end, n_pings=npk)
+    if backfill_minutes and n:
+        first = np.ones(len(start), bool)
+        u = s["uid"].to_numpy(np.int64)
+        first[1:] = u[1:] != u[:-1]
+        day = pd.DatetimeIndex(pd.to_datetime(start[first], unit="s", utc=True)).tz_convert(tz).normalize()
+        back = np.maximum(start[first] - int(float(backfill_minutes) * 60), day.as_unit("s").asi8)
+        start = start.copy()
+        start[first] = np.minimum(start[first], back)
+    out = s[list(STAYS)].assign(start_s=start, end_s=end, n_pings=npk)
     keep = end - start >= float(min_stay_minutes) * 60
     return out[keep].reset_index(drop=True).astype(STAYS)

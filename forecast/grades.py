@@ -320,9 +320,9 @@ def grade_features(features: pd.DataFrame, model: GradeModel = DEFAULT_MODEL,
     --------
     >>> f = pd.DataFrame({k: [0] for k in FEATURES}).astype(FEATURES)
     >>> f[["residents", "n_cells", "observed_residents", "has_cases_data", "has_location_data"]] = [1000.0, 1, 10, True, True]
-    >>> g = grade_features(f.assign(own_7=3.0))
-    >>> g["grade"].item(), g["reasons"].item()[0]["factor"]
-    ('medium_low', 'own_7')
+    >>> g = grade_features(f.assign(own_7=3.0), GradeModel(coef={"own_7": 0.05}))  # 3 x 0.05 a day in 1,000: 15
+    >>> g["grade"].item(), g["score"].item(), g["reasons"].item()[0]["factor"]
+    ('medium_low', 15.0, 'own_7')
     """
     f = features.reset_index(drop=True)
     pred = predict(f, model)
@@ -368,9 +368,10 @@ def grade_communities(
     >>> cases = pd.DataFrame({"confirmed_date": pd.to_datetime(["2020-01-19"] * 2), "community_id": [1, 1],
     ...                       "city_code": [9, 9], "uid": [5, 6]})
     >>> homes = pd.DataFrame({"uid": [5, 6, 7], "community_id": [1, 1, 2]})
-    >>> g = grade_communities(comms, cells, cases, "2020-01-20", homes=homes)
-    >>> g["grade"].tolist()
-    ['medium_high', 'medium_high', 'unknown']
+    >>> m = GradeModel(coef={"own_7": 0.05, "city": 1.0})
+    >>> g = grade_communities(comms, cells, cases, "2020-01-20", homes=homes, model=m)
+    >>> g["grade"].tolist(), g["score"].tolist()[:2]
+    (['medium_low', 'medium_low', 'unknown'], [19.524, 9.524])
     """
     f = community_features(communities, cells, cases, as_of, homes=homes, exposure=exposure, itinerary=itinerary,
                            city_growth=city_growth)

@@ -16,6 +16,7 @@ piece that spans the change is off by the shift (at most one hour, on that day o
 from __future__ import annotations
 
 import datetime as dt
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
@@ -40,14 +41,21 @@ def local_seconds(ts_s: np.ndarray, tz: str = DEFAULT_TZ) -> np.ndarray:
     if len(ts_s) == 0:
         return ts_s.copy()
     h0 = int(ts_s.min()) // 3600
-    h1 = int(ts_s.max()) // 3600
-    hours = pd.DatetimeIndex((np.arange(h0, h1 + 1, dtype=np.int64) * 3600).astype("datetime64[s]"), tz="UTC")
-    local = hours.tz_convert(tz).tz_localize(None)
-    wall = local.to_numpy().astype("datetime64[s]").astype(np.int64)
-    offset = wall - np.arange(h0, h1 + 1, dtype=np.int64) * 3600
-    if (offset == offset[0]).all():
+    offset = _hour_offsets(tz, h0, int(ts_s.max()) // 3600)
+    if len(offset) == 1:
         return ts_s + offset[0]
     return ts_s + offset[ts_s // 3600 - h0]
+
+
+@lru_cache(maxsize=64)
+def _hour_offsets(tz: str, h0: int, h1: int) -> np.ndarray:
+    """UTC offsets (seconds) of ``tz`` for the hours ``h0 .. h1`` since the epoch; one value if constant."""
+    hours = pd.DatetimeIndex((np.arange(h0, h1 + 1, dtype=np.int64) * 3600).astype("datetime64[s]"), tz="UTC")
+    wall = hours.tz_convert(tz).tz_localize(None).to_numpy().astype("datetime64[s]").astype(np.int64)
+    offset = wall - np.arange(h0, h1 + 1, dtype=np.int64) * 3600
+    offset = offset[:1] if (offset == offset[0]).all() else offset
+    offset.flags.writeable = False
+    return offset
 
 
 def _to_day_s(query_date) -> int:
@@ -73,6 +81,26 @@ def _split_days(uid, start_local, end_local, city):
     return uid[idx], day * DAY_S, city[idx], hi - lo
 
 
+def _order_uid_day_city(uid, day_s, city):
+    """Order sorting rows by (uid, day, city), or None if sorted. Rows grouped by uid in ascending
+    uid order with days in order (the usual case) only need the cities of multi-row days sorted."""
+    if len(uid) < 2:
+        return None
+    new_uid = uid[1:] != uid[:-1]
+    if not ((uid[1:] >= uid[:-1]).all() and (new_uid | (day_s[1:] >= day_s[:-1])).all()):
+        return np.lexsort((city, day_s, uid))
+    same_day = ~new_uid & (day_s[1:] == day_s[:-1])
+    if not (same_day & (city[1:] < city[:-1])).any():
+        return None
+    # rows of days with several cities: sort those by (day group, city) and put them back in place
+    group = np.cumsum(np.r_[True, ~same_day])
+    multi = np.r_[same_day, False] | np.r_[False, same_day]
+    idx = np.flatnonzero(multi)
+    order = np.arange(len(uid))
+    order[idx] = idx[np.lexsort((city[idx], group[idx]))]
+    return order
+
+
 def _sum_by_key(uid, day_s, city, seconds):
     """Sum seconds by (uid, day, city); returns the CITY_DAYS frame (minutes > 0 only)."""
     keep = seconds > 0
@@ -85,8 +113,9 @@ def _sum_by_key(uid, day_s, city, seconds):
         np.r_[True, (uid[1:] != uid[:-1]) | (day_s[1:] != day_s[:-1]) | (city[1:] != city[:-1])]
     )
     uid, day_s, city, seconds = uid[first], day_s[first], city[first], np.add.reduceat(seconds, first)
-    order = np.lexsort((city, day_s, uid))
-    uid, day_s, city, seconds = uid[order], day_s[order], city[order], seconds[order]
+    order = _order_uid_day_city(uid, day_s, city)
+    if order is not None:
+        uid, day_s, city, seconds = uid[order], day_s[order], city[order], seconds[order]
     first = np.flatnonzero(
         np.r_[True, (uid[1:] != uid[:-1]) | (day_s[1:] != day_s[:-1]) | (city[1:] != city[:-1])]
     )
@@ -231,12 +260,21 @@ def itineraries(
     day = day[sel]
     if len(uid) == 0:
         return empty(ITINERARY)
-    order = np.lexsort((day, city, uid))
+    new_uid = uid[1:] != uid[:-1]
+    span = int(city.max()) - int(city.min()) + 1
+    if (uid[1:] >= uid[:-1]).all() and (new_uid | (day[1:] >= day[:-1])).all() and len(uid) * span < 1 << 62:
+        # rows by uid then day (as city_days returns them): a stable sort of (subscriber, city) keeps days in order
+        key = np.cumsum(np.r_[0, new_uid]) * span + (city - int(city.min()))
+        order = np.argsort(key, kind="stable")
+    else:
+        order = np.lexsort((day, city, uid))
     uid, city, day = uid[order], city[order], day[order]
     first = np.flatnonzero(np.r_[True, (uid[1:] != uid[:-1]) | (city[1:] != city[:-1])])
     last = np.r_[first[1:], len(uid)] - 1
     new_day = np.r_[True, (uid[1:] != uid[:-1]) | (city[1:] != city[:-1]) | (day[1:] != day[:-1])]
     n_days = np.add.reduceat(new_day.astype(np.int64), first)
+    o = np.lexsort((city[first], day[first], uid[first]))
+    first, last, n_days = first[o], last[o], n_days[o]
     out = pd.DataFrame(
         {
             "uid": uid[first],
@@ -246,7 +284,6 @@ def itineraries(
             "days": n_days,
         }
     )
-    out = out.sort_values(["uid", "first_date", "city_code"], kind="stable").reset_index(drop=True)
     return out.astype(ITINERARY)
 
 

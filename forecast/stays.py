@@ -11,7 +11,7 @@ Vectorised on runs (consecutive pings at one cell): a trigger is always a run's 
 subscribers are scanned at once, each step testing the next ``k`` runs of every open piece.
 
 On by default: border smoothing (pings at a tower of another city inside a neighbourhood visit are
-moved to the visit's city, :func:`_smooth_borders`; towers that mostly serve another city are
+moved to the visit's city, :func:`forecast.stays_border.smooth_borders`; towers that mostly serve another city are
 learned by :func:`learn_serving_cities`) and a tail (a stay ends at most ``max_tail_minutes`` after
 its last ping, not at the next morning's trigger).
 """
@@ -22,10 +22,9 @@ import numpy as np
 import pandas as pd
 
 from .schema import STAYS, empty
+from .stays_border import smooth_borders, visit_cities
+from .stays_scan import EARTH_RADIUS_M, anchors_by_radius, longest, majority
 
-EARTH_RADIUS_M = 6_371_000.0
-_STEP_BUDGET = 1 << 16
-_MAX_LOOKAHEAD = 64
 _CHUNK_PINGS = 500_000
 _STEP_CAP_S = 3600
 
@@ -90,9 +89,12 @@ class CellTable:
         cell_ids = np.asarray(cell_ids, np.int64)
         if self._dense is not None:
             off = cell_ids - self._lo
-            ok = (off >= 0) & (off < len(self._dense))
-            rows = self._dense[np.where(ok, off, 0)]
-            rows[~ok] = -1
+            if len(off) and off.min() >= 0 and off.max() < len(self._dense):
+                rows = self._dense[off]
+            else:
+                ok = (off >= 0) & (off < len(self._dense))
+                rows = self._dense[np.where(ok, off, 0)]
+                rows[~ok] = -1
         else:
             pos = np.searchsorted(self._sorted, cell_ids)
             pos = np.minimum(pos, len(self._sorted) - 1)
@@ -141,148 +143,23 @@ def sort_pings(uid: np.ndarray, ts_s: np.ndarray) -> np.ndarray | None:
     return np.lexsort((ts_s, uid))
 
 
-def _anchors_by_radius(g_start, xyz, radius_m):
-    """Anchor runs of the sliding scan (group starts plus triggers), as a boolean mask over runs.
-
-    ``g_start`` marks runs that start a gap-free group; ``xyz`` holds unit vectors of the runs'
-    cells. "distance >= radius_m" is tested as ``dot <= cos(radius_m / R)`` (the haversine in
-    trackintel's form is the arc cosine of the same dot product). A run more than ``2 * radius_m``
-    from the previous run is a trigger whatever the anchor was (triangle inequality), so such runs
-    split the groups into independent pieces scanned in parallel.
-    """
-    n_runs = len(xyz)
-    cos_r = np.cos(radius_m / EARTH_RADIUS_M)
-    is_anchor = g_start.copy()
-    if n_runs > 1:
-        step_dot = np.einsum("ij,ij->i", xyz[1:], xyz[:-1])
-        is_anchor[1:] |= step_dot <= np.cos((2.0 * radius_m + 1.0) / EARTH_RADIUS_M)
-    first = np.flatnonzero(is_anchor)
-    end = np.append(first[1:], n_runs)
-    open_ = end - first > 1
-    anchor = first[open_]
-    probe = anchor + 1
-    end = end[open_]
-    while len(anchor):
-        k = int(min(_MAX_LOOKAHEAD, max(1, _STEP_BUDGET // len(anchor)), int((end - probe).max())))
-        idx = probe[:, None] + np.arange(k)
-        valid = idx < end[:, None]
-        np.minimum(idx, n_runs - 1, out=idx)
-        dot = np.einsum("ikj,ij->ik", xyz[idx], xyz[anchor])
-        far = (dot <= cos_r) & valid
-        hit = far.any(axis=1)
-        first_hit = far.argmax(axis=1)
-        trig = probe[hit] + first_hit[hit]
-        is_anchor[trig] = True
-        anchor[hit] = trig
-        probe[hit] = trig + 1
-        probe[~hit] += k
-        keep = probe < end
-        anchor, probe, end = anchor[keep], probe[keep], end[keep]
-    return is_anchor
-
-
-def _majority(seg_of_run, code, weight, n_seg, first_run):
-    """Per segment, the code with the largest summed weight (ties: smallest code).
-
-    Runs are ordered by segment; ``first_run`` is each non-empty segment's first run. Only
-    segments whose runs carry more than one code are sorted (few: most stays lie in one city).
-    """
-    out = np.zeros(n_seg, np.int64)
-    out[seg_of_run[first_run]] = code[first_run]
-    differs = (code[1:] != code[:-1]) & (seg_of_run[1:] == seg_of_run[:-1])
-    if not differs.any():
-        return out
-    mixed = np.zeros(n_seg, bool)
-    mixed[seg_of_run[1:][differs]] = True
-    sel = mixed[seg_of_run]
-    s, c, w = seg_of_run[sel], code[sel], weight[sel]
-    order = np.argsort(s * np.int64(int(c.max()) + 1) + c, kind="stable")
-    s, c, w = s[order], c[order], w[order]
-    start = np.flatnonzero(np.r_[True, (s[1:] != s[:-1]) | (c[1:] != c[:-1])])
-    ks, kc, kw = s[start], c[start], np.add.reduceat(w, start)
-    seg_start = np.flatnonzero(np.r_[True, ks[1:] != ks[:-1]])
-    best_w = np.maximum.reduceat(kw, seg_start)
-    cand = np.flatnonzero(kw == np.repeat(best_w, np.diff(np.r_[seg_start, len(ks)])))
-    cand = cand[np.r_[True, ks[cand][1:] != ks[cand][:-1]]]
-    out[ks[cand]] = kc[cand]
-    return out
-
-
-def _longest(seg_of_run, value, weight, n_seg, first_run):
-    """Per segment, the value of its run with the largest weight (ties: the earliest run)."""
-    best_w = np.maximum.reduceat(weight, first_run)
-    cand = np.flatnonzero(weight == np.repeat(best_w, np.diff(np.r_[first_run, len(weight)])))
-    cand = cand[np.r_[True, seg_of_run[cand][1:] != seg_of_run[cand][:-1]]]
-    out = np.zeros(n_seg, np.int64)
-    out[seg_of_run[cand]] = value[cand]
-    return out
-
-
-def _ping_weights(ts, new_uid):
-    """Cumulative time weights of pings (length n + 1): a ping stands for the time until the
-    subscriber's next ping, at most ``_STEP_CAP_S`` (so the last ping before a silent night does not
-    carry the night). Weights of pings ``i..j-1`` are ``cum[j] - cum[i]``."""
-    step = np.zeros(len(ts) + 1, np.int64)
-    np.minimum(ts[1:] - ts[:-1], _STEP_CAP_S, out=step[1:-1])
-    step[1:][np.r_[new_uid[1:], True]] = 0
-    return np.cumsum(step)
-
-
-def _smooth_borders(r_rows, w, r_group_start, table: CellTable, border_radius_m: float):
-    """Border smoothing: inside one neighbourhood visit, cells of a minority city are border towers.
-
-    The sliding scan with ``border_radius_m`` (a few km: the reach of a tower across a border)
-    cuts the runs into neighbourhood visits. In each visit the city with the most time wins (each
-    cell counting for the city it serves, see :func:`learn_serving_cities`); runs at cells
-    registered to any other city take the cell of the nearest earlier run of the visit in the
-    winning city (or the first later one). A
-    real trip to another city lasts beyond the neighbourhood (cities are tens of km apart), so
-    it is a visit of its own and keeps its cells. Returns (runs to keep, new cell rows): a run
-    whose new cell equals its predecessor's merges into it.
-    """
-    keep_all = np.ones(len(r_rows), bool)
-    # only gap-free groups that change city can hold a border tower: smooth just those
-    city = table.city_rank[r_rows]
-    changes = np.flatnonzero((city[1:] != city[:-1]) & ~r_group_start[1:]) + 1
-    if len(changes) == 0:
-        return keep_all, r_rows
-    group = np.cumsum(r_group_start) - 1
-    needed = np.zeros(int(group[-1]) + 1, bool)
-    needed[group[changes]] = True
-    sel = needed[group]
-    all_rows, group_start_all = r_rows, r_group_start
-    r_rows, w, r_group_start = r_rows[sel], w[sel], r_group_start[sel]
-    n_runs = len(r_rows)
-    anchor = _anchors_by_radius(r_group_start, table.xyz[r_rows], border_radius_m)
-    first = np.flatnonzero(anchor)
-    seg = np.cumsum(anchor) - 1
-    n_seg = len(first)
-    win = _majority(seg, table.serve_rank[r_rows], w, n_seg, first)
-    minority = table.city_rank[r_rows] != win[seg]
-    if not minority.any():
-        return keep_all, all_rows
-    # a moved run takes the cell of the nearest run before it in the visit that is in the winning
-    # city (the visit's first such run when there is none before)
-    idx = np.arange(n_runs)
-    prev_ok = np.maximum.accumulate(np.where(minority, -1, idx))
-    next_ok = np.minimum.accumulate(np.where(minority, n_runs, idx)[::-1])[::-1]
-    last = np.append(first[1:], n_runs) - 1
-    donor = np.where(prev_ok >= first[seg], prev_ok, np.where(next_ok <= last[seg], next_ok, idx))
-    new_rows = all_rows.copy()
-    new_rows[sel] = r_rows[donor]  # a visit with no run in the winning city keeps its cells
-    return np.r_[True, (new_rows[1:] != new_rows[:-1]) | group_start_all[1:]], new_rows
-
-
 def _runs(uid, ts, cell, table: CellTable, max_gap_s, border_radius_m):
     """Runs of sorted pings (after border smoothing): first ping, group/uid start flags, cell
-    rows and time weights (:func:`_ping_weights`) of each run."""
+    rows and time weights of each run.
+
+    A ping's time weight is the time until the subscriber's next ping, at most ``_STEP_CAP_S`` (so
+    the last ping before a silent night does not carry the night); a run's is the sum over its pings.
+    """
     n = len(uid)
     new_uid = np.empty(n, bool)
     new_uid[0] = True
     np.not_equal(uid[1:], uid[:-1], out=new_uid[1:])
+    step = np.empty(n + 1, np.int64)  # step[i + 1]: seconds from ping i to ping i + 1
+    step[0] = 0
+    np.subtract(ts[1:], ts[:-1], out=step[1:n])
     brk = np.empty(n, bool)  # a new gap-free group starts here
     brk[0] = True
-    np.greater(ts[1:] - ts[:-1], max_gap_s, out=brk[1:])
+    np.greater(step[1:n], max_gap_s, out=brk[1:])
     brk |= new_uid
     run_start = np.empty(n, bool)
     run_start[0] = True
@@ -294,12 +171,19 @@ def _runs(uid, ts, cell, table: CellTable, max_gap_s, border_radius_m):
     r_uid_start = new_uid[rs]
     del brk
     r_rows = table.rows(cell[rs])
-    cum_w = _ping_weights(ts, new_uid)
+    # cumulative weights in place: step[j] - step[i] is the weight of pings i .. j - 1
+    np.minimum(step[1:n], _STEP_CAP_S, out=step[1:n])
+    step[1:n][new_uid[1:]] = 0
+    step[n] = 0
+    np.cumsum(step[1:], out=step[1:])
     del new_uid
+    rs_end = np.append(rs, n)
     if border_radius_m is not None and len(rs) > 1:
-        keep, r_rows = _smooth_borders(r_rows, np.diff(cum_w[np.append(rs, n)]), r_group_start, table, border_radius_m)
-        rs, r_group_start, r_uid_start, r_rows = rs[keep], r_group_start[keep], r_uid_start[keep], r_rows[keep]
-    return rs, r_group_start, r_uid_start, r_rows, np.diff(cum_w[np.append(rs, n)])
+        keep, r_rows = smooth_borders(r_rows, np.diff(step[rs_end]), r_group_start, table, border_radius_m)
+        if not keep.all():
+            rs, r_group_start, r_uid_start, r_rows = rs[keep], r_group_start[keep], r_uid_start[keep], r_rows[keep]
+            rs_end = np.append(rs, n)
+    return rs, r_group_start, r_uid_start, r_rows, np.diff(step[rs_end])
 
 
 def _stays_sorted(uid, ts, cell, table: CellTable, min_stay_s, radius_m, max_gap_s, include_last, border_radius_m,
@@ -314,7 +198,7 @@ def _stays_sorted(uid, ts, cell, table: CellTable, min_stay_s, radius_m, max_gap
     if radius_m is None:
         is_anchor = np.ones(n_runs, bool)
     else:
-        is_anchor = _anchors_by_radius(r_group_start, table.xyz[r_rows], float(radius_m))
+        is_anchor = anchors_by_radius(r_group_start, r_rows, table.xyz, float(radius_m))
     seg_first = np.flatnonzero(is_anchor)  # segments partition the runs; each group starts one
     n_seg = len(seg_first)
     seg_next = np.append(seg_first[1:], n_runs)
@@ -337,23 +221,29 @@ def _stays_sorted(uid, ts, cell, table: CellTable, min_stay_s, radius_m, max_gap
         np.minimum(end_s, ts[last_ping] + np.int64(tail_s), out=end_s)
     keep = (end_s - start_s >= min_stay_s) & (next_in_group | (last_of_uid & include_last))
 
-    # run weights: time until the next run starts (closed), or until the last ping (open)
-    seg_of_run = np.cumsum(is_anchor) - 1
-    n_pings = np.add.reduceat(r_len, seg_first)
-    # open segments kept with include_last include the last ping; closed ones exclude the trigger
-    lon_sum = np.add.reduceat(r_len * table.lon[r_rows], seg_first)
-    lat_sum = np.add.reduceat(r_len * table.lat[r_rows], seg_first)
-
     ks = np.flatnonzero(keep)
-    kept_runs = keep[seg_of_run]
-    k_seg, k_rows, k_w = seg_of_run[kept_runs], r_rows[kept_runs], r_weight[kept_runs]
-    if len(k_seg):
-        k_first = np.flatnonzero(np.r_[True, k_seg[1:] != k_seg[:-1]])
-        city = table.cities[_majority(k_seg, table.serve_rank[k_rows], k_w, n_seg, k_first)[ks]]
-        comm = table.communities[_majority(k_seg, table.community_rank[k_rows], k_w, n_seg, k_first)[ks]]
-        cellid = _longest(k_seg, table.cell_id[k_rows], k_w, n_seg, k_first)[ks]
+    if n_seg == n_runs:  # every run is a segment (cells farther apart than 2 * radius_m): no reductions
+        n_pings, k_rows = r_len, r_rows[ks]
+        lon_sum = r_len * table.lon[r_rows]
+        lat_sum = r_len * table.lat[r_rows]
+        city = table.cities[table.serve_rank[k_rows]]
+        comm = table.communities[table.community_rank[k_rows]]
+        cellid = table.cell_id[k_rows]
     else:
-        city = comm = cellid = np.zeros(0, np.int64)
+        seg_of_run = np.cumsum(is_anchor) - 1
+        n_pings = np.add.reduceat(r_len, seg_first)
+        # open segments kept with include_last include the last ping; closed ones exclude the trigger
+        lon_sum = np.add.reduceat(r_len * table.lon[r_rows], seg_first)
+        lat_sum = np.add.reduceat(r_len * table.lat[r_rows], seg_first)
+        kept_runs = keep[seg_of_run]
+        k_seg, k_rows, k_w = seg_of_run[kept_runs], r_rows[kept_runs], r_weight[kept_runs]
+        if len(k_seg):
+            k_first = np.flatnonzero(np.r_[True, k_seg[1:] != k_seg[:-1]])
+            city = table.cities[majority(k_seg, table.serve_rank[k_rows], k_w, n_seg, k_first)[ks]]
+            comm = table.communities[majority(k_seg, table.community_rank[k_rows], k_w, n_seg, k_first)[ks]]
+            cellid = longest(k_seg, table.cell_id[k_rows], k_w, n_seg, k_first)[ks]
+        else:
+            city = comm = cellid = np.zeros(0, np.int64)
     npk = n_pings[ks]
     return {
         "uid": uid[rs[seg_first[ks]]],
@@ -514,10 +404,7 @@ def learn_serving_cities(
     f_rows, f_city, f_w = [], [], []
     for uid, ts, cell in _sorted_chunks(pings, chunk_pings):
         rs, g_start, _, rows, w = _runs(uid, ts, cell, table, float(max_gap_minutes) * 60.0, None)
-        anchor = _anchors_by_radius(g_start, table.xyz[rows], float(border_radius_m))
-        first = np.flatnonzero(anchor)
-        seg = np.cumsum(anchor) - 1
-        visit_city = _majority(seg, table.city_rank[rows], w, len(first), first)[seg]
+        visit_city = visit_cities(g_start, rows, w, table.city_rank, table.xyz, float(border_radius_m))[2]
         total += np.bincount(rows, w, minlength=n_cells)
         foreign = visit_city != table.city_rank[rows]
         f_rows.append(rows[foreign])

@@ -3,7 +3,8 @@
 ``run_build(feeds_dir, as_of, out_dir)`` runs every step and prints a summary. Layout of ``out_dir``::
 
     snapshots/                    published snapshots (RISKCARD_SNAPSHOT_DIR), see miniapp.publish
-    cache/pings/<part>/           per ping-feed part: stays.parquet, city_days.parquet, manifest.json
+    cache/pings/<part>/           per ping-feed part: stays.parquet, city_days.parquet,
+                                  companion_stays.parquet (the companion search's), manifest.json
     cache/grades/<date>.parquet   each day's grades, for the 30-day history
     quarantine/<as_of>/           rejected feed rows (phone numbers masked) with reasons
     reports/build-<as_of>.json    the summary of the run
@@ -49,6 +50,10 @@ def _frame_hash(df: pd.DataFrame | None) -> str:
     if df is None or not len(df):
         return "empty"
     return hashlib.sha256(pd.util.hash_pandas_object(df, index=False).to_numpy().tobytes()).hexdigest()[:16]
+
+
+def _n_rows(df: pd.DataFrame | None) -> int:
+    return 0 if df is None else int(len(df))
 
 
 def _day_s(day: str, tz: str) -> int:
@@ -176,7 +181,8 @@ def companion_window_stays(part_stays: pd.DataFrame | None, as_of: str, params: 
         return empty(STAYS)
     c = companion_stay_params(params)
     joined = join_contact_stays(part_stays, min_stay_minutes=c["min_stay_minutes"],
-                                max_gap_minutes=c["max_gap_minutes"], max_tail_minutes=c["max_tail_minutes"])
+                                max_gap_minutes=c["max_gap_minutes"], max_tail_minutes=c["max_tail_minutes"],
+                                backfill_minutes=params.companion_backfill_minutes, tz=params.tz)
     return window_stays(joined, as_of, params)
 
 
@@ -452,7 +458,7 @@ def run_build(
             "ping_parts_processed": ping_info["processed"], "stays": int(len(ctx["stays"])),
             "subscribers": int(ctx["stays"]["uid"].nunique()) if len(ctx["stays"]) else 0,
             "itinerary_rows": int(len(itin)), "companions": int(len(exposure)),
-            "possible_companions": int(len(ctx.get("possible_companions") or [])), "cities": int(len(feeds["cities"])),
+            "possible_companions": _n_rows(ctx.get("possible_companions")), "cities": int(len(feeds["cities"])),
             "starred_cities": int(city_risk["starred"].sum()), "communities": int(len(feeds["communities"])),
             "grades": int((grades["date"] == as_of).sum()), "retention": retention, "warnings": ctx["warnings"],
             "pruned": out["pruned"], "timings_s": prog.timings, "total_s": round(time.perf_counter() - t0, 3),

@@ -47,6 +47,7 @@ class BuildParams:
     companion_stay_radius_m: float | None = None
     companion_max_gap_minutes: float = 2880
     companion_max_tail_minutes: float | None = None
+    companion_backfill_minutes: float = 720  # where the data begins: the night before the first ping
     forecast_horizon_days: int = 14
     n_members: int = 100
     # Named intervention schedules of forecast.seir (e.g. "lockdown_2020"); none by default, because a
@@ -142,10 +143,13 @@ def exposure_table(found: pd.DataFrame | None, cases: pd.DataFrame | None, ctx: 
     if found is None:
         ctx["possible_companions"] = None
         return pd.DataFrame({"uid": [], "last_date": [], "minutes": [], "cases": []})
+    ctx["companion_case_report"] = found.attrs.get("case_report")  # per case: searched, no stays, clipped
     if "level" in found.columns:
         possible = (found["level"] == "possible").to_numpy(bool)
         ctx["possible_companions"] = found[possible].reset_index(drop=True)
         found = found[~possible].reset_index(drop=True)
+        for f in (ctx["possible_companions"], found):
+            f.attrs = {}  # the case report is kept once, above (frames in attrs do not concatenate)
     tags = exposure_tags(found, cases, tz=ctx["params"].tz)
     ctx["companions"], ctx["exposure_tags"] = found, tags  # the forecast and grades steps use them
     return pd.DataFrame({"uid": tags["uid"], "last_date": tags["last_exposure_date"],

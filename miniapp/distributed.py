@@ -11,6 +11,7 @@ Layout, per ping part (the same cache directory and manifest as the local build,
     cache/pings/<part>/_pings/b0007-00002.parquet   canonical pings of bucket 7, ingest batch 2 (temporary)
     cache/pings/<part>/stays-b0007.parquet          stays of the bucket's subscribers in this part
     cache/pings/<part>/city_days-b0007.parquet      their city-day minutes
+    cache/pings/<part>/companion_stays-b0007.parquet  their stays for the companion search
     cache/pings/<part>/manifest.json                written last
 
 Tasks
@@ -18,12 +19,13 @@ Tasks
 1. *ingest* (one per changed part): read the part in batches of ``batch_rows`` (validation and
    pseudonymisation by ``forecast.feeds.iter_ping_batches``, quarantine written as locally) and split
    each batch by bucket ``uid mod n_buckets`` into Parquet.
-2. *stays* (per part and bucket): ``detect_stays`` then ``city_days``. Every subscriber's pings of a
-   part are in one bucket, and both functions work per subscriber, so the union over buckets equals
-   the local result (stays are cut at part boundaries in both).
+2. *stays* (per part and bucket): :func:`miniapp.build.part_stays` (``detect_stays``, ``city_days``
+   and the companion search's stays). Every subscriber's pings of a part are in one bucket, and the
+   functions work per subscriber, so the union over buckets equals the local result (stays are cut at
+   part boundaries in both; the companion stays are joined across parts per subscriber).
 3. *itineraries*, *flows* (per bucket, over all parts): the local step on the bucket's rows; the
    itineraries are concatenated (per subscriber), the flows summed (trip counts are additive).
-4. *companions*: one stay index over the window's stays, built on a worker and shared, queried by
+4. *companions*: one stay index over the window's companion stays (joined across parts), built on a worker and shared, queried by
    batches of cases in parallel. The index is not split by place: it learns ping-pong cell pairs from
    all subscribers (``StayIndex.build(pingpong_minutes=...)``), so an index per place or per bucket
    would learn other pairs and find other companions. docs/scale.md has the national-scale plan.
@@ -220,10 +222,11 @@ def _stays_task(pdir: str, k: int, table, params: BuildParams, _ingested: dict) 
     pdir_path = Path(pdir)
     files = sorted((pdir_path / "_pings").glob(f"b{k:04d}-*.parquet"))
     pings = pd.concat([pd.read_parquet(f) for f in files], ignore_index=True) if files else empty(PINGS)
-    s, cd = part_stays(pings, table, params)
+    s, cd, cs = part_stays(pings, table, params)
     del pings
     _atomic_parquet(s, _bucket_file(pdir_path, "stays", k))
     _atomic_parquet(cd, _bucket_file(pdir_path, "city_days", k))
+    _atomic_parquet(cs, _bucket_file(pdir_path, "companion_stays", k))
     for f in files:
         f.unlink()
     dates = cd["local_date"]
@@ -232,7 +235,8 @@ def _stays_task(pdir: str, k: int, table, params: BuildParams, _ingested: dict) 
 
 
 def _read_part(pdir: Path, kind: str, n_buckets: int, buckets=None, columns=None) -> pd.DataFrame:
-    """One part's rows of ``kind`` (stays, city_days) in the local build's order: by uid, then time."""
+    """One part's rows of ``kind`` (stays, city_days, companion_stays) in the local build's order: by uid,
+    then time."""
     ks = range(n_buckets) if buckets is None else buckets
     frames = [pd.read_parquet(_bucket_file(pdir, kind, k), columns=columns) for k in ks]
     df = pd.concat(frames, ignore_index=True)
@@ -243,7 +247,7 @@ def _read_rows(pdirs: list[str], kind: str, n_buckets: int, buckets=None, column
     from forecast.schema import CITY_DAYS, STAYS, empty
 
     if not pdirs:
-        df = empty(STAYS if kind == "stays" else CITY_DAYS)
+        df = empty(CITY_DAYS if kind == "city_days" else STAYS)
         return df if columns is None else df[columns]
     return pd.concat([_read_part(Path(p), kind, n_buckets, buckets, columns) for p in pdirs], ignore_index=True)
 
@@ -259,12 +263,11 @@ def _bucket_step(step: Callable, kind: str, ctx: dict, pdirs: list[str], n_bucke
 
 
 def _index_task(pdirs: list[str], n_buckets: int, cells: pd.DataFrame, as_of: str, params: BuildParams):
-    """The companion search's stay index over the window's stays (the rows the local step indexes)."""
-    from miniapp.build import window_stays
+    """The companion search's stay index over the window's companion stays (the rows the local step indexes)."""
+    from miniapp.build import companion_window_stays
     from miniapp.build_steps import companion_index
 
-    cols = ["uid", "start_s", "end_s", "cell_id", "n_pings"]
-    stays = window_stays(_read_rows(pdirs, "stays", n_buckets, columns=cols), as_of, params)
+    stays = companion_window_stays(_read_rows(pdirs, "companion_stays", n_buckets), as_of, params)
     return companion_index(stays, cells) if len(stays) else None
 
 
@@ -409,6 +412,7 @@ class DaskExecutor:
             from forecast.schema import CITY_DAYS, STAYS, empty
 
             return empty(STAYS), empty(CITY_DAYS), info
+        info["companion_stays"] = _read_rows(self.part_dirs, "companion_stays", n)
         return _read_rows(self.part_dirs, "stays", n), _read_rows(self.part_dirs, "city_days", n), info
 
     # ---- steps over buckets -------------------------------------------------------------------------------

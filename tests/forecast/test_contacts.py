@@ -153,7 +153,7 @@ def test_pingpong_between_two_towers_is_one_place():
     cases = make_cases([1], day=pd.Timestamp("2020-01-06"))
     plain = find_companions(StayIndex.build(stays, pingpong_minutes=None, stay_end="last_ping", pad_minutes=0), cases)
     assert plain.empty  # the flip to cell 9 leaves only 50 of the 70 minutes at cell 5
-    idx = StayIndex.build(stays, stay_end="last_ping", pad_minutes=0, pingpong_min_count=3)
+    idx = StayIndex.build(stays, stay_end="last_ping", pad_minutes=0, pingpong_minutes=60, pingpong_min_count=3)
     assert idx.report["pingpong_pairs"] == 1 and idx.report["stays_merged_pingpong"] == 6
     got = find_companions(idx, cases)
     assert got["shared_minutes"].tolist() == [70.0]
@@ -295,3 +295,50 @@ def test_accuracy_against_the_synthetic_nation():
     # floors under the benchmark's figures (0.955 / 0.988 at this sampling; 0.977 / 0.991 here): a regression guard
     assert acc["recall"] >= 0.90
     assert acc["precision"] >= 0.95
+
+
+def _day_pings(n_subs=60, n_days=4, seed=3):
+    """Pings 06:00-23:00 local every 5-60 min at one of four cells per 3-hour block; silent nights."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for u in range(n_subs):
+        for d in range(n_days):
+            if rng.random() < 0.1:
+                continue  # a missing day
+            t = T0 + d * DAY + 6 * 3600 + int(rng.integers(0, 3600))
+            cells = rng.integers(1, 5, 6)
+            while t < T0 + d * DAY + 23 * 3600:
+                rows.append((u * 7_919 - 100_000, t, 100 + cells[(t - T0 - d * DAY) // (3 * 3600) - 2]))
+                t += int(rng.integers(5, 61)) * 60
+    return pd.DataFrame(rows, columns=["uid", "ts_s", "cell_id"])
+
+
+def test_companion_stays_of_daily_parts_join_into_the_stays_of_one_pass():
+    from forecast.contacts_stays import CONTACT_STAY_PARAMS, join_contact_stays, part_contact_stays
+    from forecast.stays import detect_stays
+
+    cells = pd.DataFrame({"cell_id": [101, 102, 103, 104], "lon": [120.60, 120.65, 120.70, 120.75],
+                          "lat": 28.0, "city_code": 330300, "community_id": [1, 2, 3, 4]})
+    pings = _day_pings()
+    day = (pings["ts_s"] - T0) // DAY
+    parts = pd.concat([part_contact_stays(g, cells) for _, g in pings.groupby(day)], ignore_index=True)
+    assert parts["open_end"].sum() >= parts["uid"].nunique() * 3  # a stay left open at the end of each day
+    joined = join_contact_stays(parts)
+    whole = detect_stays(pings, cells, **CONTACT_STAY_PARAMS).sort_values(["uid", "start_s"], ignore_index=True)
+    cols = ["uid", "start_s", "end_s", "cell_id", "n_pings"]
+    pd.testing.assert_frame_equal(joined[cols], whole[cols])
+    assert ((joined["end_s"] - T0) // DAY > (joined["start_s"] - T0) // DAY).sum() > 100  # nights not cut
+
+
+def test_possible_companions_are_kept_apart_from_the_rule():
+    t = int(pd.Timestamp("2020-01-10 10:00", tz=TZ).timestamp())
+    stays = pd.DataFrame({"uid": [1, 2, 3, 4], "start_s": [t, t, t, t], "cell_id": [5, 5, 5, 5],
+                          "end_s": [t + 7200, t + 4200, t + 2700, t + 1200]})
+    idx = StayIndex.build(stays, pad_minutes=0)
+    cases = make_cases([1])
+    rule = find_companions(idx, cases)
+    both = find_companions(idx, cases, min_possible_minutes=40)
+    assert rule["uid"].tolist() == [2] and rule["level"].tolist() == ["companion"]
+    assert both[["uid", "level"]].values.tolist() == [[2, "companion"], [3, "possible"]]
+    report = both.attrs["case_report"]
+    assert report[["n_companions", "n_possible"]].values.tolist() == [[1, 1]]

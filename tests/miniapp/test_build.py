@@ -189,3 +189,50 @@ def test_grades_see_the_companions_and_the_forecast_uses_the_measured_ratio(tmp_
     assert seen["exposure_tags"] is not None and len(seen["exposure_tags"]) > 0
     assert {"case_id", "uid"} <= set(seen["companions"].columns)
     assert (tmp_path / "out" / "cache" / "serving_cells.parquet").exists()
+
+
+def test_companion_search_through_the_build_finds_the_true_contacts(nation, tmp_path):
+    """Recall and precision of the build's companions (daily ping parts, cached companion stays joined
+    across midnight) against the synthetic nation's true contacts, raw and visible (docs/contacts.md)."""
+    from forecast.contacts import companion_accuracy
+    from forecast.contacts_accuracy import true_companions, visible_true_stays
+    from forecast.phones import pseudonymise_series
+    from forecast.synth import read_truth
+    from miniapp.build_steps import DEFAULT_STEPS
+
+    _move_parts(nation, AS_OF)
+    seen = {}
+
+    def companions_spy(ctx):
+        out = DEFAULT_STEPS["companions"](ctx)
+        seen.update({k: ctx.get(k) for k in ("companions", "possible_companions", "companion_case_report",
+                                             "companion_stays")})
+        return out
+
+    summary = run_build(nation, AS_OF, tmp_path / "out", pseudonym_key=KEY, params=PARAMS,
+                        steps={**STEPS, "companions": companions_spy}, progress=False, log=lambda _m: None)
+    parts = list((tmp_path / "out" / "cache" / "pings").glob("*/companion_stays.parquet"))
+    assert len(parts) == summary["ping_parts"]
+    # the companion stays are joined across the daily parts: nights at home run through midnight
+    cs = seen["companion_stays"]
+    day = pd.to_datetime(cs["start_s"], unit="s", utc=True).dt.tz_convert("Asia/Shanghai").dt.date
+    end_day = pd.to_datetime(cs["end_s"] - 1, unit="s", utc=True).dt.tz_convert("Asia/Shanghai").dt.date
+    assert (day != end_day).mean() > 0.1
+
+    truth = read_truth(nation)["true_contacts"]
+    rule, possible = seen["companions"], seen["possible_companions"]
+    assert (rule["shared_minutes"] >= 60).all() and possible["shared_minutes"].between(40, 60).all()
+    assert summary["companions"] == rule["uid"].nunique() and summary["possible_companions"] == len(possible)
+    both = pd.concat([rule, possible], ignore_index=True).assign(shared_minutes=60.0)
+    at_rule, searched = companion_accuracy(rule, truth), companion_accuracy(both, truth)
+    assert at_rule["true_pairs"] > 300
+    assert at_rule["recall"] >= 0.95 and at_rule["precision"] >= 0.97
+    assert searched["recall"] >= 0.97 and searched["precision"] >= 0.95
+    assert searched["recall"] > at_rule["recall"]
+
+    raw = pd.concat([pd.read_parquet(p, columns=["msisdn", "ts"]) for p in (nation / "pings").glob("*.parquet")])
+    uid, _ = pseudonymise_series(raw["msisdn"], KEY)
+    pings = pd.DataFrame({"uid": np.asarray(uid, np.int64),
+                          "ts_s": pd.to_datetime(raw["ts"], utc=True, format="mixed").dt.as_unit("s").astype("int64")})
+    visible = true_companions(visible_true_stays(read_truth(nation)["true_stays"], pings), seen["companion_case_report"])
+    assert companion_accuracy(both, visible)["recall"] >= 0.99
