@@ -157,7 +157,8 @@ def accuracy_synth(n_subs: int, seed: int, min_pings: int) -> dict:
         cases = nation.cases.assign(uid=uid, confirmed_date=pd.to_datetime(nation.cases["confirmed_date"]))
         pings = nation.canonical_pings()
         idx = StayIndex.build(build_path_stays(pings, nation.cells), nation.cells, min_pings=min_pings)
-        found_all = find_companions(idx, cases, as_of=pd.Timestamp(cfg.as_of), min_possible_minutes=min(SEARCH_THRESHOLDS))
+        found_all = find_companions(idx, cases, as_of=pd.Timestamp(cfg.as_of),
+                                    min_possible_minutes=min(SEARCH_THRESHOLDS))
         report = found_all.attrs["case_report"]
         vis_truth = true_companions(visible_true_stays(nation.true_stays, pings), report)
         found = found_all[found_all["shared_minutes"] >= 60]
@@ -171,7 +172,8 @@ def accuracy_synth(n_subs: int, seed: int, min_pings: int) -> dict:
         acc.update(recall_with_possible=a["recall"], precision_with_possible=a["precision"],
                    recall_with_possible_visible=v["recall"], precision_with_possible_visible=v["precision"])
         # the best any ping-based search could do: true pairs >= 60 min whose visible time is >= 60 min
-        acc["visible_share_of_true"] = float(len(vis_truth[vis_truth["shared_minutes"] >= 60])) / max(1, acc["true_pairs"])
+        n_visible = int((vis_truth["shared_minutes"] >= 60).sum())
+        acc["visible_share_of_true"] = n_visible / max(1, acc["true_pairs"])
         acc["by_search_threshold"] = {}
         for th in SEARCH_THRESHOLDS:
             f = found_all[found_all["shared_minutes"] >= th].assign(shared_minutes=60.0)

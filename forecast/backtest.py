@@ -5,10 +5,12 @@ corrected only once their date has been reported). Forecasts are scored against 
 counts (not the corrected ones). By default Hubei 2020-02-12 (clinical diagnoses added) is excluded
 as a scoring target; ``exclude=()`` scores it too.
 
-Spread calibration: the model's quantiles are widened or narrowed on the log1p scale by a factor
-chosen, at each origin, to minimise the mean WIS of the earlier origins' tasks whose target dates
-are already observed (<= the origin); 1.0 until such tasks exist. Nothing is fitted on the
-evaluation period itself.
+Anything learned from scores (optional spread calibration, the ensemble weight) is learned at each
+origin from the earlier origins' tasks whose target dates are already observed (<= the origin):
+nothing is fitted on the evaluation period itself. Calibration (``calibration=``): ``"none"``
+(default: chosen on the development origins, see docs/forecast.md), ``"single"`` (one factor on
+the log1p spread) or ``"levels"`` (one factor per central interval, so the 50 % and 95 % intervals
+are calibrated separately).
 """
 
 from __future__ import annotations
@@ -25,6 +27,12 @@ DEFAULT_EXCLUDE = (("Hubei", "2020-02-12"),)
 #: WIS against it uses the tasks where both are scored.
 LOGLINEAR_MIN_DAYS = 7
 SPREAD_GRID = np.round(np.arange(0.5, 3.01, 0.1), 2)
+#: Calibration is learned only once the past holds at least this many observed tasks (with fewer,
+#: e.g. 3 horizons of one origin, the learned factors are noise).
+CALIBRATION_MIN_TASKS = 1000
+#: Development origins (hyper-parameters were chosen on origins up to this date); evaluation is
+#: reported on the later origins and on the whole period.
+DEV_END = pd.Timestamp("2020-02-08")
 
 
 @dataclass(frozen=True)
@@ -84,10 +92,46 @@ def city_inputs(path=None, min_cases: int = 100) -> Inputs:
     return Inputs(daily, pop[idx], flows, tuple(log))
 
 
-def _rescale(q: np.ndarray, s: float) -> np.ndarray:
+def _rescale(q: np.ndarray, s) -> np.ndarray:
+    """Scale the log1p distance of each quantile from the median: ``s`` a scalar or 11 factors,
+    one per central interval (the pair of levels p and 1 - p); monotone output."""
     lq = np.log1p(q)
     med = lq[scoring.MEDIAN_INDEX]
-    return np.maximum(np.expm1(med + s * (lq - med)), 0.0)
+    f = np.ones(len(scoring.QUANTILES))
+    f[:scoring.MEDIAN_INDEX] = s
+    f[scoring.MEDIAN_INDEX + 1:] = np.asarray(s * np.ones(scoring.MEDIAN_INDEX))[::-1]
+    out = np.maximum(np.expm1(med + f.reshape((-1,) + (1,) * (q.ndim - 1)) * (lq - med)), 0.0)
+    return np.maximum.accumulate(out, axis=0)
+
+
+def _pinball(q: np.ndarray, y: np.ndarray, p: float) -> float:
+    return float(np.mean(np.maximum(p * (y - q), (p - 1) * (y - q))))
+
+
+def learn_level_factors(q: np.ndarray, y: np.ndarray, grid: np.ndarray = SPREAD_GRID) -> np.ndarray:
+    """Per central interval, the factor of ``grid`` minimising the quantile (pinball) loss of its
+    two quantiles, rescaled as :func:`_rescale` does, on past tasks ``q (23, n)``, ``y (n,)``.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> y = rng.lognormal(3, 0.5, 4000)
+    >>> from scipy import stats
+    >>> narrow = np.expm1(3 + 0.25 * stats.norm.ppf(scoring.QUANTILES)[:, None]) * np.ones((1, 4000))
+    >>> f = learn_level_factors(narrow, y)
+    >>> bool(f[0] > 1.5 and f[-1] > 1.5)  # too narrow by 2 on the log scale: widened
+    True
+    """
+    lq = np.log1p(q)
+    med = lq[scoring.MEDIAN_INDEX]
+    out = np.ones(scoring.MEDIAN_INDEX)
+    for k in range(scoring.MEDIAN_INDEX):
+        j = len(scoring.QUANTILES) - 1 - k
+        loss = [_pinball(np.maximum(np.expm1(med + g * (lq[k] - med)), 0), y, scoring.QUANTILES[k])
+                + _pinball(np.maximum(np.expm1(med + g * (lq[j] - med)), 0), y, scoring.QUANTILES[j])
+                for g in grid]
+        out[k] = grid[int(np.argmin(loss))]
+    return out
 
 
 #: SEIR variants that may be compared at every origin on the past tasks only. Default: one variant
@@ -97,19 +141,23 @@ WEIGHT_GRID = np.round(np.arange(0.0, 1.01, 0.1), 2)
 
 
 def run_backtest(inputs: Inputs, origins: pd.DatetimeIndex, horizon_days: int = 14, *,
-                 exclude=DEFAULT_EXCLUDE, correct: bool = True, calibrate: bool = True,
+                 exclude=DEFAULT_EXCLUDE, correct: bool = True, calibration: str = "none",
                  candidates: tuple[dict, ...] = SEIR_CANDIDATES, fit_kwargs: dict | None = None,
                  forecast_kwargs: dict | None = None) -> pd.DataFrame:
     """Score every (origin, region, horizon) task; one row each.
 
     At each origin every SEIR variant in ``candidates`` (fit keyword sets) is fitted; the variant
-    and the spread factor with the lowest mean WIS on the *past* tasks (target date <= origin) make
-    the ``seir`` forecast (the first variant with factor 1 while there are none). ``ensemble`` is
-    the quantile average ``w * seir + (1 - w) * persistence_week`` with ``w`` chosen the same way.
+    with the lowest mean WIS on the *past* tasks (target date <= origin) makes the ``seir``
+    forecast (the first variant while there are none), its spread calibrated as ``calibration``
+    says (``"none"``, ``"single"``, ``"levels"``; learned from past tasks once there are
+    :data:`CALIBRATION_MIN_TASKS`). ``ensemble`` is the quantile average ``w * seir + (1 - w) *
+    persistence_week`` with ``w`` chosen on the past tasks the same way (0.5 while there are none).
 
-    Columns: origin, region, horizon_days, target_date, observed, excluded, spread_scale, variant,
-    ensemble_weight, and per model (``seir``, ``ensemble``, ``persistence``, ``persistence_week``,
-    ``loglinear``): ``wis_*``, ``cov50_*``, ``cov95_*``. Origins whose targets run past the data are
+    Columns: origin, region, horizon_days, target_date, observed, excluded, spread_50, spread_95
+    (calibration factors of the 50 % and 95 % intervals), variant, ensemble_weight, and per model
+    (``seir``, ``ensemble``, ``persistence``, ``persistence_week``, ``loglinear``): ``wis_*``,
+    ``cov50_*``, ``cov95_*`` (closed intervals) and ``rcov50_*``, ``rcov95_*`` (randomised PIT,
+    :func:`forecast.scoring.coverage_randomised`). Origins whose targets run past the data are
     scored on the horizons available.
 
     Examples
@@ -122,6 +170,8 @@ def run_backtest(inputs: Inputs, origins: pd.DatetimeIndex, horizon_days: int = 
     >>> len(t), sorted(t["horizon_days"].unique().tolist())
     (12, [1, 2, 3])
     """
+    if calibration not in ("none", "single", "levels"):
+        raise ValueError("calibration must be 'none', 'single' or 'levels'")
     fit_kwargs = fit_kwargs or {}
     forecast_kwargs = forecast_kwargs or {}
     candidates = tuple(candidates) or ({},)
@@ -146,8 +196,8 @@ def run_backtest(inputs: Inputs, origins: pd.DatetimeIndex, horizon_days: int = 
             raw.append(np.quantile(smp["confirmed"], scoring.QUANTILES, axis=0))
         y = future.to_numpy(float)
         q_pw = baselines.persistence_quantiles(hist.to_numpy(), h, level="week_mean")
-        c, s, w = _select(past, origin, len(candidates), calibrate)
-        q_seir = _rescale(raw[c], s)
+        c, factors, w = _select(past, origin, len(candidates), calibration)
+        q_seir = _rescale(raw[c], factors)
         qs = {
             "seir": q_seir,
             "ensemble": w * q_seir + (1 - w) * q_pw,
@@ -159,16 +209,17 @@ def run_backtest(inputs: Inputs, origins: pd.DatetimeIndex, horizon_days: int = 
         tdates = np.broadcast_to(future.index.to_numpy()[:, None], y.shape)
         regs = np.broadcast_to(np.array(regions, dtype=object)[None], y.shape)
         row = {"origin": origin, "region": regs.ravel(), "horizon_days": hz.ravel(),
-               "target_date": tdates.ravel(), "observed": y.ravel(), "spread_scale": s, "variant": c,
-               "ensemble_weight": w}
+               "target_date": tdates.ravel(), "observed": y.ravel(), "spread_50": factors[-1],
+               "spread_95": factors[1], "variant": c, "ensemble_weight": w}
         for name, q in qs.items():
             if name == "loglinear" and len(hist) < LOGLINEAR_MIN_DAYS:
-                for col in ("wis", "cov50", "cov95"):
+                for col in SCORE_COLUMNS:
                     row[f"{col}_{name}"] = np.full(y.size, np.nan)  # not scored: too little history
                 continue
             row[f"wis_{name}"] = scoring.wis(q, y).ravel()
-            row[f"cov50_{name}"] = scoring.coverage(q, y, 0.5).ravel()
-            row[f"cov95_{name}"] = scoring.coverage(q, y, 0.95).ravel()
+            for lv in (50, 95):
+                row[f"cov{lv}_{name}"] = scoring.coverage(q, y, lv / 100).ravel()
+                row[f"rcov{lv}_{name}"] = scoring.coverage_randomised(q, y, lv / 100).ravel()
         frame = pd.DataFrame(row)
         frame["excluded"] = [(r, pd.Timestamp(d)) in excl for r, d in zip(frame["region"], frame["target_date"])]
         rows.append(frame)
@@ -177,9 +228,13 @@ def run_backtest(inputs: Inputs, origins: pd.DatetimeIndex, horizon_days: int = 
     return pd.concat(rows, ignore_index=True)
 
 
-def _select(past: list, origin: pd.Timestamp, n_candidates: int, calibrate: bool) -> tuple[int, float, float]:
-    """(variant, spread factor, ensemble weight) minimising mean WIS over the past tasks already
-    observed at ``origin``; (0, 1.0, 1.0) when there are none or ``calibrate`` is off."""
+SCORE_COLUMNS = ("wis", "cov50", "cov95", "rcov50", "rcov95")
+
+
+def _select(past: list, origin: pd.Timestamp, n_candidates: int, calibration: str
+            ) -> tuple[int, np.ndarray, float]:
+    """(variant, 11 spread factors, ensemble weight) from the past tasks already observed at
+    ``origin``; (0, ones, 0.5) when there are none."""
     raws, pws, ys = [[] for _ in range(n_candidates)], [], []
     for raw, q_pw, y, dates, keep in past:
         seen = np.asarray(dates <= origin)[:, None] & keep
@@ -188,15 +243,22 @@ def _select(past: list, origin: pd.Timestamp, n_candidates: int, calibrate: bool
                 raws[i].append(raw[i][:, seen])
             pws.append(q_pw[:, seen])
             ys.append(y[seen])
-    if not ys or not calibrate:
-        return 0, 1.0, 1.0
+    ones = np.ones(scoring.MEDIAN_INDEX)
+    if not ys:
+        return 0, ones, 0.5
     y = np.concatenate(ys)
-    scores = np.array([[scoring.wis(_rescale(np.concatenate(raws[i], axis=1), s), y).mean()
-                        for s in SPREAD_GRID] for i in range(n_candidates)])
-    c, si = np.unravel_index(int(np.argmin(scores)), scores.shape)
-    q_seir, q_pw = _rescale(np.concatenate(raws[c], axis=1), SPREAD_GRID[si]), np.concatenate(pws, axis=1)
+    pooled = [np.concatenate(r, axis=1) for r in raws]
+    c = int(np.argmin([scoring.wis(q, y).mean() for q in pooled]))
+    factors = ones
+    if calibration != "none" and len(y) >= CALIBRATION_MIN_TASKS:
+        if calibration == "levels":
+            factors = learn_level_factors(pooled[c], y)
+        else:
+            scores = [scoring.wis(_rescale(pooled[c], s), y).mean() for s in SPREAD_GRID]
+            factors = np.full(scoring.MEDIAN_INDEX, SPREAD_GRID[int(np.argmin(scores))])
+    q_seir, q_pw = _rescale(pooled[c], factors), np.concatenate(pws, axis=1)
     w_scores = [scoring.wis(w * q_seir + (1 - w) * q_pw, y).mean() for w in WEIGHT_GRID]
-    return int(c), float(SPREAD_GRID[si]), float(WEIGHT_GRID[int(np.argmin(w_scores))])
+    return c, factors, float(WEIGHT_GRID[int(np.argmin(w_scores))])
 
 
 MODELS = ("seir", "ensemble", "persistence", "persistence_week", "loglinear")
@@ -218,11 +280,22 @@ def _summary(t: pd.DataFrame) -> dict:
     for m in MODELS[2:]:
         out[f"coverage_50_{m}"] = float(t[f"cov50_{m}"].mean())
         out[f"coverage_95_{m}"] = float(t[f"cov95_{m}"].mean())
+    if "rcov50_seir" in t:
+        for m, pre in (("seir", ""), ("persistence", "persistence_")):
+            for lv in (50, 95):
+                out[f"{pre}coverage_{lv}_randomised"] = float(t[f"rcov{lv}_{m}"].mean())
+    if "observed" in t:
+        pos = t["observed"] > 0
+        out["n_tasks_observed_positive"] = int(pos.sum())
+        for lv in (50, 95):
+            out[f"coverage_{lv}_observed_positive"] = float(t.loc[pos, f"cov{lv}_seir"].mean())
     return out
 
 
 def summarise(tasks: pd.DataFrame, include_excluded: bool = False) -> dict:
-    """Pooled scores (relative WIS = ratio of mean WIS on the same tasks) and the same by horizon.
+    """Pooled scores (relative WIS = ratio of mean WIS on the same tasks), the same by horizon and,
+    when the tasks have origins, by period (``development``: origins <= :data:`DEV_END`, on which
+    the hyper-parameters were chosen; ``evaluation``: the later origins).
 
     Examples
     --------
@@ -236,6 +309,10 @@ def summarise(tasks: pd.DataFrame, include_excluded: bool = False) -> dict:
     t = tasks if include_excluded else tasks[~tasks["excluded"]]
     out = _summary(t)
     out["by_horizon"] = [{"horizon_days": int(h), **_summary(g)} for h, g in t.groupby("horizon_days")]
+    if "origin" in t:
+        dev = t["origin"] <= DEV_END
+        out["by_period"] = {name: _summary(t[sel]) for name, sel in
+                            (("development", dev), ("evaluation", ~dev)) if sel.any()}
     return out
 
 
@@ -248,5 +325,6 @@ def horizon_table(summary: dict) -> pd.DataFrame:
     ['all']
     """
     rows = [{k: v for k, v in h.items()} for h in summary["by_horizon"]]
-    rows.append({"horizon_days": "all", **{k: v for k, v in summary.items() if k != "by_horizon"}})
+    rows.append({"horizon_days": "all", **{k: v for k, v in summary.items()
+                                            if k not in ("by_horizon", "by_period")}})
     return pd.DataFrame(rows).set_index("horizon_days")

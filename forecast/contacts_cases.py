@@ -150,8 +150,9 @@ def find_companions(
     -------
     DataFrame
         COMPANIONS columns plus ``places`` (list of cell_id, most shared minutes first),
-        ``top_cell`` and ``level`` (``"companion"``, or ``"possible"`` below the rule). ``result.attrs["case_report"]`` holds :func:`check_cases` for the batch
-        (cases with no stays, duplicates dropped, windows clipped).
+        ``top_cell`` and ``level`` (``"companion"``, or ``"possible"`` below the rule).
+        ``result.attrs["case_report"]`` holds :func:`check_cases` for the batch (with ``n_companions``
+        and ``n_possible``; cases with no stays, duplicates dropped, windows clipped).
 
     Examples
     --------

@@ -138,8 +138,6 @@ class FitResult:
     beta_walk_sd: float
     log: list[str] = field(default_factory=list)
     forecast_walk_sd: float | None = None
-    beta_trend: np.ndarray | None = None
-    drift_damping: float = 0.0
 
 
 def _eakf_update(xs: list[np.ndarray], h: np.ndarray, y: np.ndarray, oev: np.ndarray) -> list[np.ndarray]:
@@ -167,12 +165,11 @@ def _eakf_update(xs: list[np.ndarray], h: np.ndarray, y: np.ndarray, oev: np.nda
 
 def fit_eakf(daily: pd.DataFrame, population: np.ndarray, flows: np.ndarray | None = None, *,
              interventions: list[seir.Intervention] | None = None, n_members: int = 300,
-             spinup_days: int = 14, beta_walk_sd: float = 0.15, inflation: float = 1.03,
+             spinup_days: int = 14, beta_walk_sd: float = 0.7, inflation: float = 1.03,
              oev_rel: float = 0.2, seed: int = 0, min_history_days: int = MIN_HISTORY_DAYS,
              beta_range: tuple[float, float] = (0.6, 1.5), lockdown_beta_factor: float = 0.5,
              max_r0: float = 3.0, update_pipe: bool = True, update_alpha: bool = True,
-             forecast_walk_sd: float | None = 0.03, trend_days: int = 7,
-             drift_damping: float = 0.0, drift_max: float = 0.0) -> FitResult:
+             forecast_walk_sd: float | None = 0.03) -> FitResult:
     """Fit by an ensemble adjustment Kalman filter over the dates of ``daily`` (dates x regions).
 
     The model runs ``spinup_days`` before the first date from seeds scaled to the first counts.
@@ -221,7 +218,6 @@ def fit_eakf(daily: pd.DataFrame, population: np.ndarray, flows: np.ndarray | No
     pmfs = {m: seir.delay_pmf(m) for m in np.unique(delay)}
     y_smooth = pd.DataFrame(y_all).rolling(3, min_periods=1).mean().to_numpy()
     beta_lo, beta_hi = np.log(0.05), np.log(3.0)
-    mean_log_beta = []
     for t in range(len(dates)):
         params = replace(params, beta=params.beta * np.exp(rng.normal(0, beta_walk_sd, params.beta.shape)))
         state, rep, _ = seir.step(state, params, trips[t], travel[t], beta_mult[t], pmfs[delay[t]], copy=False)
@@ -248,14 +244,9 @@ def fit_eakf(daily: pd.DataFrame, population: np.ndarray, flows: np.ndarray | No
         # R0 of the base beta bounded by max_r0 (the published range in January 2020 was 1.4-4)
         hi = np.minimum(beta_hi, np.log(max_r0 / ((alpha + (1 - alpha) * params.mu) * params.D)))
         params = replace(params, beta=np.exp(np.clip(lb, beta_lo, hi)), alpha=alpha)
-        mean_log_beta.append(np.log(params.beta).mean(axis=0))
         state.C = np.broadcast_to(daily.iloc[: ti + 1].sum().to_numpy(), state.C.shape).copy()
-    k = min(trend_days, len(mean_log_beta) - 1)
-    trend = (mean_log_beta[-1] - mean_log_beta[-1 - k]) / k if k > 0 else np.zeros(n_regions)
-    trend = np.clip(trend, -np.inf, drift_max)  # by default only declines of transmission continue
     return FitResult(state, params, [str(c) for c in daily.columns], pd.Timestamp(daily.index[-1]),
-                     interventions, beta_walk_sd, forecast_walk_sd=forecast_walk_sd,
-                     beta_trend=trend, drift_damping=drift_damping)
+                     interventions, beta_walk_sd, forecast_walk_sd=forecast_walk_sd)
 
 
 def _align_flows(flows: np.ndarray, n_days: int, spinup_days: int) -> np.ndarray:
@@ -290,9 +281,7 @@ def forecast_samples(fit: FitResult, horizon_days: int = 30, flows: np.ndarray |
     rt = seir.reproduction_number(fit.state, fit.params, bm[0])
     _, rep, dead = seir.simulate(fit.state, fit.params, dates, flows, fit.interventions,
                                  beta_walk_sd=fit.beta_walk_sd if fit.forecast_walk_sd is None
-                                 else fit.forecast_walk_sd, rng=rng,
-                                 beta_drift=fit.beta_trend if fit.drift_damping > 0 else None,
-                                 drift_damping=fit.drift_damping)
+                                 else fit.forecast_walk_sd, rng=rng)
     out = {"rt": rt}
     for name, mean in (("confirmed", rep), ("deaths", dead)):
         if name == "deaths" and not np.any(fit.params.cfr):

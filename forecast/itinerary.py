@@ -73,38 +73,61 @@ def _split_days(uid, start_local, end_local, city):
     """Cut [start, end) local-second intervals at midnights; returns (uid, day_s, city, seconds)."""
     d0 = start_local // DAY_S
     d1 = (np.maximum(end_local, start_local + 1) - 1) // DAY_S
-    n_days = (d1 - d0 + 1).astype(np.int64)
-    idx = np.repeat(np.arange(len(uid)), n_days)
-    day = d0[idx] + (np.arange(len(idx)) - np.repeat(np.cumsum(n_days) - n_days, n_days))
-    lo = np.maximum(start_local[idx], day * DAY_S)
-    hi = np.minimum(end_local[idx], (day + 1) * DAY_S)
-    return uid[idx], day * DAY_S, city[idx], hi - lo
+    extra = d1 - d0  # midnights crossed
+    if not extra.any():
+        return uid, d0 * DAY_S, city, end_local - start_local
+    n_days = extra + 1
+    first = np.cumsum(n_days) - n_days  # first piece of each interval
+    total = int(first[-1] + n_days[-1])
+    # piece days: +1 within an interval, a jump to the next interval's first day between them
+    day = np.ones(total, np.int64)
+    day[0] = d0[0]
+    day[first[1:]] = d0[1:] - d1[:-1]
+    np.cumsum(day, out=day)
+    day *= DAY_S
+    seconds = np.full(total, DAY_S, np.int64)  # whole days in the middle
+    seconds[first + extra] = end_local - d1 * DAY_S  # last pieces
+    seconds[first] = np.minimum(end_local, (d0 + 1) * DAY_S) - start_local  # first (or only) pieces
+    return np.repeat(uid, n_days), day, np.repeat(city, n_days), seconds
 
 
 def _order_uid_day_city(uid, day_s, city):
-    """Order sorting rows by (uid, day, city), or None if sorted. Rows grouped by uid in ascending
-    uid order with days in order (the usual case) only need the cities of multi-row days sorted."""
+    """Order sorting rows by (uid, day, city), or None if sorted. Rows grouped by subscriber with
+    days in order (the usual case) only need the groups put in uid order and the cities of
+    multi-row days sorted."""
     if len(uid) < 2:
         return None
     new_uid = uid[1:] != uid[:-1]
-    if not ((uid[1:] >= uid[:-1]).all() and (new_uid | (day_s[1:] >= day_s[:-1])).all()):
+    if not (new_uid | (day_s[1:] >= day_s[:-1])).all():
         return np.lexsort((city, day_s, uid))
-    same_day = ~new_uid & (day_s[1:] == day_s[:-1])
+    order = None
+    if not (uid[1:] >= uid[:-1]).all():
+        # subscribers grouped but not in uid order: order the groups (one key per subscriber)
+        first = np.flatnonzero(np.r_[True, new_uid])
+        if len(np.unique(uid[first])) != len(first):
+            return np.lexsort((city, day_s, uid))
+        size = np.diff(np.append(first, len(uid)))
+        by = np.argsort(uid[first], kind="stable")
+        order = np.repeat(first[by] - (np.cumsum(size[by]) - size[by]), size[by]) + np.arange(len(uid))
+        uid, day_s, city = uid[order], day_s[order], city[order]
+    same_day = (uid[1:] == uid[:-1]) & (day_s[1:] == day_s[:-1])
     if not (same_day & (city[1:] < city[:-1])).any():
-        return None
+        return order
     # rows of days with several cities: sort those by (day group, city) and put them back in place
     group = np.cumsum(np.r_[True, ~same_day])
     multi = np.r_[same_day, False] | np.r_[False, same_day]
     idx = np.flatnonzero(multi)
-    order = np.arange(len(uid))
-    order[idx] = idx[np.lexsort((city[idx], group[idx]))]
-    return order
+    within = np.arange(len(uid))
+    within[idx] = idx[np.lexsort((city[idx], group[idx]))]
+    return within if order is None else order[within]
 
 
-def _sum_by_key(uid, day_s, city, seconds):
-    """Sum seconds by (uid, day, city); returns the CITY_DAYS frame (minutes > 0 only)."""
+def _sum_by_key(uid, day_s, city, seconds, min_minutes=0.0):
+    """Sum seconds by (uid, day, city); returns the CITY_DAYS frame (minutes > 0 and, when
+    ``min_minutes > 0``, >= ``min_minutes`` only)."""
     keep = seconds > 0
-    uid, day_s, city, seconds = uid[keep], day_s[keep], city[keep], seconds[keep]
+    if not keep.all():
+        uid, day_s, city, seconds = uid[keep], day_s[keep], city[keep], seconds[keep]
     if len(uid) == 0:
         return empty(CITY_DAYS)
     # pieces come grouped by subscriber and in time order: sum consecutive equal keys first, so
@@ -119,13 +142,18 @@ def _sum_by_key(uid, day_s, city, seconds):
     first = np.flatnonzero(
         np.r_[True, (uid[1:] != uid[:-1]) | (day_s[1:] != day_s[:-1]) | (city[1:] != city[:-1])]
     )
+    minutes = np.add.reduceat(seconds, first) / 60.0
+    if min_minutes > 0:
+        sel = minutes >= min_minutes
+        first, minutes = first[sel], minutes[sel]
     return pd.DataFrame(
         {
             "uid": uid[first],
             "local_date": day_s[first].astype("datetime64[s]"),
             "city_code": city[first],
-            "minutes": np.add.reduceat(seconds, first) / 60.0,
-        }
+            "minutes": minutes,
+        },
+        copy=False,
     )
 
 
@@ -204,9 +232,8 @@ def city_days(
             end[:-1] = np.where(bridge, start[1:], end[:-1])
     if len(uid) == 0:
         return empty(CITY_DAYS)
-    out = _sum_by_key(*_split_days(uid, local_seconds(start, tz), local_seconds(end, tz), city))
-    if min_city_minutes > 0:
-        out = out[out["minutes"].to_numpy() >= min_city_minutes].reset_index(drop=True)
+    out = _sum_by_key(*_split_days(uid, local_seconds(start, tz), local_seconds(end, tz), city),
+                      min_minutes=float(min_city_minutes))
     return out.astype(CITY_DAYS)
 
 

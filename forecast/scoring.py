@@ -90,6 +90,29 @@ def coverage(q: np.ndarray, y: np.ndarray, level: float) -> np.ndarray:
     return ((y >= lo) & (y <= hi)).astype(float)
 
 
+def coverage_randomised(q: np.ndarray, y: np.ndarray, level: float) -> np.ndarray:
+    """Expected coverage of the central ``level`` interval under a randomised PIT (Czado et al.
+    2009), for count data: the forecast's probability integral transform at ``y`` is taken
+    uniform on ``[a, b]``, ``a`` the highest quantile level below ``y`` (0 if none) and ``b`` the
+    lowest level above it (1 if none); the score is the share of ``[a, b]`` inside the interval.
+    Ties at a boundary (e.g. ``y = 0`` with the lower quantiles 0) then count in proportion instead
+    of as always covered, which makes closed-interval coverage of small counts read too high.
+
+    Examples
+    --------
+    >>> q = np.zeros((23, 1)); q[15:, 0] = 1.0  # levels 0.01..0.65 at 0, 0.7.. at 1
+    >>> coverage(q, np.array([0.0]), 0.5).tolist(), coverage_randomised(q, np.array([0.0]), 0.5).round(3).tolist()
+    ([1.0], [0.643])
+    """
+    q, y = _check(q, y)
+    levels = QUANTILES.reshape((-1,) + (1,) * y.ndim)
+    below = np.where(q < y, levels, 0.0).max(axis=0)
+    above = np.where(q > y, levels, 1.0).min(axis=0)
+    lo, hi = (1 - level) / 2, 1 - (1 - level) / 2
+    overlap = np.clip(np.minimum(above, hi) - np.maximum(below, lo), 0, None)
+    return overlap / (above - below)
+
+
 def relative_wis(model_wis: np.ndarray, baseline_wis: np.ndarray) -> float:
     """Mean WIS of the model over mean WIS of the baseline on the same tasks (NaN tasks dropped
     from both).

@@ -301,14 +301,9 @@ def simulate(
     interventions: list[Intervention] | None = None,
     beta_walk_sd: float = 0.0,
     rng: np.random.Generator | None = None,
-    beta_drift: np.ndarray | None = None,
-    drift_damping: float = 0.9,
 ) -> tuple[State, np.ndarray, np.ndarray]:
     """Run the model over ``dates``; return the final state, daily reported cases and deaths
     ``(days, members, regions)``. ``beta_walk_sd`` > 0 lets log beta follow a random walk.
-    ``beta_drift`` (per day, broadcast to ``(members, regions)``) continues a recent trend of log
-    beta, damped: day ``k`` adds ``beta_drift * drift_damping ** k`` (a damped trend, so the growth
-    rate's change fades out with the horizon instead of running on).
 
     Examples
     --------
@@ -332,8 +327,6 @@ def simulate(
     for t in range(len(dates)):
         if beta_walk_sd > 0:
             p = replace(p, beta=p.beta * np.exp(rng.normal(0.0, beta_walk_sd, p.beta.shape)))
-        if beta_drift is not None:
-            p = replace(p, beta=p.beta * np.exp(beta_drift * drift_damping ** (t + 1)))
         state, rep, dead = step(state, p, trips[t], travel[t], beta_mult[t], pmfs[delay[t]], copy=False)
         reps.append(rep)
         deaths.append(dead)

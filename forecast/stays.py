@@ -121,26 +121,38 @@ def sort_pings(uid: np.ndarray, ts_s: np.ndarray) -> np.ndarray | None:
     >>> sort_pings(np.array([5, 2, 5]), np.array([1, 0, 2])).tolist()
     [1, 0, 2]
     """
+    return _grouping(uid, ts_s)[0]
+
+
+def _grouping(uid: np.ndarray, ts_s: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """(order as :func:`sort_pings`, ``uid[order]`` when it comes cheaper than a gather, else None)."""
     n = len(uid)
     if n < 2:
-        return None
+        return None, None
     same = uid[1:] == uid[:-1]
-    back_in_time = same & (ts_s[1:] < ts_s[:-1])
-    if not back_in_time.any():
-        block_uids = uid[np.flatnonzero(~same) + 1]
-        n_blocks = len(block_uids) + 1
-        if n_blocks == 1 or len(np.unique(np.append(block_uids, uid[0]))) == n_blocks:
-            return None
-    if not (ts_s[1:] < ts_s[:-1]).any():
-        # a feed in time order (the usual delivery): a stable sort by subscriber alone suffices;
-        # subscribers become dense codes (hashing, linear) sorted by two 16-bit radix passes
-        codes = pd.factorize(uid)[0]
-        if len(codes) and codes.max() < 1 << 32:
-            order = np.argsort((codes & 0xFFFF).astype(np.uint16), kind="stable")
+    back = ts_s[1:] < ts_s[:-1]
+    if not back.any():  # a feed in time order, or one subscriber, or grouped pings in time order
+        n_blocks = n - int(np.count_nonzero(same))
+        if n_blocks == 1 or (uid[1:] >= uid[:-1]).all():
+            return None, None
+        # subscribers as dense codes in order of first appearance (hashing, linear)
+        codes, uniques = pd.factorize(uid)
+        if len(uniques) == n_blocks:
+            return None, None  # grouped
+        # a stable sort by subscriber alone suffices: the codes sorted by 16-bit radix passes
+        sorted_uid = np.repeat(np.asarray(uniques, np.int64), np.bincount(codes, minlength=len(uniques)))
+        order = np.argsort((codes & 0xFFFF).astype(np.uint16), kind="stable")
+        if len(uniques) > 1 << 16:
             high = (codes[order] >> 16).astype(np.uint16)
             del codes
-            return order[np.argsort(high, kind="stable")]
-    return np.lexsort((ts_s, uid))
+            order = order[np.argsort(high, kind="stable")]
+        return order, sorted_uid
+    if not (same & back).any():
+        block_uids = uid[np.flatnonzero(~same) + 1]
+        n_blocks = len(block_uids) + 1
+        if len(np.unique(np.append(block_uids, uid[0]))) == n_blocks:
+            return None, None
+    return np.lexsort((ts_s, uid)), None
 
 
 def _runs(uid, ts, cell, table: CellTable, max_gap_s, border_radius_m):
@@ -347,10 +359,9 @@ def _sorted_chunks(pings: pd.DataFrame, chunk_pings: int):
     uid = pings["uid"].to_numpy(np.int64)
     ts = pings["ts_s"].to_numpy(np.int64)
     cell = pings["cell_id"].to_numpy(np.int64)
-    order = sort_pings(uid, ts)
+    order, sorted_uid = _grouping(uid, ts)
     if order is not None:
-        uid, ts, cell = uid[order], ts[order], cell[order]
-        del order
+        uid = uid[order] if sorted_uid is None else sorted_uid
     n = len(uid)
     lo = 0
     while lo < n:
@@ -362,7 +373,10 @@ def _sorted_chunks(pings: pd.DataFrame, chunk_pings: int):
                 hi = lo + before
             else:  # one subscriber fills the chunk: take all of its pings
                 hi += int(np.argmax(uid[hi:] != uid[hi])) or (n - hi)
-        yield uid[lo:hi], ts[lo:hi], cell[lo:hi]
+        if order is None:
+            yield uid[lo:hi], ts[lo:hi], cell[lo:hi]
+        else:  # gather chunk by chunk: no sorted copy of the whole input
+            yield uid[lo:hi], ts[order[lo:hi]], cell[order[lo:hi]]
         lo = hi
 
 

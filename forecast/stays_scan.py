@@ -81,7 +81,7 @@ def anchors_by_radius(g_start: np.ndarray, rows: np.ndarray, cell_xyz: np.ndarra
     small = n_local <= _MAX_LOCAL_CELLS
     if small.any():
         sel = small[piece]
-        _jump_pieces(is_anchor, at[sel], piece[sel], pair_of[sel], pair_first, pair_piece, n_local, small,
+        _jump_pieces(is_anchor, at[sel], piece[sel], pair_of[sel], pair_piece, n_local, small,
                      sub_rows[order[pair_first]], cell_xyz, cos_r)
     if not small.all():
         big = ~small
@@ -89,12 +89,12 @@ def anchors_by_radius(g_start: np.ndarray, rows: np.ndarray, cell_xyz: np.ndarra
     return is_anchor
 
 
-def _jump_pieces(is_anchor, at, piece, pair_of, pair_first, pair_piece, n_local, small, pair_rows, cell_xyz,
-                 cos_r):
+def _jump_pieces(is_anchor, at, piece, pair_of, pair_piece, n_local, small, pair_rows, cell_xyz, cos_r):
     """Pointer-jumping scan of pieces with few distinct cells; marks their triggers in ``is_anchor``.
 
     ``at``: original run index of each run (pieces contiguous), ``piece``: its piece, ``pair_of``:
-    its (piece, cell) pair; pairs are numbered piece by piece.
+    its (piece, cell) pair; pairs are numbered piece by piece (``pair_piece``: the piece of each pair,
+    ``pair_rows``: its cell row), ``n_local``: distinct cells per piece, ``small``: pieces to scan.
     """
     pair_start = np.flatnonzero(np.r_[True, pair_piece[1:] != pair_piece[:-1]])  # first pair of each piece
     local_of_pair = np.arange(len(pair_piece)) - np.repeat(pair_start, n_local)
@@ -107,7 +107,8 @@ def _jump_pieces(is_anchor, at, piece, pair_of, pair_first, pair_piece, n_local,
         sel = np.flatnonzero(piece_l == size_l)
         p = np.take(pair_xyz, sel, axis=0).reshape(-1, size_l, 3)
         far = np.einsum("pid,pjd->pij", p, p) <= cos_r
-        mask_of_pair[sel] = (far * (np.int32(1) << np.arange(size_l, dtype=np.int32))).sum(axis=2, dtype=np.int32).ravel()
+        bits = far * (np.int32(1) << np.arange(size_l, dtype=np.int32))
+        mask_of_pair[sel] = bits.sum(axis=2, dtype=np.int32).ravel()
     # pieces with more distinct cells first, so that the pass for local cell c covers a prefix
     start = np.flatnonzero(np.r_[True, piece[1:] != piece[:-1]])
     size = np.diff(np.append(start, len(piece)))

@@ -7,7 +7,6 @@ Each step runs only when its output is missing, so a second ``riskcard demo`` st
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 from dataclasses import dataclass
@@ -71,7 +70,6 @@ def prepare_demo(demo_dir: Path, size: DemoSize = DemoSize(), *, port: int = 800
         generate_key(keys_dir, not_before_s=0)
         log("signing key generated")
     feeds = demo_dir / "feeds"
-    people_file = demo_dir / "people.json"
     if not (feeds / "pings.parquet").exists() and not (feeds / "pings").exists():
         log(f"generating a synthetic nation: {size.subscribers} subscribers, {size.cities} cities ...")
         cfg = NationConfig(
@@ -84,17 +82,15 @@ def prepare_demo(demo_dir: Path, size: DemoSize = DemoSize(), *, port: int = 800
             transmission_per_hour=size.transmission_per_hour,
         )
         write_nation(generate_nation(cfg, key), feeds)
-        people_file.unlink(missing_ok=True)
     build_dir = demo_dir / "build"
     if read_current(build_dir / "snapshots") is None:
         log("building the snapshot ...")
         run_build(feeds, DEMO_AS_OF, build_dir, pseudonym_key=key, log=log)
-    if not people_file.exists():
-        people_file.write_text(json.dumps(pick_people(feeds, Path(env["RISKCARD_SNAPSHOT_DIR"]), key), ensure_ascii=False, indent=1), encoding="utf-8")
     return {
         "env": env,
         "url": env["RISKCARD_PUBLIC_URL"],
-        "people": json.loads(people_file.read_text(encoding="utf-8")),
+        # Recomputed from the feeds each time (under a second): no file outside the raw feeds holds a number.
+        "people": pick_people(feeds, Path(env["RISKCARD_SNAPSHOT_DIR"]), key),
         "communities": pick_communities(Path(env["RISKCARD_SNAPSHOT_DIR"])),
     }
 

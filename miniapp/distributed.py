@@ -25,10 +25,11 @@ Tasks
    part boundaries in both; the companion stays are joined across parts per subscriber).
 3. *itineraries*, *flows* (per bucket, over all parts): the local step on the bucket's rows; the
    itineraries are concatenated (per subscriber), the flows summed (trip counts are additive).
-4. *companions*: one stay index over the window's companion stays (joined across parts), built on a worker and shared, queried by
-   batches of cases in parallel. The index is not split by place: it learns ping-pong cell pairs from
-   all subscribers (``StayIndex.build(pingpong_minutes=...)``), so an index per place or per bucket
-   would learn other pairs and find other companions. docs/scale.md has the national-scale plan.
+4. *companions*: one stay index over the window's companion stays (joined across parts), built on a
+   worker and shared, queried by batches of cases in parallel. The index is not split by place: with
+   ``pingpong_minutes`` set (off by default) it learns ping-pong cell pairs from all subscribers, so an
+   index per place or per bucket would learn other pairs and find other companions. docs/scale.md has
+   the national-scale plan.
 
 Partition sizes come from the workers' memory limit (:func:`plan_partitions`, constants measured on
 this machine); task results other than counts live in Parquet, and what dask holds (itinerary

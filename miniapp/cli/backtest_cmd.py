@@ -10,7 +10,8 @@ import pandas as pd
 from forecast import backtest
 
 COLUMNS = ["n_tasks", "mean_wis_seir", "mean_wis_persistence", "mean_wis_loglinear",
-           "relative_wis_vs_persistence", "relative_wis_vs_loglinear", "coverage_50", "coverage_95"]
+           "relative_wis_vs_persistence", "relative_wis_vs_loglinear", "coverage_50", "coverage_95",
+           "coverage_50_randomised", "coverage_95_randomised"]
 
 
 @click.command("backtest")
@@ -22,10 +23,15 @@ COLUMNS = ["n_tasks", "mean_wis_seir", "mean_wis_persistence", "mean_wis_logline
 @click.option("--members", default=300, show_default=True, type=click.IntRange(10, 5000))
 @click.option("--include-hubei-0212", is_flag=True, help="Score Hubei 2020-02-12 too (excluded by default).")
 @click.option("--no-correct", is_flag=True, help="Fit on the raw series (no reporting-change correction).")
+@click.option("--calibration", type=click.Choice(["none", "single", "levels"]), default="none", show_default=True,
+              help="Spread calibration learned from past origins' observed tasks only.")
+@click.option("--beta-walk-sd", default=None, type=click.FloatRange(0, 3),
+              help="Filter's daily random-walk sd of log beta (default: fit_eakf's, 0.7).")
+@click.option("--seed", default=0, show_default=True, type=int, help="Seed of the filter's ensemble.")
 @click.option("--data-dir", type=click.Path(file_okay=False), help="Override of RISKCARD_CHINA2020_DIR.")
 @click.option("--json", "as_json", is_flag=True, help="End with one JSON object of the scores.")
-def command(level, start, end, every_days, horizon_days, members, include_hubei_0212, no_correct, data_dir,
-            as_json):
+def command(level, start, end, every_days, horizon_days, members, include_hubei_0212, no_correct, calibration,
+            beta_walk_sd, seed, data_dir, as_json):
     """Backtest forecasts from rolling origins and print scores by horizon / 滚动回测并按预测天数输出评分.
 
     Example: riskcard backtest --json --level province --start 2020-01-24 --end 2020-03-10 --every-days 3
@@ -33,10 +39,13 @@ def command(level, start, end, every_days, horizon_days, members, include_hubei_
     try:
         inputs = backtest.province_inputs(data_dir) if level == "province" else backtest.city_inputs(data_dir)
         origins = pd.date_range(start, end, freq=f"{every_days}D")
+        fit_kwargs = {"n_members": members, "seed": seed}
+        if beta_walk_sd is not None:
+            fit_kwargs["beta_walk_sd"] = beta_walk_sd
         tasks = backtest.run_backtest(
             inputs, origins, horizon_days, correct=not no_correct,
             exclude=() if include_hubei_0212 else backtest.DEFAULT_EXCLUDE,
-            fit_kwargs={"n_members": members})
+            calibration=calibration, fit_kwargs=fit_kwargs)
     except (ValueError, KeyError, FileNotFoundError) as exc:
         raise click.ClickException(str(exc)) from None
     except click.ClickException:
@@ -49,7 +58,11 @@ def command(level, start, end, every_days, horizon_days, members, include_hubei_
     table = backtest.horizon_table(summary)[COLUMNS]
     click.echo(f"{level}: {len(origins)} origins x {inputs.daily.shape[1]} regions x {horizon_days} horizons")
     click.echo(table.round(3).to_string())
+    for name, per in summary.get("by_period", {}).items():
+        click.echo(f"{name} origins: " + ", ".join(f"{k}={per[k]:.3f}" for k in COLUMNS[4:]))
     if as_json:
         summary.update(level=level, start=start, end=end, every_days=every_days,
-                       hubei_2020_02_12_scored=include_hubei_0212, corrected=not no_correct)
+                       hubei_2020_02_12_scored=include_hubei_0212, corrected=not no_correct,
+                       calibration=calibration, seed=seed, development_end=str(backtest.DEV_END.date()),
+                       fit_kwargs=fit_kwargs)
         click.echo(json.dumps(summary))

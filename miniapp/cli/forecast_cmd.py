@@ -71,9 +71,9 @@ def load_flows(path: str | None, regions: list[str]) -> np.ndarray | None:
 @click.option("--horizon-days", default=30, show_default=True, type=click.IntRange(1, 60))
 @click.option("--members", default=300, show_default=True, type=click.IntRange(10, 5000))
 @click.option("--contacts-per-case", default=fit.DEFAULT_CONTACTS_PER_CASE, show_default=True, type=float)
-@click.option("--spread-scale", default=1.8, show_default=True, type=float,
-              help="Log-scale widening of the ensemble quantiles; 1.8 is the factor the province "
-                   "backtest learned from past origins at its last origin (1 = raw ensemble).")
+@click.option("--spread-scale", default=1.0, show_default=True, type=float,
+              help="Log-scale widening (>1) or narrowing of the ensemble quantiles; 1 = the raw "
+                   "ensemble, which the province backtest found calibrated (docs/forecast.md).")
 @click.option("--no-correct", is_flag=True, help="Do not correct known reporting changes.")
 def command(series, flows, population, as_of, out, horizon_days, members, contacts_per_case, spread_scale,
             no_correct):

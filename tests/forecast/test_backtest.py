@@ -41,8 +41,49 @@ def test_small_backtest_returns_keys_and_scores():
     assert backtest.summarise(tasks, include_excluded=True)["n_tasks"] == len(tasks)
     assert [h["horizon_days"] for h in s["by_horizon"]] == [1, 2, 3, 4, 5]
     assert 0 <= s["coverage_50"] <= s["coverage_95"] <= 1
-    # spread factor is 1 at the first origin (no past) and learned afterwards
-    assert tasks[tasks.origin == origins[0]]["spread_scale"].eq(1.0).all()
+    # default: no spread calibration; randomised coverage and the periods are reported
+    assert tasks[["spread_50", "spread_95"]].eq(1.0).all().all()
+    assert 0 <= s["coverage_50_randomised"] <= s["coverage_95_randomised"] <= 1
+    per = s["by_period"]  # origins 02-05, 02-08 <= DEV_END < 02-11, 02-14
+    assert set(per) == {"development", "evaluation"}
+    assert per["development"]["n_tasks"] + per["evaluation"]["n_tasks"] == s["n_tasks"]
+    assert per["development"]["n_tasks"] == 2 * 2 * 5 - 1  # Hubei 02-12 (from 02-08) excluded
+
+
+def test_level_calibration_learns_only_from_the_past(monkeypatch):
+    """Levels calibration: factor 1 until enough past tasks are observed, then learned per interval."""
+    rng = np.random.default_rng(3)
+    dates = pd.date_range("2020-01-21", periods=40)
+    d = pd.DataFrame(rng.poisson(50, (40, 30)).astype(float), index=dates, columns=[f"R{i}" for i in range(30)])
+    inp = backtest.Inputs(d, np.full(30, 1e6), None)
+    monkeypatch.setattr(backtest, "CALIBRATION_MIN_TASKS", 300)
+    origins = pd.date_range("2020-01-28", periods=6, freq="3D")
+    t = backtest.run_backtest(inp, origins, 5, calibration="levels", fit_kwargs={"n_members": 20},
+                              forecast_kwargs={"draws_per_member": 2})
+    first = t[t.origin == origins[0]]
+    assert first[["spread_50", "spread_95"]].eq(1.0).all().all()
+    seen = [int(((t.origin < o) & (t.target_date <= o)).sum()) for o in origins]
+    learned = t.groupby("origin")[["spread_50", "spread_95"]].first()
+    for o, n in zip(origins, seen):
+        if n < backtest.CALIBRATION_MIN_TASKS:
+            assert learned.loc[o].eq(1.0).all()
+    assert not learned.iloc[-1].eq(1.0).all()  # enough past tasks by the last origin
+    with pytest.raises(ValueError, match="calibration"):
+        backtest.run_backtest(inp, origins[:1], 3, calibration="magic", fit_kwargs={"n_members": 10})
+
+
+def test_rescale_per_level_shrinks_50_keeps_95():
+    from forecast import scoring
+
+    q = np.expm1(np.log(100.0) + np.linspace(-2, 2, 23))[:, None]
+    f = np.ones(11)
+    f[5:] = 0.5  # the central intervals up to 60 % narrowed, the wider ones kept
+    out = backtest._rescale(q, f)
+    assert np.all(np.diff(out[:, 0]) >= 0)
+    assert out[scoring.MEDIAN_INDEX, 0] == pytest.approx(q[scoring.MEDIAN_INDEX, 0])
+    assert out[1, 0] == pytest.approx(q[1, 0]) and out[21, 0] == pytest.approx(q[21, 0])  # 95 % kept
+    lo50, hi50 = list(np.round(scoring.QUANTILES, 3)).index(0.25), list(np.round(scoring.QUANTILES, 3)).index(0.75)
+    assert out[hi50, 0] - out[lo50, 0] < q[hi50, 0] - q[lo50, 0]  # 50 % narrowed
 
 
 def test_origin_outside_data_raises():

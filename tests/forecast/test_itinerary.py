@@ -109,3 +109,43 @@ def test_itineraries_are_exact_away_from_borders_and_smoothing_lowers_border_err
                               nation.true_city_days, q, nation.subscribers)
     assert smooth["exact_share_away"] >= 0.995
     assert smooth["error_near"] < raw["error_near"]
+
+
+def test_row_order_of_stays_and_city_days_does_not_change_the_results():
+    rng = np.random.default_rng(5)
+    n = 600
+    uid = rng.integers(-(2**62), 2**62, 25)[rng.integers(0, 25, n)]
+    start = 1_580_000_000 + rng.integers(0, 20 * 86_400, n)
+    stays = pd.DataFrame({"uid": uid, "start_s": start, "end_s": start + rng.integers(600, 30_000, n),
+                          "city_code": rng.choice([110000, 120000, 130600], n)})
+    by_uid = stays.sort_values(["uid", "start_s"], kind="stable").reset_index(drop=True)
+    # subscribers grouped but not in uid order (a feed's order of first appearance), and shuffled rows
+    first_seen = by_uid.groupby("uid")["start_s"].transform("min")
+    grouped = by_uid.assign(_k=first_seen).sort_values(["_k", "uid", "start_s"], kind="stable").drop(columns="_k")
+    want = city_days(by_uid, min_city_minutes=0)
+    assert len(want) > 100 and want["uid"].is_monotonic_increasing
+    for other in (grouped, stays.sample(frac=1.0, random_state=2)):
+        pd.testing.assert_frame_equal(city_days(other, min_city_minutes=0), want)
+    shuffled = want.sample(frac=1.0, random_state=3)
+    for q in ("2020-01-30", "2020-02-10"):
+        pd.testing.assert_frame_equal(itineraries(shuffled, q), itineraries(want, q))
+
+
+def test_split_at_midnights_matches_a_piece_by_piece_reference():
+    from forecast.itinerary import DAY_S, _split_days
+
+    rng = np.random.default_rng(6)
+    n = 400
+    start = rng.integers(0, 10 * DAY_S, n)
+    end = start + rng.choice([-50, 0, 1, 3600, DAY_S, 3 * DAY_S + 17], n) + rng.integers(0, 2, n)
+    uid, city = rng.integers(0, 9, n), rng.integers(0, 3, n)
+    want = []
+    for u, s, e, c in zip(uid, start, end, city):
+        day = s // DAY_S
+        while True:
+            want.append((u, day * DAY_S, c, min(e, (day + 1) * DAY_S) - max(s, day * DAY_S)))
+            day += 1
+            if day * DAY_S >= max(e, s + 1):
+                break
+    got = list(zip(*(a.tolist() for a in _split_days(uid, start, end, city))))
+    assert got == [tuple(int(x) for x in w) for w in want]

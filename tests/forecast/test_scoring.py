@@ -89,3 +89,18 @@ def test_loglinear_and_errors():
         baselines.loglinear_quantiles(np.array([1.0, 2.0]), 3)
     with pytest.raises(ValueError, match=">= 0"):
         baselines.persistence_quantiles(np.array([1.0, -2.0, 3.0]), 3)
+
+
+def test_randomised_coverage_counts_ties_in_proportion():
+    from forecast.scoring import coverage, coverage_randomised
+
+    zeros = np.zeros((23, 3))
+    y = np.array([0.0, 0.0, 5.0])
+    # a forecast that is all zeros: the closed interval always covers 0, the randomised PIT
+    # is uniform on [0, 1], so 50 % of it lies in the central 50 % interval
+    assert coverage(zeros, y, 0.5)[:2].tolist() == [1.0, 1.0]
+    assert coverage_randomised(zeros, y, 0.5)[:2] == pytest.approx([0.5, 0.5])
+    assert coverage_randomised(zeros, y, 0.5)[2] == 0.0  # above every quantile
+    # a continuous-looking forecast: y strictly inside the central 50 % interval counts fully
+    q = np.tile(scoring.QUANTILES[:, None] * 100, (1, 2))
+    assert coverage_randomised(q, np.array([50.5, 3.0]), 0.5).tolist() == [1.0, 0.0]

@@ -181,6 +181,39 @@ def test_a_feed_in_time_order_gives_the_same_stays_as_sorted_input():
     pd.testing.assert_frame_equal(feed, want)
 
 
+def test_a_feed_of_more_than_65536_subscribers_is_grouped_by_first_appearance():
+    rng = np.random.default_rng(8)
+    n_sub = 90_000
+    uid = rng.permutation(rng.integers(-(2**62), 2**62, n_sub))[rng.integers(0, n_sub, 3 * n_sub)]
+    ts = np.sort(rng.integers(0, 86400, len(uid)))
+    _, first_seen, code = np.unique(uid, return_index=True, return_inverse=True)
+    assert len(first_seen) > 1 << 16  # codes need two radix passes
+    rank = np.empty(len(first_seen), np.int64)
+    rank[np.argsort(first_seen)] = np.arange(len(first_seen))  # subscribers numbered as they appear
+    want = np.argsort(rank[code.ravel()], kind="stable")
+    assert (sort_pings(uid, ts) == want).all()
+
+
+def test_pointer_jumping_and_lockstep_scans_find_the_same_anchors():
+    from forecast.stays_scan import _lockstep, anchors_by_radius
+
+    rng = np.random.default_rng(9)
+    for trial in range(60):
+        n_cells = int(rng.integers(2, 45))  # pieces with more than 30 distinct cells take the lockstep
+        ang = rng.random((n_cells, 2)) * rng.choice([1e-4, 5e-4, 2e-3])
+        xyz = np.column_stack((np.cos(ang[:, 1]) * np.cos(ang[:, 0]), np.cos(ang[:, 1]) * np.sin(ang[:, 0]),
+                               np.sin(ang[:, 1])))
+        n = int(rng.integers(1, 500))
+        rows = rng.integers(0, n_cells, n)
+        g_start = rng.random(n) < 0.03
+        g_start[0] = True
+        radius_m = float(rng.choice([50, 100, 300, 1000, 3000]))
+        want = g_start.copy()
+        first = np.flatnonzero(g_start)
+        _lockstep(want, first.copy(), np.append(first[1:], n), xyz[rows], np.cos(radius_m / 6_371_000.0))
+        assert (anchors_by_radius(g_start, rows, xyz, radius_m) == want).all(), trial
+
+
 def test_inputs_are_not_mutated_and_bad_input_is_refused():
     cells = _cells()
     p = _pings([1, 1], [0, 40], [10, 20])

@@ -234,5 +234,6 @@ def test_companion_search_through_the_build_finds_the_true_contacts(nation, tmp_
     uid, _ = pseudonymise_series(raw["msisdn"], KEY)
     pings = pd.DataFrame({"uid": np.asarray(uid, np.int64),
                           "ts_s": pd.to_datetime(raw["ts"], utc=True, format="mixed").dt.as_unit("s").astype("int64")})
-    visible = true_companions(visible_true_stays(read_truth(nation)["true_stays"], pings), seen["companion_case_report"])
+    true_stays = read_truth(nation)["true_stays"]
+    visible = true_companions(visible_true_stays(true_stays, pings), seen["companion_case_report"])
     assert companion_accuracy(both, visible)["recall"] >= 0.99

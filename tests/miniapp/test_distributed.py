@@ -92,7 +92,8 @@ def test_distributed_build_equals_local_build(nation, tmp_path):
     for name in a:
         assert a[name] == b[name], f"table {name} differs"
     assert len(a["itineraries"]) > 100 and len(a["grades"]) > 0
-    for k in ("rows_in", "quarantined", "stays", "subscribers", "itinerary_rows", "companions", "ping_parts"):
+    for k in ("rows_in", "quarantined", "stays", "subscribers", "itinerary_rows", "companions", "possible_companions",
+              "ping_parts"):
         assert local[k] == dist[k], k
     assert local["quarantined"] == 3
     assert _quarantine(tmp_path / "local") == _quarantine(tmp_path / "dist")
@@ -100,6 +101,8 @@ def test_distributed_build_equals_local_build(nation, tmp_path):
     parts = sorted((tmp_path / "dist" / "cache" / "pings").iterdir())
     assert len(parts) == dist["ping_parts"] and dist["ping_parts_processed"] == len(parts)
     assert all(len(list(p.glob("stays-b*.parquet"))) == 4 and not (p / "_pings").exists() for p in parts)
+    assert all(len(list(p.glob("companion_stays-b*.parquet"))) == 4 for p in parts)
+    assert local["companions"] > 0  # the comparison means something
     uids = pd.read_parquet(parts[0] / "stays-b0003.parquet")["uid"].to_numpy()
     assert len(uids) and (np.mod(uids, 4) == 3).all()  # partitioned by pseudonym hash
     assert (again["ping_parts_cached"], again["ping_parts_processed"]) == (len(parts), 0)

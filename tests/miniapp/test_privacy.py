@@ -36,8 +36,6 @@ SUBSCRIBERS = 300
 # Files under the demo directory that may hold raw numbers, and why.
 ALLOWED = {
     "feeds": "the raw feed files themselves (synthetic pings and ground truth)",
-    # miniapp/demo.py caches the example numbers it prints; the same exception as its printed list.
-    "people.json": "the demo's cached list of the example numbers it prints",
 }
 
 
