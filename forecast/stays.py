@@ -8,12 +8,13 @@ discards the candidate; the last candidate counts only with ``include_last``. Wi
 ``border_radius_m=None, max_tail_minutes=None`` the stays equal trackintel's staypoints.
 
 Vectorised on runs (consecutive pings at one cell): a trigger is always a run's first ping. All
-subscribers are scanned at once, each step testing the next ``k`` runs of every open piece.
+subscribers are scanned at once (:func:`forecast.stays_scan.anchors_by_radius`: next triggers from
+per-cell masks and pointer doubling, or a lockstep scan).
 
 On by default: border smoothing (pings at a tower of another city inside a neighbourhood visit are
-moved to the visit's city, :func:`forecast.stays_border.smooth_borders`; towers that mostly serve another city are
-learned by :func:`learn_serving_cities`) and a tail (a stay ends at most ``max_tail_minutes`` after
-its last ping, not at the next morning's trigger).
+moved to the visit's city, :func:`forecast.stays_border.smooth_borders`; towers that mostly serve
+another city are learned by :func:`learn_serving_cities`) and a tail (a stay ends at most
+``max_tail_minutes`` after its last ping, not at the next morning's trigger).
 """
 
 from __future__ import annotations
