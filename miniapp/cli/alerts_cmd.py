@@ -47,14 +47,13 @@ def send(order_path: str, dry_run: bool, basis: str, per_minute: int, details: b
 
     Example: riskcard alerts send --order order.csv --dry-run
     """
+    from miniapp.cli._keys import pseudonym_key
     from bot.alerts import AlertPolicy, TwilioSender, exposures_from_order, make_client, send_alerts
     from miniapp.state import open_state
     from miniapp.store import open_current
 
     cfg = _settings()
-    if not cfg.get("PSEUDONYM_KEY"):
-        raise click.ClickException("set RISKCARD_PSEUDONYM_KEY")
-    key = bytes.fromhex(str(cfg["PSEUDONYM_KEY"]))
+    key = pseudonym_key()
     store = open_current(str(cfg["SNAPSHOT_DIR"]))()
     if store is None:
         raise click.ClickException(f"no snapshot is published in {cfg['SNAPSHOT_DIR']}")

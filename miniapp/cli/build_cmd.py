@@ -49,10 +49,10 @@ def command(feeds_dir, as_of, out_dir, keep, members, purge_feeds, pseudonym_key
     from dataclasses import replace
 
     from miniapp.build import BuildParams, run_build
-    from miniapp.cli.synth_cmd import _key
+    from miniapp.cli._keys import pseudonym_key
     from miniapp.snapshot import SnapshotError
 
-    key = _key(pseudonym_key_file)
+    key = pseudonym_key(pseudonym_key_file)
     params = replace(BuildParams(), keep=keep, n_members=members)
     log = (lambda _msg: None) if as_json else click.echo
     if workers and scheduler:

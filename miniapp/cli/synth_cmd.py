@@ -4,33 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 from pathlib import Path
 
 import click
 
-from miniapp.config import env_name
-
-
-def _key(key_file: str | None) -> bytes:
-    if key_file:
-        text = Path(key_file).read_text(encoding="utf-8").strip()
-        source = key_file
-    else:
-        text = os.environ.get(env_name("PSEUDONYM_KEY"), "").strip()
-        source = env_name("PSEUDONYM_KEY")
-        if not text:
-            raise click.ClickException(
-                f"{source} is not set: the pseudonym key (hex, >= 16 bytes) is needed to turn numbers into uids. "
-                f"Hint: export {source}=$(python -c 'import secrets; print(secrets.token_hex(32))') / "
-                f"未设置假名密钥 {source}（十六进制，至少 16 字节）。")
-    try:
-        key = bytes.fromhex(text)
-    except ValueError:
-        raise click.ClickException(f"{source} is not hex / 密钥不是十六进制") from None
-    if len(key) < 16:
-        raise click.ClickException(f"{source} is too short: need >= 16 bytes (32 hex characters) / 密钥太短")
-    return key
+from miniapp.cli._keys import pseudonym_key
 
 
 def _date(ctx, param, value: str) -> str:
@@ -64,7 +42,7 @@ def command(out_dir, subscribers, cities, days, as_of, seed, communities_per_cit
     """
     from forecast.synth import NationConfig, generate_nation_to_dir
 
-    key = _key(pseudonym_key_file)
+    key = pseudonym_key(pseudonym_key_file)
     if days > epidemic_days:
         raise click.BadParameter("must not exceed --epidemic-days / 不能超过疫情模拟天数", param_hint="--days")
     cfg = NationConfig(n_cities=cities, n_subscribers=subscribers, n_days=days, as_of=as_of, seed=seed,
