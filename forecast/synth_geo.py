@@ -12,12 +12,13 @@ itinerary card's wrong-city error. The ground truth keeps the true city of the p
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from forecast import china2020
 
 from forecast.phones import pseudonymise
 
@@ -53,23 +54,6 @@ _POI_KINDS = ("农贸市场", "饭店", "火车站", "人民医院", "购物中�
 _POI_HEADS = "中心 东门 西街 南站 北苑 新街口 老城 滨河 人民路 解放路 中山路 建国路".split()
 
 
-def china2020_dir(data_dir: str | Path | None = None) -> Path:
-    """Directory of the shared 2020 China data: ``data_dir``, else ``$RISKCARD_CHINA2020_DIR``, else
-    ``<repo>/../shared/data/china2020``.
-
-    Examples
-    --------
-    >>> china2020_dir("/tmp/x").name
-    'x'
-    """
-    if data_dir is not None:
-        return Path(data_dir)
-    env = os.environ.get("RISKCARD_CHINA2020_DIR")
-    if env:
-        return Path(env)
-    return Path(__file__).resolve().parents[2] / "shared" / "data" / "china2020"
-
-
 def read_china2020_cities(data_dir: str | Path | None = None) -> pd.DataFrame:
     """Build the city table (``CITY_TABLE`` columns) from the shared li2020 and case-series files.
 
@@ -84,7 +68,7 @@ def read_china2020_cities(data_dir: str | Path | None = None) -> pd.DataFrame:
     >>> len(t), t.loc[t.city_code == 420100, "name"].item()  # doctest: +SKIP
     (373, '武汉市')
     """
-    d = china2020_dir(data_dir)
+    d = china2020.data_dir(data_dir)
     pop = pd.read_csv(d / "li2020_pop.csv")
     coords = pd.read_csv(d / "li2020_city_coordinates.csv")
     if len(pop) != len(coords) or not (pop["City"].to_numpy() == coords["Name"].to_numpy()).all():

@@ -15,7 +15,8 @@ from forecast import schema
 from forecast.phones import normalise_msisdn, pseudonymise
 from forecast.synth import (FEEDS, PLACES, SUBSCRIBERS, TRUTH, NationConfig, generate_nation,
                             generate_nation_to_dir, read_truth, write_nation)
-from forecast.synth_geo import china2020_dir, read_china2020_cities, read_city_table
+from forecast.china2020 import data_dir as china2020_dir
+from forecast.synth_geo import read_china2020_cities, read_city_table
 from forecast.synth_io import read_table
 
 KEY = bytes(range(16))
