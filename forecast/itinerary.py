@@ -25,6 +25,7 @@ from .schema import CITY_DAYS, DEFAULT_TZ, ITINERARY, empty
 from .stays import CellTable, sort_pings
 
 DAY_S = 86_400
+_CHUNK_ROWS = 131_072  # stays per chunk of city_days (whole subscribers)
 
 __all__ = ["local_seconds", "city_days", "itineraries", "visited_city_sets"]
 
@@ -123,13 +124,11 @@ def _order_uid_day_city(uid, day_s, city):
 
 
 def _sum_by_key(uid, day_s, city, seconds, min_minutes=0.0):
-    """Sum seconds by (uid, day, city); returns the CITY_DAYS frame (minutes > 0 and, when
-    ``min_minutes > 0``, >= ``min_minutes`` only)."""
+    """Sum seconds by (uid, day, city); returns CITY_DAYS columns (uid, day_s, city, minutes) sorted
+    by (uid, day, city), minutes > 0 and, when ``min_minutes > 0``, >= ``min_minutes`` only."""
     keep = seconds > 0
     if not keep.all():
         uid, day_s, city, seconds = uid[keep], day_s[keep], city[keep], seconds[keep]
-    if len(uid) == 0:
-        return empty(CITY_DAYS)
     # pieces come grouped by subscriber and in time order: sum consecutive equal keys first, so
     # the sort below sees about one row per subscriber-day
     first = np.flatnonzero(
@@ -146,15 +145,19 @@ def _sum_by_key(uid, day_s, city, seconds, min_minutes=0.0):
     if min_minutes > 0:
         sel = minutes >= min_minutes
         first, minutes = first[sel], minutes[sel]
-    return pd.DataFrame(
-        {
-            "uid": uid[first],
-            "local_date": day_s[first].astype("datetime64[s]"),
-            "city_code": city[first],
-            "minutes": minutes,
-        },
-        copy=False,
-    )
+    return uid[first], day_s[first], city[first], minutes
+
+
+def _uid_chunks(uid: np.ndarray, chunk_rows: int):
+    """(lo, hi) bounds of chunks of about ``chunk_rows`` rows of uid-sorted rows, cut between uids."""
+    n, lo = len(uid), 0
+    while lo < n:
+        hi = min(n, lo + chunk_rows)
+        if hi < n:
+            cut = int(np.searchsorted(uid, uid[hi], side="left"))
+            hi = cut if cut > lo else int(np.searchsorted(uid, uid[hi], side="right"))
+        yield lo, hi
+        lo = hi
 
 
 def city_days(
@@ -232,8 +235,24 @@ def city_days(
             end[:-1] = np.where(bridge, start[1:], end[:-1])
     if len(uid) == 0:
         return empty(CITY_DAYS)
-    out = _sum_by_key(*_split_days(uid, local_seconds(start, tz), local_seconds(end, tz), city),
-                      min_minutes=float(min_city_minutes))
+    if len(uid) > _CHUNK_ROWS and not (uid[1:] >= uid[:-1]).all():
+        # subscribers grouped (sorted above) but not in uid order: order the groups, not the rows
+        first = np.flatnonzero(np.r_[True, uid[1:] != uid[:-1]])
+        size = np.diff(np.append(first, len(uid)))
+        by = np.argsort(uid[first], kind="stable")
+        order = np.repeat(first[by] - (np.cumsum(size[by]) - size[by]), size[by]) + np.arange(len(uid))
+        uid, start, end, city = uid[order], start[order], end[order], city[order]
+        del order
+    chunks = [(0, len(uid))] if not (uid[1:] >= uid[:-1]).all() else list(_uid_chunks(uid, _CHUNK_ROWS))
+    # chunks of whole subscribers in uid order: each is summed and sorted on its own (in cache)
+    parts = [
+        _sum_by_key(*_split_days(uid[lo:hi], local_seconds(start[lo:hi], tz), local_seconds(end[lo:hi], tz),
+                                 city[lo:hi]), min_minutes=float(min_city_minutes))
+        for lo, hi in chunks
+    ]
+    cols = [p[0] if len(parts) == 1 else np.concatenate(p) for p in zip(*parts)]
+    out = pd.DataFrame({"uid": cols[0], "local_date": cols[1].astype("datetime64[s]"), "city_code": cols[2],
+                        "minutes": cols[3]}, copy=False)
     return out.astype(CITY_DAYS)
 
 

@@ -111,7 +111,10 @@ def test_itineraries_are_exact_away_from_borders_and_smoothing_lowers_border_err
     assert smooth["error_near"] < raw["error_near"]
 
 
-def test_row_order_of_stays_and_city_days_does_not_change_the_results():
+@pytest.mark.parametrize("chunk_rows", [None, 7])
+def test_row_order_of_stays_and_city_days_does_not_change_the_results(chunk_rows, monkeypatch):
+    if chunk_rows:  # chunks of whole subscribers, as city_days cuts large inputs
+        monkeypatch.setattr("forecast.itinerary._CHUNK_ROWS", chunk_rows)
     rng = np.random.default_rng(5)
     n = 600
     uid = rng.integers(-(2**62), 2**62, 25)[rng.integers(0, 25, n)]
