@@ -197,6 +197,13 @@ MESSAGES: dict[str, dict[str, str]] = {
     },
 }
 
+# One short clause for a possible companion (estimated 40-60 min with a case; the card has the full
+# notice). It has priority over listing every city.
+POSSIBLE_COMPANION = {
+    "zh": "可能曾与确诊病例同处约40-60分钟(测量有误差),请留意健康。",
+    "en": "You may have shared a place with a case for about 40-60 min (approximate); watch your health.",
+}
+
 COLOURS = {
     "green": {"zh": "绿色", "en": "green"},
     "yellow": {"zh": "黄色", "en": "yellow"},
@@ -275,7 +282,9 @@ def _city_list(cities: list[dict], lang: str, n: int) -> str:
 def itinerary_text(itinerary: dict, lang: str, channel: str, link: str, masked: str | None = None) -> str:
     """The itinerary answer: window, cities (``*`` = starred), colour and the card link.
 
-    Cities are dropped from the end (``等N城`` / ``and N more``) until the answer fits.
+    A possible companion (``itinerary["possible_companion"]``) gets one short clause
+    (:data:`POSSIBLE_COMPANION`) before the link. Cities are dropped from the end (``等N城`` /
+    ``and N more``) until the answer fits.
 
     Examples
     --------
@@ -284,11 +293,16 @@ def itinerary_text(itinerary: dict, lang: str, channel: str, link: str, masked: 
     ...                  {"name": "北京", "name_en": "Beijing", "starred": False}]}
     >>> itinerary_text(it, "zh", "sms", "https://r.cn/c/x")
     '近14天(01-20至02-02)到访:武汉*、北京。*为有中高风险地区的城市。黄色。行程卡 https://r.cn/c/x'
+    >>> itinerary_text({**it, "possible_companion": True}, "zh", "sms", "https://r.cn/c/x").split("。")[-2]
+    '可能曾与确诊病例同处约40-60分钟(测量有误差),请留意健康'
     """
     start, end = short_date(itinerary.get("window_start")), short_date(itinerary.get("window_end"))
     cities = list(itinerary.get("cities") or [])
+    lang = "en" if lang == "en" else "zh"
+    possible = POSSIBLE_COMPANION[lang] if itinerary.get("possible_companion") and not itinerary.get("companion") else ""
     if not cities:
-        return fit(message("itinerary_none", lang, start=start, end=end) + f" {link}", channel, link)
+        head = message("itinerary_none", lang, start=start, end=end)
+        return fit(head + (f" {possible}" if possible else "") + f" {link}", channel, link)
     colour = COLOURS.get(str(itinerary.get("colour")), {"zh": "", "en": ""})[lang if lang == "en" else "zh"]
     who = f"{masked} " if masked else ""
     text = ""
@@ -296,9 +310,9 @@ def itinerary_text(itinerary: dict, lang: str, channel: str, link: str, masked: 
         listed = _city_list(cities, lang, n)
         if lang == "en":
             text = (f"{who}Last 14 days ({start} to {end}): {listed}. * = city with a medium/high-risk "
-                    f"area. Colour: {colour}. Card {link}")
+                    f"area. Colour: {colour}.{' ' + possible if possible else ''} Card {link}")
         else:
-            text = f"{who}近14天({start}至{end})到访:{listed}。*为有中高风险地区的城市。{colour}。行程卡 {link}"
+            text = f"{who}近14天({start}至{end})到访:{listed}。*为有中高风险地区的城市。{colour}。{possible}行程卡 {link}"
         if channel != "sms" or sms_segments(text) <= MAX_SMS_SEGMENTS:
             return fit(text, channel, link)
     return fit(text, channel, link)

@@ -338,6 +338,54 @@ def write_and_publish(
     return {**written, **published}
 
 
+def exposure_with_possible(exposure: pd.DataFrame, possible: pd.DataFrame | None, cases: pd.DataFrame | None,
+                           tz: str) -> pd.DataFrame:
+    """The snapshot's exposure rows: companions (``level="companion"``) and possible companions.
+
+    A possible companion (estimated 40-60 min shared with a case: within the measurement error of
+    sparse pings, so maybe truly >= 60) gets a ``level="possible"`` row, summed over its cases like a
+    companion's, unless it is a companion of some case already (one row per uid).
+
+    Parameters
+    ----------
+    exposure : DataFrame
+        Companions' rows (``uid, last_date, minutes, cases``) from the companions step.
+    possible : DataFrame or None
+        ``ctx["possible_companions"]`` (``case_id, uid, shared_minutes, first_s, last_s``).
+    cases : DataFrame or None
+        The CASES feed (flags companions who are cases).
+    tz : str
+        Time zone of the local date of the last exposure.
+
+    Returns
+    -------
+    DataFrame
+        ``uid, last_date, minutes, cases, level``; companions first.
+
+    Examples
+    --------
+    >>> comp = pd.DataFrame({"uid": [1], "last_date": ["2020-02-01"], "minutes": [70.0], "cases": [1]})
+    >>> poss = pd.DataFrame({"case_id": ["a", "a"], "uid": [1, 2], "shared_minutes": [45.0, 50.0],
+    ...                      "first_s": [1_580_000_000] * 2, "last_s": [1_580_003_000] * 2})
+    >>> exposure_with_possible(comp, poss, None, "Asia/Shanghai")[["uid", "minutes", "level"]].to_dict("records")
+    [{'uid': 1, 'minutes': 70.0, 'level': 'companion'}, {'uid': 2, 'minutes': 50.0, 'level': 'possible'}]
+    """
+    from forecast.exposure import exposure_tags
+
+    out = exposure.assign(level="companion")
+    if possible is None or not len(possible):
+        return out
+    possible = possible[~possible["uid"].isin(exposure["uid"])]
+    if not len(possible):
+        return out
+    tags = exposure_tags(possible, cases, tz=tz)
+    extra = pd.DataFrame({"uid": tags["uid"], "last_date": tags["last_exposure_date"], "minutes": tags["minutes"],
+                          "cases": tags["n_cases"], "level": "possible"})
+    if not len(out):
+        return extra
+    return pd.concat([out, extra], ignore_index=True)
+
+
 def _input_hashes(feeds_dir: Path, manifests: dict) -> dict[str, str]:
     out = {}
     for p in sorted(feeds_dir.iterdir()):
@@ -418,6 +466,8 @@ def run_build(
         ctx["flows"] = flows = run["flows"](ctx)
     with prog.step("companions"):
         exposure = run["companions"](ctx)
+        n_companions = int(len(exposure))
+        exposure = exposure_with_possible(exposure, ctx.get("possible_companions"), feeds.get("cases"), p.tz)
     with prog.step("forecast"):
         fc = run["forecast"](ctx)
         ctx["forecast"] = fc
@@ -457,7 +507,7 @@ def run_build(
             "ping_parts": ping_info["parts"], "ping_parts_cached": ping_info["cached"],
             "ping_parts_processed": ping_info["processed"], "stays": int(len(ctx["stays"])),
             "subscribers": int(ctx["stays"]["uid"].nunique()) if len(ctx["stays"]) else 0,
-            "itinerary_rows": int(len(itin)), "companions": int(len(exposure)),
+            "itinerary_rows": int(len(itin)), "companions": n_companions,
             "possible_companions": _n_rows(ctx.get("possible_companions")), "cities": int(len(feeds["cities"])),
             "starred_cities": int(city_risk["starred"].sum()), "communities": int(len(feeds["communities"])),
             "grades": int((grades["date"] == as_of).sum()), "retention": retention, "warnings": ctx["warnings"],

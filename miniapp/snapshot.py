@@ -151,6 +151,25 @@ def _insert(conn: sqlite3.Connection, table: str, columns: dict[str, str], df: p
     return len(df)
 
 
+def _exposure_levels(exposure: pd.DataFrame) -> pd.DataFrame:
+    """Exposure rows with ``level`` filled (missing -> ``companion``) and checked.
+
+    Examples
+    --------
+    >>> e = pd.DataFrame({"uid": [1, 2], "level": [None, "possible"]})
+    >>> _exposure_levels(e)["level"].tolist()
+    ['companion', 'possible']
+    """
+    out = exposure.copy()
+    level = out["level"].astype(object).where(out["level"].notna(), "companion")
+    bad = ~level.isin(schema.EXPOSURE_LEVELS)
+    if bad.any():
+        raise SnapshotError(f"refusing to write: {int(bad.sum())} exposure row(s) with a level other than "
+                            f"{' or '.join(schema.EXPOSURE_LEVELS)}")
+    out["level"] = level
+    return out
+
+
 def _communities(communities: pd.DataFrame, grades: pd.DataFrame, grade_date: str | None) -> pd.DataFrame:
     """Communities with their search keys and current grade."""
     names = communities["name"].astype(str)
@@ -277,6 +296,7 @@ def write_snapshot(
         grade_date = max(d for d in grades["date"] if d is not None)
     prepared["grades"] = grades
     comms = _communities(prepared["communities"], grades, grade_date)
+    prepared["exposure"] = _exposure_levels(prepared["exposure"])
     near = prepared["nearby_cases"].copy()
     cases = pd.to_numeric(near["cases"])
     near["cases"] = cases.astype("Int64").where(cases >= small_count)

@@ -70,7 +70,9 @@ TABLES: dict[str, dict[str, str]] = {
         "last_date": "TEXT",
         "days": "INTEGER",
     },
-    "exposure": {"uid": "INTEGER", "last_date": "TEXT", "minutes": "REAL", "cases": "INTEGER"},
+    # level: "companion" (shared time >= the 60-min rule) or "possible" (estimated 40-60 min, within
+    # the measurement error of sparse pings; docs/contacts.md "Search threshold"). Added by m006.
+    "exposure": {"uid": "INTEGER", "last_date": "TEXT", "minutes": "REAL", "cases": "INTEGER", "level": "TEXT"},
     "nearby_cases": {
         "community_id": "INTEGER",
         "place": "TEXT",  # a place name or a grid label such as "grid 500 m 114.301,30.612"
@@ -93,7 +95,10 @@ OPTIONAL_COLUMNS: dict[str, set[str]] = {
     "forecasts": {"q05", "q25", "q75", "q95"},
     "nearby_cases": {"last_date"},
     "trips_of_cases": {"car"},
+    "exposure": {"level"},  # missing or empty -> "companion" (the writer fills it)
 }
+
+EXPOSURE_LEVELS = ("companion", "possible")
 
 # Columns the writer derives itself (not expected in the input data frames).
 DERIVED_COLUMNS: dict[str, dict[str, str]] = {
@@ -153,7 +158,9 @@ def m002_search(conn: sqlite3.Connection) -> None:
 def m003_people_and_cases(conn: sqlite3.Connection) -> None:
     """Exposure of companions, aggregated nearby case places, and the trips of confirmed cases."""
     for table in ("exposure", "nearby_cases", "trips_of_cases"):
-        _create(conn, table, TABLES[table])
+        # exposure as it was at version 3: the columns later migrations add are theirs to add
+        columns = {c: t for c, t in TABLES[table].items() if (table, c) not in _ADDED_LATER}
+        _create(conn, table, columns)
 
 
 def m004_indexes(conn: sqlite3.Connection) -> None:
@@ -166,6 +173,20 @@ def m005_city_cases(conn: sqlite3.Connection) -> None:
     """The daily case series of each city, for the city page's chart."""
     _create(conn, "city_cases", TABLES["city_cases"])
 
+
+def m006_exposure_level(conn: sqlite3.Connection) -> None:
+    """``exposure.level``: ``companion`` (the 60-min rule) or ``possible`` (estimated 40-60 min).
+
+    Rows of an older file were all companions, so they get the default ``companion``.
+    """
+    have = {r[1] for r in conn.execute("PRAGMA table_info(exposure)")}
+    if "level" not in have:
+        levels = ", ".join(f"'{v}'" for v in EXPOSURE_LEVELS)
+        conn.execute(f"ALTER TABLE exposure ADD COLUMN level TEXT NOT NULL DEFAULT 'companion' CHECK (level IN ({levels}))")
+
+
+# (table, column) pairs added by a migration after the table's own: not created with the table.
+_ADDED_LATER = {("exposure", "level")}
 
 INDEXES = (
     "CREATE INDEX IF NOT EXISTS idx_communities_city ON communities(city_code)",
@@ -183,6 +204,7 @@ MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
     m003_people_and_cases,
     m004_indexes,
     m005_city_cases,
+    m006_exposure_level,
 )
 LATEST_VERSION = len(MIGRATIONS)
 
@@ -211,7 +233,7 @@ def migrate(conn: sqlite3.Connection, target: int = LATEST_VERSION, *, indexes: 
     >>> migrate(conn, 1)
     1
     >>> migrate(conn)
-    5
+    6
     >>> "communities_fts" in {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
     True
     """

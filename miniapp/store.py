@@ -41,12 +41,19 @@ SCORE_UNIT_EN = "expected new infections per 100k residents per day, next 7 days
 SCORE_UNIT_ZH = "未来7天每10万居民每日预期新增感染数"
 NO_DATA_REASON = {"factor": "no_data", "text_zh": "该小区暂无足够数据，暂不评级。",
                   "text_en": "There is not enough data to grade this community yet.", "contribution": None}
-# The itinerary card's colour policy (docs/snapshot.md): first matching row wins.
+# The itinerary card's colour policy (docs/snapshot.md): first matching row wins. Only a companion
+# (>= 60 min, the rule) turns orange; a possible companion (estimated 40-60 min, within the
+# measurement error) keeps its colour and gets POSSIBLE_COMPANION_NOTICE instead.
 COLOUR_POLICY = (
     ("orange", "companion", "与确诊病例有时空伴随", "Shared a place with a confirmed case for 60 min or more"),
     ("yellow", "starred_city", "14天内到访过带星号的城市", "Visited a starred city in the last 14 days"),
     ("green", "default", "14天内未到访带星号的城市", "No starred city in the last 14 days"),
 )
+POSSIBLE_COMPANION_NOTICE = {
+    "zh": "您可能曾与确诊病例在同一地点停留（约40-60分钟，测量有误差）。请留意健康状况。",
+    "en": "You may have shared a place with a confirmed case (about 40-60 minutes; the measurement is "
+          "approximate). Watch your health.",
+}
 HISTORY_DAYS = 30
 MAP_COMMUNITIES = 5000
 SEARCH_CANDIDATES = 500
@@ -374,7 +381,7 @@ class SnapshotStore:
             return None
         rows = self._rows("SELECT city_code, first_date, last_date, days FROM itineraries WHERE uid = ?"
                           " ORDER BY first_date, city_code", (uid,))
-        exposure = self._rows("SELECT last_date, minutes, cases FROM exposure WHERE uid = ?", (uid,))
+        exposure = self._rows("SELECT last_date, minutes, cases, level FROM exposure WHERE uid = ?", (uid,))
         if not rows and not exposure:
             return None
         cities = []
@@ -383,12 +390,16 @@ class SnapshotStore:
             cities.append({"city_code": r["city_code"], "name": c.get("name"), "name_en": c.get("name_en"),
                            "starred": r["city_code"] in self._starred, "first_date": r["first_date"],
                            "last_date": r["last_date"], "days": r["days"]})
-        companion = bool(exposure)
+        levels = {e["level"] for e in exposure}
+        companion = "companion" in levels
+        possible = not companion and "possible" in levels
         facts = {"companion": companion, "starred_city": any(c["starred"] for c in cities), "default": True}
         colour, rule, why_zh, why_en = next(p for p in COLOUR_POLICY if facts[p[1]])
         return {"window_start": self._meta["window_start"], "window_end": self._meta["window_end"],
-                "cities": cities, "companion": companion, "colour": colour, "colour_rule": rule,
-                "colour_reason_zh": why_zh, "colour_reason_en": why_en,
+                "cities": cities, "companion": companion, "possible_companion": possible,
+                "notice_zh": POSSIBLE_COMPANION_NOTICE["zh"] if possible else None,
+                "notice_en": POSSIBLE_COMPANION_NOTICE["en"] if possible else None,
+                "colour": colour, "colour_rule": rule, "colour_reason_zh": why_zh, "colour_reason_en": why_en,
                 "updated_at": self._meta.get("built_at"), "as_of": self._meta.get("as_of")}
 
     def same_trip(self, date: str, number: str, car: str | None = None) -> list[dict]:

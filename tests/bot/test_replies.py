@@ -107,3 +107,18 @@ def test_choices_list_only_what_fits():
     text, shown = R.choices_text(many, "zh", "sms")
     assert R.sms_segments(text) <= 2
     assert 1 <= shown < 9 and f"{shown} 很长" in text and f"{shown + 1} 很长" not in text
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+@pytest.mark.parametrize("n", [0, 1, 3, 10, 60])
+def test_possible_companion_clause_fits_two_segments(lang, n):
+    it = {**_itinerary(n), "possible_companion": True, "companion": False}
+    text = R.itinerary_text(it, lang, "sms", LINK, masked="138****8000")
+    assert R.sms_segments(text) <= 2 and text.endswith(LINK)
+    assert R.POSSIBLE_COMPANION[lang] in text
+    if n >= 1:
+        assert ("武汉*" in text) if lang == "zh" else ("Wuhan*" in text)
+    plain = R.itinerary_text(_itinerary(n), lang, "sms", LINK, masked="138****8000")
+    assert "40-60" not in plain
+    # a companion is told by the colour (orange), not by the softer clause
+    assert "40-60" not in R.itinerary_text({**it, "companion": True}, lang, "sms", LINK)

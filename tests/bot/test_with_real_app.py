@@ -51,3 +51,30 @@ def test_risk_by_sms_finds_community_by_initials(real_app):
 
 def test_unknown_short_link_is_404(real_app):
     assert real_app.test_client().get("/c/nope").status_code == 404
+
+
+@pytest.mark.parametrize("lang, trip, agree, said", [
+    ("zh", "行程", "同意", "可能曾与确诊病例同处约40-60分钟"),
+    ("en", "TRIP", "AGREE", "You may have shared a place with a case for about 40-60 min"),
+])
+def test_trip_by_sms_tells_a_possible_companion_softly(real_app, lang, trip, agree, said):
+    from bot.replies import sms_segments
+
+    client = real_app.test_client()
+    sender = "+86" + PHONES["possible"]
+    sms(client, trip, sender)
+    sms(client, agree, sender)
+    reply = sms(client, trip, sender)
+    assert said in reply and sms_segments(reply) <= 2
+    assert ("北京" in reply) if lang == "zh" else ("Beijing" in reply)
+    assert ("绿色" in reply) if lang == "zh" else ("green" in reply)
+    assert "橙色" not in reply and "orange" not in reply
+
+
+def test_trip_by_sms_of_a_companion_has_no_possible_clause(real_app):
+    client = real_app.test_client()
+    sender = "+86" + PHONES["companion"]
+    sms(client, "行程", sender)
+    sms(client, "同意", sender)
+    reply = sms(client, "行程", sender)
+    assert "橙色" in reply and "40-60" not in reply

@@ -9,7 +9,9 @@ Usage::
 
 People: ``UIDS`` maps a role to a uid derived from a fake number with ``TEST_KEY``:
 ``companion`` (orange: companion of a case, was in Wuhan), ``traveller`` (yellow: visited Wuhan,
-a starred city), ``green`` (Beijing and Shanghai only). ``PHONES`` holds their fake numbers.
+a starred city), ``green`` (Beijing and Shanghai only), ``possible`` (a possible companion: about 50
+min with a case, within the measurement error of the 60-min rule; Beijing only, so green with a softer
+notice). ``PHONES`` holds their fake numbers.
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ from forecast.phones import normalise_msisdn, pseudonymise
 
 AS_OF = "2020-02-10"  # the query day D; the window is D-14 .. D-1
 TEST_KEY = b"riskcard-test-pseudonym-key-0001"
-PHONES = {"companion": "13800138000", "traveller": "13900139000", "green": "13700137000"}
+PHONES = {"companion": "13800138000", "traveller": "13900139000", "green": "13700137000",
+          "possible": "13300133000"}
 UIDS = {role: pseudonymise(normalise_msisdn(p), TEST_KEY) for role, p in PHONES.items()}
 
 CITIES = [
@@ -119,11 +122,14 @@ def snapshot_tables(as_of: str = AS_OF, extra_communities: int = 0, seed: int = 
             (UIDS["traveller"], 420100, _d(as_of, -5), _d(as_of, -3), 3),
             (UIDS["green"], 110100, start, _d(as_of, -4), 11),
             (UIDS["green"], 310100, _d(as_of, -3), _d(as_of, -1), 3),
+            (UIDS["possible"], 110100, start, _d(as_of, -1), 14),
         ],
         columns=["uid", "city_code", "first_date", "last_date", "days"],
     )
     itineraries["uid"] = itineraries["uid"].astype("int64")
-    exposure = pd.DataFrame([(UIDS["companion"], _d(as_of, -3), 95.0, 1)], columns=["uid", "last_date", "minutes", "cases"])
+    exposure = pd.DataFrame([(UIDS["companion"], _d(as_of, -3), 95.0, 1, "companion"),
+                             (UIDS["possible"], _d(as_of, -4), 50.0, 1, "possible")],
+                            columns=["uid", "last_date", "minutes", "cases", "level"])
     exposure["uid"] = exposure["uid"].astype("int64")
     nearby = pd.DataFrame(
         [

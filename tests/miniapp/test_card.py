@@ -154,3 +154,19 @@ def test_key_rotation_needs_no_restart(client, app, app_config):
     new_kid = generate_key(app_config["SIGNING_KEY_DIR"], not_before_s=0)
     after = {k["kid"] for k in client.get("/.well-known/jwks.json").get_json()["keys"]}
     assert after == before | {new_kid}
+
+
+def test_possible_companion_sees_the_softer_notice_and_keeps_green(client, app):
+    html = _get_card(client, app, PHONES["possible"])
+    assert "pill-green" in html and "pill-orange" not in html
+    notice = html.split('id="possible-companion">')[1].split("</p>")[0]
+    assert "您可能曾与确诊病例在同一地点停留（约40-60分钟，测量有误差）。请留意健康状况。" in notice
+    assert 'role="alert"' not in html  # the companion's alert is not shown
+    english = client.get("/card/show?lang=en").get_data(as_text=True)
+    assert ("You may have shared a place with a confirmed case (about 40-60 minutes; the measurement is "
+            "approximate). Watch your health.") in english and "pill-orange" not in english
+
+
+def test_companion_card_has_no_possible_notice(client, app):
+    html = _get_card(client, app, PHONES["companion"])
+    assert 'role="alert"' in html and 'id="possible-companion"' not in html

@@ -133,7 +133,7 @@ def _columns(conn, table):
     return [r[1] for r in conn.execute(f"PRAGMA table_info([{table}])")]
 
 
-@pytest.mark.parametrize("old_version", [1, 2, 3])
+@pytest.mark.parametrize("old_version", [1, 2, 3, 5])
 def test_migrations_from_older_versions_lose_nothing(tmp_path, old_version):
     path = tmp_path / "old.db"
     conn = sqlite3.connect(path)
@@ -165,6 +165,46 @@ def test_migrations_from_older_versions_lose_nothing(tmp_path, old_version):
     assert schema.migrate(conn) == schema.LATEST_VERSION  # idempotent
 
 
+def test_exposure_level_written_and_checked(built, tmp_path):
+    conn = sqlite3.connect(built)
+    levels = dict(conn.execute("SELECT uid, level FROM exposure"))
+    assert levels == {UIDS["companion"]: "companion", UIDS["possible"]: "possible"}
+    # input without a level column: every row is a companion
+    tables = snapshot_tables()
+    tables["exposure"] = tables["exposure"].drop(columns="level")
+    write_snapshot(tables, tmp_path / "no_level.db", fixture_meta())
+    got = sqlite3.connect(tmp_path / "no_level.db").execute("SELECT DISTINCT level FROM exposure").fetchall()
+    assert got == [("companion",)]
+    tables["exposure"] = snapshot_tables()["exposure"].assign(level=["companion", "maybe"])
+    with pytest.raises(SnapshotError, match="level"):
+        write_snapshot(tables, tmp_path / "bad_level.db", fixture_meta())
+    assert not (tmp_path / "bad_level.db").exists()
+
+
+def test_exposure_level_migration_keeps_rows_as_companions(tmp_path):
+    path = tmp_path / "v5.db"
+    conn = sqlite3.connect(path)
+    assert schema.migrate(conn, 5) == 5
+    assert "level" not in _columns(conn, "exposure")
+    rows = [(11, "2020-02-07", 95.0, 1), (12, "2020-02-08", 61.5, 2)]
+    conn.executemany("INSERT INTO exposure (uid, last_date, minutes, cases) VALUES (?, ?, ?, ?)", rows)
+    conn.commit()
+    conn.close()
+
+    conn = sqlite3.connect(path)
+    assert schema.migrate(conn) == schema.LATEST_VERSION == 6
+    got = conn.execute("SELECT uid, last_date, minutes, cases, level FROM exposure ORDER BY uid").fetchall()
+    assert got == [r + ("companion",) for r in rows]
+    conn.execute("INSERT INTO exposure (uid, level) VALUES (13, 'possible')")
+    with pytest.raises(sqlite3.IntegrityError):
+        conn.execute("INSERT INTO exposure (uid, level) VALUES (14, 'maybe')")
+    # a new file gets the same column (with its default) as an upgraded one
+    fresh = sqlite3.connect(":memory:")
+    schema.migrate(fresh)
+    assert [r[1:5] for r in fresh.execute("PRAGMA table_info(exposure)")] == \
+        [r[1:5] for r in conn.execute("PRAGMA table_info(exposure)")]
+
+
 def test_migrate_refuses_newer_file():
     conn = sqlite3.connect(":memory:")
     conn.execute(f"PRAGMA user_version = {schema.LATEST_VERSION + 1}")
@@ -185,3 +225,30 @@ def test_failed_migration_rolls_back(monkeypatch):
         schema.migrate(conn, 2)
     assert schema.user_version(conn) == 1
     assert conn.execute("SELECT COUNT(*) FROM sqlite_master WHERE name = 'half_done'").fetchone()[0] == 0
+
+
+def test_build_exposure_rows_carry_possible_companions_into_the_snapshot(tmp_path):
+    from miniapp.build import exposure_with_possible
+
+    day = pd.Timestamp("2020-02-07")
+    companions = pd.DataFrame({"uid": [UIDS["companion"]], "last_date": [day], "minutes": [95.0], "cases": [1]})
+    t0 = int(pd.Timestamp("2020-02-06 02:00", tz="UTC").timestamp())
+    possible = pd.DataFrame({
+        "case_id": ["c1", "c2", "c1"],
+        "uid": [UIDS["possible"], UIDS["possible"], UIDS["companion"]],  # the companion stays a companion
+        "shared_minutes": [45.0, 55.0, 50.0],
+        "first_s": [t0, t0 + 86400, t0], "last_s": [t0 + 2700, t0 + 86400 + 3300, t0 + 3000],
+        "level": "possible",
+    })
+    before = possible.copy()
+    rows = exposure_with_possible(companions, possible, None, "Asia/Shanghai")
+    pd.testing.assert_frame_equal(possible, before)  # inputs are not changed
+    assert rows["level"].tolist() == ["companion", "possible"] and rows["uid"].is_unique
+    assert rows.iloc[1][["minutes", "cases"]].tolist() == [100.0, 2]
+    tables = {**snapshot_tables(), "exposure": rows}
+    write_snapshot(tables, tmp_path / "s.db", fixture_meta())
+    got = sqlite3.connect(tmp_path / "s.db").execute("SELECT uid, last_date, level FROM exposure ORDER BY level").fetchall()
+    assert got == [(UIDS["companion"], "2020-02-07", "companion"), (UIDS["possible"], "2020-02-07", "possible")]
+    # nothing possible: the companions alone, all labelled
+    assert exposure_with_possible(companions, None, None, "Asia/Shanghai")["level"].tolist() == ["companion"]
+    assert exposure_with_possible(companions, possible.iloc[[2]], None, "Asia/Shanghai")["level"].tolist() == ["companion"]

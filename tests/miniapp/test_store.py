@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 
 from miniapp import publish as P
 from miniapp.build import write_and_publish
-from miniapp.snapshot import SnapshotError
-from miniapp.store import COLOUR_POLICY, SnapshotStore, open_current
+from miniapp.snapshot import SnapshotError, write_snapshot
+from miniapp.store import COLOUR_POLICY, POSSIBLE_COMPANION_NOTICE, SnapshotStore, open_current
 from tests.miniapp.snapshot_fixture import AS_OF, UIDS, fixture_meta, publish_fixture, snapshot_tables
 
 
@@ -118,16 +118,40 @@ def test_cities_and_stars(snap):
 
 
 @pytest.mark.parametrize("role,colour,n_cities", [("companion", "orange", 1), ("traveller", "yellow", 2),
-                                                   ("green", "green", 2)])
+                                                   ("green", "green", 2), ("possible", "green", 1)])
 def test_itinerary_colours(snap, role, colour, n_cities):
     it = snap.itinerary(UIDS[role])
     json.dumps(it)
     assert it["colour"] == colour and len(it["cities"]) == n_cities
     assert (it["window_start"], it["window_end"]) == ("2020-01-27", "2020-02-09")
     assert it["companion"] is (role == "companion")
-    assert any(c["starred"] for c in it["cities"]) is (role != "green")
+    assert it["possible_companion"] is (role == "possible")
+    assert any(c["starred"] for c in it["cities"]) is (role in ("companion", "traveller"))
     assert {c["city_code"]: c["name"] for c in it["cities"]}.keys() <= {420100, 110100, 310100}
     assert colour in {p[0] for p in COLOUR_POLICY}
+
+
+def test_possible_companion_keeps_its_colour_and_gets_the_softer_notice(snap):
+    it = snap.itinerary(UIDS["possible"])
+    assert it["colour"] == "green" and it["colour_rule"] == "default"
+    assert it["notice_zh"] == POSSIBLE_COMPANION_NOTICE["zh"] and "40-60" in it["notice_zh"]
+    assert it["notice_en"].startswith("You may have shared a place")
+    assert snap.itinerary(UIDS["companion"])["notice_zh"] is None
+
+
+def test_possible_companion_in_a_starred_city_is_yellow_and_companion_wins(tmp_path):
+    tables = snapshot_tables()
+    uid = UIDS["possible"]
+    itin = tables["itineraries"]
+    tables["itineraries"] = itin.assign(city_code=itin["city_code"].where(itin["uid"] != uid, 420100))
+    tables["exposure"] = tables["exposure"].assign(uid=[uid, uid])  # a companion of one case, possible of another
+    write_snapshot(tables, tmp_path / "both.db", fixture_meta())
+    it = SnapshotStore(tmp_path / "both.db").itinerary(uid)
+    assert (it["colour"], it["companion"], it["possible_companion"]) == ("orange", True, False)
+    tables["exposure"] = tables["exposure"].iloc[[1]]
+    write_snapshot(tables, tmp_path / "possible.db", fixture_meta())
+    it = SnapshotStore(tmp_path / "possible.db").itinerary(uid)
+    assert (it["colour"], it["companion"], it["possible_companion"]) == ("yellow", False, True)
 
 
 def test_itinerary_unknown(snap):
