@@ -5,8 +5,8 @@ local day. Then, in one run:
   * full rebuild: the first 14 days, cold cache (every part read, stays and city-days computed);
   * daily build: the 15th day's part arrives, the build reads only it and redoes the cheap steps;
   * reference: pyarrow's raw read of that one part (no checks), to quote the daily build as a ratio.
-Steps whose engine module does not exist yet (forecast.flows, forecast.grades) are replaced by
-trivial stand-ins and listed in "stubbed_steps".
+Each build runs in a child process, so its peak memory (``full_rebuild_peak_mb``,
+``daily_build_peak_mb``) is the build's own, not the generator's or this harness's.
 
     .venv/bin/python benchmarks/build.py                 # 30,000 subscribers
     .venv/bin/python benchmarks/build.py --quick         # 3,000 subscribers, under a minute
@@ -19,7 +19,6 @@ The last line of stdout is one JSON object.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import resource
 import sys
@@ -28,7 +27,6 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -42,28 +40,42 @@ from miniapp.build import BuildParams, run_build  # noqa: E402
 KEY = b"benchmark-key-not-secret-000000"
 
 
-def stub_flows(ctx):
-    return pd.DataFrame({"local_date": pd.Series([], dtype="datetime64[s]"), "origin": pd.Series([], dtype="int64"),
-                         "destination": pd.Series([], dtype="int64"), "trips": pd.Series([], dtype="int64")})
+def split_days(pings_file: Path, out_dir: Path, batch_rows: int = 2_000_000) -> list[Path]:
+    """One part per local day (the ts text carries the local offset, so its first 10 chars are the day),
+    streamed in batches so the whole feed is never in memory."""
+    writers: dict[str, pq.ParquetWriter] = {}
+    source = pq.ParquetFile(pings_file)
+    try:
+        for batch in source.iter_batches(batch_size=batch_rows):
+            table = pa.Table.from_batches([batch])
+            day = pc.utf8_slice_codeunits(table["ts"], 0, 10)
+            for d in pc.unique(day).to_pylist():
+                if d not in writers:
+                    writers[d] = pq.ParquetWriter(out_dir / f"part-{d}.parquet", table.schema)
+                writers[d].write_table(table.filter(pc.equal(day, d)))
+    finally:
+        for w in writers.values():
+            w.close()
+    return [out_dir / f"part-{d}.parquet" for d in sorted(writers)]
 
 
-def stub_grades(ctx):
-    c = ctx["feeds"]["communities"]
-    score = np.zeros(len(c))
-    return pd.DataFrame({"community_id": c["community_id"], "score": score, "grade": "slight", "lo": score,
-                         "hi": score, "reasons": None})
+def _build_in_child(feeds: Path, as_of: str, out: Path, params: BuildParams) -> tuple[dict, float, float]:
+    """run_build in this (child) process: (summary, seconds, peak RSS in MB)."""
+    t = time.perf_counter()
+    summary = run_build(feeds, as_of, out, pseudonym_key=KEY, params=params, progress=False, log=lambda _m: None)
+    elapsed = time.perf_counter() - t
+    # VmHWM, not ru_maxrss: ru_maxrss survives fork+exec and would report the parent's peak.
+    status = Path("/proc/self/status").read_text()
+    hwm_kb = int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:")))
+    return summary, elapsed, hwm_kb / 1024
 
 
-def split_days(pings_file: Path, out_dir: Path) -> list[Path]:
-    """One part per local day (the ts text carries the local offset, so its first 10 chars are the day)."""
-    table = pq.read_table(pings_file)
-    day = pc.utf8_slice_codeunits(table["ts"], 0, 10)
-    parts = []
-    for d in sorted(pc.unique(day).to_pylist()):
-        path = out_dir / f"part-{d}.parquet"
-        pq.write_table(table.filter(pc.equal(day, d)), path)
-        parts.append(path)
-    return parts
+def build_measured(feeds: Path, as_of: str, out: Path, params: BuildParams) -> tuple[dict, float, float]:
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(_build_in_child, feeds, as_of, out, params).result()
 
 
 def main() -> None:
@@ -74,11 +86,6 @@ def main() -> None:
     args = ap.parse_args()
     n_subs = args.subscribers or (3_000 if args.quick else 30_000)
     n_cities = args.cities or (3 if args.quick else 6)
-    steps, stubbed = {}, []
-    for step, module, fn in (("flows", "forecast.flows", stub_flows), ("grades", "forecast.grades", stub_grades)):
-        if importlib.util.find_spec(module) is None:
-            steps[step] = fn
-            stubbed.append(step)
     params = replace(BuildParams(), n_members=50)
     with tempfile.TemporaryDirectory(prefix="riskcard-bench-build-") as tmp:
         tmp = Path(tmp)
@@ -99,12 +106,8 @@ def main() -> None:
         last_day = last.stem.removeprefix("part-")
         prev_day = first_days[-1].stem.removeprefix("part-")
         as_full = (pd.Timestamp(prev_day) + pd.Timedelta(days=1)).date().isoformat()
-        quiet = lambda _m: None  # noqa: E731
         out = tmp / "out"
-
-        t = time.perf_counter()
-        full = run_build(feeds, as_full, out, pseudonym_key=KEY, params=params, steps=steps, progress=False, log=quiet)
-        full_s = time.perf_counter() - t
+        full, full_s, full_mb = build_measured(feeds, as_full, out, params)
 
         t = time.perf_counter()
         raw = pq.read_table(last).to_pandas()
@@ -113,9 +116,7 @@ def main() -> None:
         del raw
         last.rename(feeds / "pings" / last.name)
         as_daily = (pd.Timestamp(last_day) + pd.Timedelta(days=1)).date().isoformat()
-        t = time.perf_counter()
-        daily = run_build(feeds, as_daily, out, pseudonym_key=KEY, params=params, steps=steps, progress=False, log=quiet)
-        daily_s = time.perf_counter() - t
+        daily, daily_s, daily_mb = build_measured(feeds, as_daily, out, params)
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     figures = {
         "subscribers": n_subs,
@@ -134,8 +135,9 @@ def main() -> None:
         "daily_build_s_per_1m_subscribers_extrapolated": round(daily_s * 1_000_000 / n_subs, 1),
         "full_rebuild_s_per_1m_subscribers_extrapolated": round(full_s * 1_000_000 / n_subs, 1),
         "generate_s": round(gen_s, 1),
-        "stubbed_steps": stubbed,
-        "max_rss_mb": round(rss_mb),
+        "full_rebuild_peak_mb": round(full_mb),
+        "daily_build_peak_mb": round(daily_mb),
+        "harness_max_rss_mb": round(rss_mb),
         "stays": full["stays"],
         "warnings": daily["warnings"],
     }
