@@ -171,6 +171,54 @@ def step_companions(ctx: dict) -> pd.DataFrame:
     return exposure_table(case_companions(index, cases, ctx), cases, ctx)
 
 
+def exposure_with_possible(exposure: pd.DataFrame, possible: pd.DataFrame | None, cases: pd.DataFrame | None,
+                           tz: str) -> pd.DataFrame:
+    """The snapshot's exposure rows: companions (``level="companion"``) and possible companions.
+
+    A possible companion (estimated 40-60 min shared with a case: within the measurement error of
+    sparse pings, so maybe truly >= 60) gets a ``level="possible"`` row, summed over its cases like a
+    companion's, unless it is a companion of some case already (one row per uid).
+
+    Parameters
+    ----------
+    exposure : DataFrame
+        Companions' rows (``uid, last_date, minutes, cases``) from the companions step.
+    possible : DataFrame or None
+        ``ctx["possible_companions"]`` (``case_id, uid, shared_minutes, first_s, last_s``).
+    cases : DataFrame or None
+        The CASES feed (flags companions who are cases).
+    tz : str
+        Time zone of the local date of the last exposure.
+
+    Returns
+    -------
+    DataFrame
+        ``uid, last_date, minutes, cases, level``; companions first.
+
+    Examples
+    --------
+    >>> comp = pd.DataFrame({"uid": [1], "last_date": ["2020-02-01"], "minutes": [70.0], "cases": [1]})
+    >>> poss = pd.DataFrame({"case_id": ["a", "a"], "uid": [1, 2], "shared_minutes": [45.0, 50.0],
+    ...                      "first_s": [1_580_000_000] * 2, "last_s": [1_580_003_000] * 2})
+    >>> exposure_with_possible(comp, poss, None, "Asia/Shanghai")[["uid", "minutes", "level"]].to_dict("records")
+    [{'uid': 1, 'minutes': 70.0, 'level': 'companion'}, {'uid': 2, 'minutes': 50.0, 'level': 'possible'}]
+    """
+    from forecast.exposure import exposure_tags
+
+    out = exposure.assign(level="companion")
+    if possible is None or not len(possible):
+        return out
+    possible = possible[~possible["uid"].isin(exposure["uid"])]
+    if not len(possible):
+        return out
+    tags = exposure_tags(possible, cases, tz=tz)
+    extra = pd.DataFrame({"uid": tags["uid"], "last_date": tags["last_exposure_date"], "minutes": tags["minutes"],
+                          "cases": tags["n_cases"], "level": "possible"})
+    if not len(out):
+        return extra
+    return pd.concat([out, extra], ignore_index=True)
+
+
 def step_forecast(ctx: dict) -> dict[str, pd.DataFrame]:
     """City forecasts (quantiles of daily confirmed), R_t and the daily case series."""
     from forecast import fit

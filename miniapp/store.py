@@ -504,9 +504,28 @@ class CurrentSnapshot:
         self._signature = signature
         if key is not None:
             self._refused.add(key)
-        serving = f"; still serving {self.store.path.name}" if self.store else "; nothing to serve"
+        if self.store is None:
+            self._fall_back(key)
+        serving = f"; serving {self.store.path.name}" if self.store else "; nothing to serve"
         self.error = f"refused new snapshot: {reason}{serving}"
         log.error("%s", self.error)
+
+    def _fall_back(self, refused: tuple | None) -> None:
+        """A process that had opened nothing yet serves the newest earlier snapshot that passes its checks.
+
+        (One that had opened a snapshot keeps it; this is for a worker started after a bad publish.)
+        """
+        from miniapp.publish import list_snapshots
+
+        for snap in reversed(list_snapshots(self.snapshot_dir)):
+            if snap["current"] or not snap["sha256"] or (refused and snap["name"] == refused[0]):
+                continue
+            try:
+                self.store = SnapshotStore(snap["path"], snap["sha256"])
+            except (SnapshotError, sqlite3.DatabaseError, OSError):
+                continue
+            log.warning("CURRENT is refused; serving the last good snapshot %s", snap["name"])
+            return
 
 
 _OPENERS: dict[Path, CurrentSnapshot] = {}

@@ -228,7 +228,7 @@ def test_failed_migration_rolls_back(monkeypatch):
 
 
 def test_build_exposure_rows_carry_possible_companions_into_the_snapshot(tmp_path):
-    from miniapp.build import exposure_with_possible
+    from miniapp.build_steps import exposure_with_possible
 
     day = pd.Timestamp("2020-02-07")
     companions = pd.DataFrame({"uid": [UIDS["companion"]], "last_date": [day], "minutes": [95.0], "cases": [1]})

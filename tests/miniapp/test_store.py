@@ -237,3 +237,20 @@ def test_corrupt_new_snapshot_is_refused_and_previous_served(tmp_path):
     assert current() is first and "damaged" in current.error
     with pytest.raises(SnapshotError, match="cannot be read"):
         SnapshotStore(d / "missing.db")
+
+
+def test_a_fresh_process_facing_a_bad_current_serves_the_last_good_snapshot(tmp_path):
+    """A worker started after a corrupt publish has no previous store of its own to keep."""
+    import json
+
+    from miniapp.store import CurrentSnapshot
+    from tests.miniapp.snapshot_fixture import publish_fixture
+
+    snap_dir = publish_fixture(tmp_path / "s", as_of="2020-02-10")
+    publish_fixture(snap_dir, as_of="2020-02-11")
+    pointer = json.loads((snap_dir / "CURRENT").read_text())
+    (snap_dir / pointer["name"]).write_bytes(b"not a database")  # the served file is damaged
+    current = CurrentSnapshot(snap_dir)  # as in a worker that has opened nothing yet
+    store = current()
+    assert store is not None and store.meta()["as_of"] == "2020-02-10"
+    assert "refused" in current.error
