@@ -251,7 +251,8 @@ class StayIndex:
         found = (pos < len(self.uids)) & (self.uids[pos_c] == u) if len(self.uids) else np.zeros(len(u), bool)
         return np.where(found, pos_c, -1)
 
-    def companions(self, case_uids, case_windows, *, min_shared_minutes: float = 60) -> pd.DataFrame:
+    def companions(self, case_uids, case_windows, *, min_shared_minutes: float = 60,
+                   batch_queries: int = 256) -> pd.DataFrame:
         """Companions of a batch of subscribers, each with its own time window.
 
         Parameters
@@ -262,6 +263,8 @@ class StayIndex:
             ``(start_s, end_s)`` per query, Unix seconds; the shared time is counted inside it.
         min_shared_minutes : float
             Keep companions with at least this much shared time.
+        batch_queries : int
+            Queries searched together; bounds the memory of the intermediate stay pairs.
 
         Returns
         -------
@@ -283,8 +286,16 @@ class StayIndex:
         if len(win) != len(q_uid):
             raise ValueError("one window per case uid")
         code = self.uid_codes(q_uid)
-        pairs = self._pairs(code, win - self.t0_s)
-        return _aggregate(pairs, self, float(min_shared_minutes))
+        if len(code) <= batch_queries:
+            return _aggregate(self._pairs(code, win - self.t0_s), self, float(min_shared_minutes))
+        # The overlapping-stay pairs of all queries at once can run to GBs (a night at home meets
+        # every neighbour); queries are independent, so they are searched in batches and stacked.
+        parts = []
+        for lo in range(0, len(code), batch_queries):
+            part = _aggregate(self._pairs(code[lo:lo + batch_queries], win[lo:lo + batch_queries] - self.t0_s),
+                              self, float(min_shared_minutes))
+            parts.append(part.assign(query=part["query"] + lo))
+        return pd.concat(parts, ignore_index=True)
 
     # ---- internals ------------------------------------------------------------------------------
     def case_stays(self, code: np.ndarray, win_rel: np.ndarray):

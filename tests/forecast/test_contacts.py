@@ -342,3 +342,25 @@ def test_possible_companions_are_kept_apart_from_the_rule():
     assert both[["uid", "level"]].values.tolist() == [[2, "companion"], [3, "possible"]]
     report = both.attrs["case_report"]
     assert report[["n_companions", "n_possible"]].values.tolist() == [[1, 1]]
+
+
+def test_batched_queries_give_exactly_the_unbatched_answer():
+    import numpy as np
+    import pandas as pd
+
+    from forecast.contacts import StayIndex
+
+    rng = np.random.default_rng(4)
+    n = 3000
+    start = rng.integers(0, 5 * 86400, n)
+    stays = pd.DataFrame({"uid": rng.integers(0, 400, n), "start_s": start,
+                          "end_s": start + rng.integers(1800, 6 * 3600, n), "cell_id": rng.integers(0, 30, n)})
+    stays = stays.sort_values(["uid", "start_s"], ignore_index=True)
+    idx = StayIndex.build(stays)
+    uids = np.arange(0, 60)
+    wins = np.tile([0, 6 * 86400], (60, 1))
+    whole = idx.companions(uids, wins, min_shared_minutes=30, batch_queries=10_000)
+    batched = idx.companions(uids, wins, min_shared_minutes=30, batch_queries=7)
+    assert len(whole) > 100
+    key = ["query", "uid"]
+    pd.testing.assert_frame_equal(whole.sort_values(key, ignore_index=True), batched.sort_values(key, ignore_index=True))
