@@ -22,3 +22,6 @@ accesslog = None  # access logs would carry card tokens and IPs; errors only
 errorlog = "-"
 loglevel = os.environ.get("RISKCARD_GUNICORN_LOGLEVEL", "warning")
 preload_app = True
+# gunicorn's control socket defaults to one path per user ($HOME/.gunicorn/gunicorn.ctl), shared by every
+# server that user runs (tests, benchmarks, several deployments); riskcard does not use it.
+control_socket_disable = True
