@@ -26,7 +26,6 @@ import json
 import os
 import queue
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -34,6 +33,9 @@ import threading
 import time
 from pathlib import Path
 from urllib.parse import urlencode
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _load import free_port, wait_ready  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 AUTH_TOKEN = "bench-auth-token-0123456789abcdef"
@@ -54,7 +56,7 @@ def _requests(public_url: str, n: int, path: str) -> list[tuple[str, bytes, dict
     for i in range(n):
         number = "+86139" + f"{i % 100_000:08d}"
         params = {"MessageSid": "SM" + f"{i:032x}", "AccountSid": ACCOUNT_SID, "From": number,
-                  "To": "+14155550100", "Body": MESSAGES[i % len(MESSAGES)], "NumMedia": "0"}
+                  "To": "+12025550100", "Body": MESSAGES[i % len(MESSAGES)], "NumMedia": "0"}
         sig = validator.compute_signature(public_url + path, params)
         out.append(("POST", urlencode(params).encode(), {"X-Twilio-Signature": sig,
                                                           "Content-Type": "application/x-www-form-urlencoded"}))
@@ -125,24 +127,8 @@ def loadgen(host: str, port: int, path: str, rate: float, duration_s: float, pub
 
 
 # ---- orchestration ---------------------------------------------------------------------------------------
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
-def _wait_ready(port: int, timeout_s: float = 30) -> None:
-    end = time.time() + timeout_s
-    while time.time() < end:
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            conn.request("GET", "/healthz")
-            if conn.getresponse().status == 200:
-                return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError("gunicorn did not become ready (is a snapshot published?)")
 
 
 def _run_loadgen(port: int, path: str, rate: float, duration_s: float, public_url: str) -> dict:
@@ -175,7 +161,7 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix="riskcard-bench-bot-") as tmp:
         snapshots = Path(tmp) / "snapshots"
         publish_fixture(snapshots)
-        port = _free_port()
+        port = free_port()
         public_url = f"http://127.0.0.1:{port}"
         env = {**os.environ, "RISKCARD_SNAPSHOT_DIR": str(snapshots), "RISKCARD_STATE_URL": f"sqlite:///{tmp}/state.db",
                "RISKCARD_PSEUDONYM_KEY": TEST_KEY.hex(), "RISKCARD_SECRET_KEY": "b" * 48,
@@ -187,7 +173,7 @@ def main(argv: list[str] | None = None) -> None:
         server = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "python:miniapp.gunicorn_conf",
                                    "miniapp.wsgi:app"], cwd=ROOT, env=env, start_new_session=True)
         try:
-            _wait_ready(port)
+            wait_ready(port)
             _run_loadgen(port, "/sms/inbound", 100, 3, public_url)  # warm-up: imports, caches, connections
             runs = {}
             for rate in rates:

@@ -31,12 +31,10 @@ The last line of stdout is one JSON object.
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
 import os
 import random
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -48,7 +46,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from _load import run_in_process  # noqa: E402
+from _load import run_in_process, free_port, wait_ready  # noqa: E402
 
 TARGET_RATIO = 0.7
 TARGET_P99_MS = 25.0
@@ -70,24 +68,8 @@ def healthz():
 '''
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
-def _wait_ready(port: int, timeout_s: float = 60) -> None:
-    end = time.time() + timeout_s
-    while time.time() < end:
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            conn.request("GET", "/healthz")
-            if conn.getresponse().status == 200:
-                return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(f"gunicorn on port {port} did not become ready")
 
 
 def _gunicorn(app: str, port: int, env: dict, cwd: Path) -> subprocess.Popen:
@@ -164,7 +146,7 @@ def main(argv: list[str] | None = None) -> None:
         snapshots = publish_fixture(tmp / "snapshots", extra_communities=EXTRA_COMMUNITIES)
         build_s = time.perf_counter() - t
         (tmp / "bare_app.py").write_text(BARE_APP)
-        app_port, bare_port = _free_port(), _free_port()
+        app_port, bare_port = free_port(), free_port()
         env = {**os.environ, "RISKCARD_SNAPSHOT_DIR": str(snapshots), "RISKCARD_STATE_URL": f"sqlite:///{tmp}/state.db",
                "RISKCARD_PSEUDONYM_KEY": TEST_KEY.hex(), "RISKCARD_SECRET_KEY": "s" * 48,
                "RISKCARD_SIGNING_KEY_DIR": f"{tmp}/keys", "RISKCARD_PUBLIC_URL": f"http://127.0.0.1:{app_port}",
@@ -176,8 +158,8 @@ def main(argv: list[str] | None = None) -> None:
         app_srv = _gunicorn(args.app, app_port, env, ROOT)
         bare_srv = _gunicorn("bare_app:app", bare_port, env, ROOT)
         try:
-            _wait_ready(app_port)
-            _wait_ready(bare_port)
+            wait_ready(app_port)
+            wait_ready(bare_port)
             # warm-up: imports, templates, connections, the OS page cache of the snapshot
             run_in_process("closed", app_port, paths, 1.5 if args.quick else 4.0, connections=args.connections)
             run_in_process("closed", bare_port, ["/ping"], 1.0, connections=args.connections)

@@ -35,7 +35,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -43,6 +42,9 @@ import threading
 import time
 from pathlib import Path
 from urllib.parse import quote, urlencode
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _load import free_port, wait_ready  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 # What the server needs, copied once so a long soak serves one consistent version of the code even
@@ -182,7 +184,7 @@ def build_requests(public_url: str, community_ids: list[int], tokens: list[str],
                         "headers": {}})
         else:
             params = {"MessageSid": "SM" + f"{i:032x}", "AccountSid": ACCOUNT_SID, "From": "+86139" + f"{i % 100_000:08d}",
-                      "To": "+14155550100", "Body": BOT_MESSAGES[i % len(BOT_MESSAGES)], "NumMedia": "0"}
+                      "To": "+12025550100", "Body": BOT_MESSAGES[i % len(BOT_MESSAGES)], "NumMedia": "0"}
             sig = validator.compute_signature(public_url + "/sms/inbound", params)
             out.append({"kind": "bot", "method": "POST", "path": "/sms/inbound",
                         "body": urlencode(params).encode().decode("latin-1"),
@@ -202,10 +204,6 @@ def mint_tokens(key_dir: Path, n: int = 50) -> list[str]:
 
 
 # ---- orchestration --------------------------------------------------------------------------------------
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _children(pid: int) -> list[int]:
@@ -225,20 +223,6 @@ def _rss_mb(pid: int) -> float | None:
     return None
 
 
-def _wait_ready(port: int, timeout_s: float = 60) -> None:
-    import http.client
-
-    end = time.time() + timeout_s
-    while time.time() < end:
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            conn.request("GET", "/healthz")
-            if conn.getresponse().status == 200:
-                return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError("gunicorn did not become ready")
 
 
 def _slope_mb_per_min(samples: list[tuple[float, float]]) -> float | None:
@@ -286,7 +270,7 @@ def main(argv: list[str] | None = None) -> None:
         snapshots = publish_fixture(tmp / "snapshots", extra_communities=500)
         community_ids = [g["community_id"] for g in SnapshotStore(snapshots / read_current(snapshots)["name"]).grades()]
         tokens = mint_tokens(tmp / "keys")
-        port = _free_port()
+        port = free_port()
         public_url = f"http://127.0.0.1:{port}"
         requests_file = tmp / "requests.json"
         requests_file.write_text(json.dumps(build_requests(public_url, community_ids, tokens)), encoding="utf-8")
@@ -319,7 +303,7 @@ def main(argv: list[str] | None = None) -> None:
                 stop.wait(args.sample_s)
 
         try:
-            _wait_ready(port)
+            wait_ready(port)
             _run_loadgen(port, requests_file, min(args.rate, 200.0), 3.0, 3.0)  # warm-up: imports, caches
             sampler = threading.Thread(target=sample, args=(time.monotonic(),), daemon=True)
             sampler.start()
