@@ -21,17 +21,10 @@ import pandas as pd
 from forecast import china2020
 
 from forecast.phones import pseudonymise
+from forecast.schema import CITIES
 
 CITY_TABLE_PATH = Path(__file__).resolve().parent / "data" / "cities_china2020.csv"
-CITY_TABLE = {
-    "city_code": "int64",
-    "name": "string",
-    "name_en": "string",
-    "province": "string",
-    "lon": "float64",
-    "lat": "float64",
-    "population": "int64",
-}
+CITY_TABLE = CITIES  # the embedded city table has exactly the cities feed's columns
 # Units missing from the city case series (merged, renamed or county-level in 2020).
 _MISSING_ZH = {
     210400: ("抚顺市", "Liaoning"), 341400: ("巢湖市", "Anhui"), 371200: ("莱芜市", "Shandong"),

@@ -147,6 +147,21 @@ class StateStore(Protocol):
     def close(self) -> None: ...
 
 
+def check_hit(bucket: str, limit: int, window_s: int, now_s: int) -> int:
+    """Check the arguments of ``hit`` and return the start of the fixed window containing ``now_s``.
+
+    Examples
+    --------
+    >>> check_hit("rl:ip:127.0.0.1", 10, 3600, 7250)
+    7200
+    """
+    check_key(bucket, "bucket")
+    check_positive(window_s, "window_s")
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+        raise StateValueError("limit must be a non-negative integer")
+    return now_s - now_s % window_s
+
+
 def check_subject(subject: str) -> str:
     """Return ``subject`` if it may be stored, else raise :class:`StateValueError`.
 

@@ -208,12 +208,7 @@ class RedisState:
 
     # -- rate limits ----------------------------------------------------------------------------
     def hit(self, bucket: str, limit: int, window_s: int) -> bool:
-        S.check_key(bucket, "bucket")
-        S.check_positive(window_s, "window_s")
-        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
-            raise S.StateValueError("limit must be a non-negative integer")
-        now = self._now()
-        start = now - now % window_s
+        start = S.check_hit(bucket, limit, window_s, self._now())
         key = self._k("rl", f"{bucket}|{window_s}|{start}")
         return bool(self._run("hit", [key], [limit, start + window_s, window_s + TTL_MARGIN_S]))
 

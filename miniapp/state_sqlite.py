@@ -219,12 +219,7 @@ class SQLiteState:
 
     # -- rate limits ----------------------------------------------------------------------------
     def hit(self, bucket: str, limit: int, window_s: int) -> bool:
-        S.check_key(bucket, "bucket")
-        S.check_positive(window_s, "window_s")
-        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
-            raise S.StateValueError("limit must be a non-negative integer")
-        now = self._now()
-        start = now - now % window_s
+        start = S.check_hit(bucket, limit, window_s, self._now())
         key = f"{bucket}|{window_s}"
         with self._tx() as c:
             row = c.execute("SELECT window_start_s, count FROM buckets WHERE bucket = ?", (key,)).fetchone()

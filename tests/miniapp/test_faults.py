@@ -30,6 +30,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import require_binary
+from tests.miniapp.redis_server import RedisServer
 from tests.miniapp.snapshot_fixture import PHONES, TEST_KEY, fixture_meta, publish_fixture, snapshot_tables
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -258,46 +259,13 @@ def test_corrupt_snapshot_is_refused_and_previous_keeps_serving(server, tmp_path
 # ---- Redis down ----------------------------------------------------------------------------------------
 
 
-class PersistentRedis:
-    """redis-server with an append-only file fsynced on every write, restartable on the same port."""
-
-    def __init__(self, workdir: Path) -> None:
-        self.workdir, self.port, self.proc = workdir, _free_port(), None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.workdir),
-             "--appendonly", "yes", "--appendfsync", "always", "--save", "", "--protected-mode", "yes"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=self.workdir)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as s:
-                    s.sendall(b"PING\r\n")
-                    if s.recv(16).startswith(b"+PONG"):
-                        return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("redis-server did not start")
-
-    def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
-        self.proc = None
-
-
 @pytest.fixture
 def redis_app(tmp_path):
     require_binary("redis-server")
     from miniapp.app import create_app
     from miniapp.proofs import generate_key
 
-    server = PersistentRedis(tmp_path)
+    server = RedisServer(tmp_path, persistent=True)
     server.start()
     (tmp_path / "keys").mkdir()
     generate_key(tmp_path / "keys")
@@ -316,7 +284,7 @@ def redis_app(tmp_path):
     try:
         yield app, server
     finally:
-        server.kill()
+        server.stop()
 
 
 def _csrf(html: str) -> str:
@@ -351,7 +319,7 @@ def test_redis_down_risk_pages_served_card_says_unavailable_nothing_lost(redis_a
     assert client.post("/card/consent", data={"agree": "yes", "csrf_token": token}).status_code == 302
     assert client.get("/card/show").status_code == 200
 
-    redis_server.kill()
+    redis_server.stop()
 
     for path in ["/", "/community/1", "/city/420100", "/api/v1/communities?q=bbt", "/api/v1/communities/1",
                  "/same-trip?date=2020-02-01&number=G1", "/methods", "/privacy", "/.well-known/jwks.json"]:
