@@ -21,12 +21,19 @@ $(NODE_STAMP): package-lock.json | system-deps
 
 # Debian packages the tests use for real: Chromium (browser tests), redis-server (state store),
 # Node.js and npm (axe-core), CJK fonts (readable screenshots).
-SYSTEM_PACKAGES := chromium redis-server nodejs npm fonts-noto-cjk
+# Only what is missing is installed: a machine whose Node.js did not come from Debian keeps it
+# (asking apt for nodejs/npm there fails on conflicting packages).
 system-deps:
-	@command -v chromium >/dev/null && command -v redis-server >/dev/null && command -v npm >/dev/null \
-	  && fc-list 2>/dev/null | grep -qi "Noto Sans CJK" || { \
+	@need=""; \
+	command -v chromium >/dev/null || need="$$need chromium"; \
+	command -v redis-server >/dev/null || need="$$need redis-server"; \
+	command -v npm >/dev/null || need="$$need nodejs npm"; \
+	fc-list 2>/dev/null | grep -qi "Noto Sans CJK" || need="$$need fonts-noto-cjk fontconfig"; \
+	if [ -n "$$need" ]; then \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(SYSTEM_PACKAGES) >/dev/null; }
+	  echo "installing Debian packages:$$need"; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$need >/dev/null; \
+	fi
 
 demo: $(STAMP)
 	$(BIN)/riskcard demo

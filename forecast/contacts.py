@@ -106,6 +106,7 @@ class StayIndex:
         min_pings: int = 1,
         pingpong_minutes: float | None = None,
         pingpong_min_count: int = 3,
+        span_s: tuple[int, int] | None = None,
     ) -> "StayIndex":
         """Build the index.
 
@@ -120,9 +121,10 @@ class StayIndex:
         bucket_minutes : int
             Length of the shortest duration class; class k holds stays up to
             ``bucket_minutes * 4**k``.
-        stay_end : {"auto", "trigger", "last_ping"}
+        stay_end : {"auto", "trigger", "last_ping", "adjusted"}
             What a stay's ``end_s`` is (see module docstring); ``"auto"``: ``"trigger"`` when the
-            stays have ``n_pings``, else ``"last_ping"``.
+            stays have ``n_pings``, else ``"last_ping"``; ``"adjusted"``: the intervals are already
+            the best estimates (:func:`forecast.contacts_partition.search_stays`) and are used as given.
         pad_minutes : float
             With ``"last_ping"``: most a stay is stretched at each end into the gap around it.
         min_pings : int
@@ -139,6 +141,9 @@ class StayIndex:
             towers across a border (docs/contacts.md).
         pingpong_min_count : int
             Least number of ping-pongs for a pair of cells to be joined.
+        span_s : (int, int), optional
+            The data's span (first stay start, last stay end) when the stays are a part of it (one
+            place group of :mod:`forecast.contacts_partition`): case windows are cut there.
 
         Examples
         --------
@@ -152,8 +157,8 @@ class StayIndex:
             raise ValueError(f"stays lack columns: {sorted(missing)}")
         if stay_end == "auto":
             stay_end = "trigger" if "n_pings" in stays.columns else "last_ping"
-        if stay_end not in ("trigger", "last_ping"):
-            raise ValueError(f"stay_end must be 'trigger' or 'last_ping', not {stay_end!r}")
+        if stay_end not in ("trigger", "last_ping", "adjusted"):
+            raise ValueError(f"stay_end must be 'trigger', 'last_ping' or 'adjusted', not {stay_end!r}")
         if stay_end == "trigger" and "n_pings" not in stays.columns:
             raise ValueError("stay_end='trigger' needs the stays' n_pings")
         uid = stays["uid"].to_numpy(np.int64)
@@ -195,9 +200,13 @@ class StayIndex:
         pad_s = int(round(pad_minutes * 60))
         if stay_end == "trigger":
             p_start, p_end = _midpoints(uid_code, start, end, npk)
+        elif stay_end == "adjusted":
+            p_start, p_end = start.copy(), end.copy()
         else:
             p_start, p_end = _pad(uid_code, start, end, pad_s)
         span = (int(start.min()), int(end.max())) if len(uid) else (0, 0)
+        if span_s is not None:
+            span = (int(span_s[0]), int(span_s[1]))
         del start, end, uid, cell, npk  # large temporaries (memory)
         t0 = (int(p_start.min()) if len(p_start) else 0) - 1
         p_start -= t0
@@ -377,8 +386,9 @@ def _aggregate(pairs: dict, index: StayIndex, min_shared_minutes: float) -> pd.D
     # places of kept pairs, most shared minutes first, as a list column (vectorised via Arrow)
     pair_of_pp = np.repeat(np.arange(len(h2)), p_n)
     kpp = keep[pair_of_pp]
-    o2 = np.lexsort((pp_place[kpp], -pp_sec[kpp], pair_of_pp[kpp]))
-    cells = index.place_cells[pp_place[kpp][o2]]
+    kcells = index.place_cells[pp_place[kpp]]
+    o2 = np.lexsort((kcells, -pp_sec[kpp], pair_of_pp[kpp]))  # ties: smallest cell id first
+    cells = kcells[o2]
     offsets = np.concatenate([[0], np.cumsum(p_n[keep])]).astype(np.int64)
     places = pa.LargeListArray.from_arrays(pa.array(offsets), pa.array(cells, type=pa.int64()))
     k = pp_key[h2][keep]

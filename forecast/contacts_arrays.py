@@ -45,8 +45,10 @@ def _chunks(n: np.ndarray, budget: int):
 
 
 def _is_sorted_pair(a: np.ndarray, b: np.ndarray) -> bool:
-    da = np.diff(a)
-    return bool(np.all(da >= 0) and np.all((da > 0) | (np.diff(b) >= 0)))
+    """Whether rows are sorted by (a, b). Comparisons, not ``np.diff``: a difference of int64 pseudonyms
+    of opposite signs overflows."""
+    up, same = a[1:] > a[:-1], a[1:] == a[:-1]
+    return bool(np.all(up | same) and np.all(up | (b[1:] >= b[:-1])))
 
 
 def _unique_sorted(sorted_vals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -106,29 +106,24 @@ def companion_stay_params(p: BuildParams) -> dict:
             "max_gap_minutes": p.companion_max_gap_minutes, "max_tail_minutes": p.companion_max_tail_minutes}
 
 
-def companion_index(stays: pd.DataFrame, cells: pd.DataFrame):
-    """The stay index the companion search runs on (one per build, whatever the executor).
-
-    The stays are put in (uid, start_s) order first: ``StayIndex.build`` checks that order with
-    ``np.diff`` on int64 uids, which overflows for pseudonyms of opposite signs, and would then index
-    stays of several parts (each sorted, the whole not) as if they were sorted.
-    """
-    from forecast.contacts import StayIndex
-
-    if len(stays) > 1:
-        stays = stays.sort_values(["uid", "start_s"], kind="stable", ignore_index=True)
-    return StayIndex.build(stays, cells)
-
-
-def case_companions(index, cases: pd.DataFrame, ctx: dict) -> pd.DataFrame:
-    """Companions and possible companions (``level``) of ``cases`` (any subset of the build's cases,
-    duplicates of a case_id together)."""
-    from forecast.contacts import find_companions
-
+def companion_search_args(ctx: dict) -> dict:
+    """The companion search's settings (``BuildParams``) as :mod:`forecast.contacts_partition` arguments."""
     p: BuildParams = ctx["params"]
-    return find_companions(index, cases, window_days=p.companion_window_days,
-                           min_shared_minutes=p.min_shared_minutes, min_possible_minutes=p.possible_companion_minutes,
-                           as_of=ctx["as_of"], tz=p.tz)
+    return {"window_days": p.companion_window_days, "min_shared_minutes": p.min_shared_minutes,
+            "min_possible_minutes": p.possible_companion_minutes, "as_of": ctx["as_of"], "tz": p.tz}
+
+
+def case_companions(stays: pd.DataFrame, cases: pd.DataFrame, ctx: dict, *, n_groups: int = 1) -> pd.DataFrame:
+    """Companions and possible companions (``level``) of ``cases`` over the companion stays.
+
+    The search runs by place group (:func:`forecast.contacts_partition.find_companions_by_place`); the
+    answer does not depend on ``n_groups`` (one group: one index over all stays, the fastest; more
+    groups: less memory). The Dask executor runs the same functions as tasks.
+    """
+    from forecast.contacts_partition import find_companions_by_place
+
+    return find_companions_by_place(stays, cases, ctx["feeds"]["cells"], n_groups=n_groups,
+                                    **companion_search_args(ctx))
 
 
 def exposure_table(found: pd.DataFrame | None, cases: pd.DataFrame | None, ctx: dict) -> pd.DataFrame:
@@ -167,8 +162,7 @@ def step_companions(ctx: dict) -> pd.DataFrame:
     stays = ctx["stays"] if stays is None else stays
     if cases is None or not len(cases) or not len(stays):
         return exposure_table(None, cases, ctx)
-    index = companion_index(stays, ctx["feeds"]["cells"])
-    return exposure_table(case_companions(index, cases, ctx), cases, ctx)
+    return exposure_table(case_companions(stays, cases, ctx), cases, ctx)
 
 
 def exposure_with_possible(exposure: pd.DataFrame, possible: pd.DataFrame | None, cases: pd.DataFrame | None,

@@ -25,11 +25,10 @@ Tasks
    part boundaries in both; the companion stays are joined across parts per subscriber).
 3. *itineraries*, *flows* (per bucket, over all parts): the local step on the bucket's rows; the
    itineraries are concatenated (per subscriber), the flows summed (trip counts are additive).
-4. *companions*: one stay index over the window's companion stays (joined across parts), built on a
-   worker and shared, queried by batches of cases in parallel. The index is not split by place: with
-   ``pingpong_minutes`` set (off by default) it learns ping-pong cell pairs from all subscribers, so an
-   index per place or per bucket would learn other pairs and find other companions. docs/scale.md has
-   the national-scale plan.
+4. *companions* (miniapp/distributed_companions.py): per bucket, the window's companion stays joined
+   across parts and put at their search intervals, written by place group; per place group, one index
+   and the partial shared time of every case's companions; summed on the client, then the rule. The
+   answer is the local one for any number of groups (shared time adds up over places).
 
 Partition sizes come from the workers' memory limit (:func:`plan_partitions`, constants measured on
 this machine); task results other than counts live in Parquet, and what dask holds (itinerary
@@ -263,23 +262,9 @@ def _bucket_step(step: Callable, kind: str, ctx: dict, pdirs: list[str], n_bucke
     return step(sub)
 
 
-def _index_task(pdirs: list[str], n_buckets: int, cells: pd.DataFrame, as_of: str, params: BuildParams):
-    """The companion search's stay index over the window's companion stays (the rows the local step indexes)."""
-    from miniapp.build import companion_window_stays
-    from miniapp.build_steps import companion_index
-
-    stays = companion_window_stays(_read_rows(pdirs, "companion_stays", n_buckets), as_of, params)
-    return companion_index(stays, cells) if len(stays) else None
-
-
-def _companions_task(index, cases: pd.DataFrame, ctx: dict) -> pd.DataFrame | None:
-    from miniapp.build_steps import case_companions
-
-    if index is None:
-        return None
-    found = case_companions(index, cases, ctx)
-    found.attrs = {}  # the per-batch case report is not needed (and frames in attrs do not concatenate)
-    return found
+def _companion_bucket_rows(pdirs: list[str], n_buckets: int, k: int) -> pd.DataFrame:
+    """Bucket ``k``'s companion stays of all parts (the rows the local step joins, per subscriber)."""
+    return _read_rows(pdirs, "companion_stays", n_buckets, [k])
 
 
 # ---- the executor -------------------------------------------------------------------------------------
@@ -293,8 +278,9 @@ class DaskExecutor:
     client : distributed.Client
     n_buckets, batch_rows : int, optional
         Partition sizes; by default from the workers' memory limit (:func:`plan_partitions`).
-    case_batches : int, optional
-        Batches of cases for the companion search (default: two per worker).
+    companion_groups : int, optional
+        Place groups of the companion search; by default from the workers' memory limit
+        (:func:`miniapp.distributed_companions.companion_groups`).
     collect : bool
         Gather the stays and city-days into the build process (``process_pings``' result, as the local
         executor returns them). The distributed steps read them from Parquet either way.
@@ -307,11 +293,12 @@ class DaskExecutor:
     """
 
     def __init__(self, client, *, n_buckets: int | None = None, batch_rows: int | None = None,
-                 case_batches: int | None = None, collect: bool = True):
+                 companion_groups: int | None = None, collect: bool = True):
         self.client = client
         self.n_workers, self.memory_limit = _workers(client)
         self._n_buckets, self._batch_rows = n_buckets, batch_rows
-        self.case_batches = case_batches or 2 * self.n_workers
+        self.companion_groups = companion_groups
+        self.total_stays = 0
         self.collect = collect
         self.plan: Plan | None = None
         self.part_dirs: list[str] = []
@@ -402,6 +389,7 @@ class DaskExecutor:
             info["pings_quarantined"] += m["rows_quarantined"]
             info["manifests"][part.name] = m
         info["report"] = report
+        self.total_stays = sum(int(m.get("stays") or 0) for m in info["manifests"].values())
         return info
 
     def process_pings(self, feeds_dir: Path, cells: pd.DataFrame, cache_dir: Path, key: bytes,
@@ -448,23 +436,22 @@ class DaskExecutor:
         return sum_flows(frames)
 
     def step_companions(self, ctx: dict) -> pd.DataFrame:
-        """One stay index on a worker, queried by batches of cases in parallel."""
+        """The companion search by pseudonym bucket, then by place group (miniapp/distributed_companions.py)."""
+        from functools import partial
+
         from miniapp.build_steps import exposure_table
+        from miniapp.distributed_companions import companion_groups, distributed_case_companions, scratch_dir
 
         cases = ctx["feeds"].get("cases")
         if cases is None or not len(cases):
             return exposure_table(None, cases, ctx)
-        light = self._light(ctx)
-        index = self.client.submit(_index_task, self.part_dirs, self.plan.n_buckets, ctx["feeds"]["cells"],
-                                   ctx["as_of"], ctx["params"], pure=False, key="companion-index")
-        batch = np.mod(pd.factorize(cases["case_id"].astype("string"))[0], self.case_batches)
-        fs = [self.client.submit(_companions_task, index, cases[batch == b], light, pure=False,
-                                 key=f"companions-{b}") for b in range(self.case_batches) if (batch == b).any()]
-        found = [f for f in self.client.gather(fs) if f is not None]
-        del index
-        if not found:
-            return exposure_table(None, cases, ctx)
-        return exposure_table(in_case_order(found, cases), cases, ctx)
+        n = self.plan.n_buckets
+        n_groups = self.companion_groups or companion_groups(self.total_stays, self.memory_limit,
+                                                             n_workers=self.n_workers)
+        self.timings["companion_groups"] = n_groups
+        found = distributed_case_companions(self.client, partial(_companion_bucket_rows, self.part_dirs, n), n,
+                                            cases, ctx, n_groups=n_groups, scratch=scratch_dir(self.part_dirs))
+        return exposure_table(found, cases, ctx)
 
 
 def sum_flows(frames: list[pd.DataFrame]) -> pd.DataFrame:
@@ -485,26 +472,6 @@ def sum_flows(frames: list[pd.DataFrame]) -> pd.DataFrame:
     counts = [c for c in df.columns if c not in keys]
     out = df.groupby(keys, sort=True, as_index=False)[counts].sum()
     return out.astype(frames[0].dtypes.to_dict())
-
-
-def in_case_order(found: list[pd.DataFrame], cases: pd.DataFrame) -> pd.DataFrame:
-    """Companions of several case batches in the order one batch of all cases gives (case order, then uid).
-
-    Examples
-    --------
-    >>> cases = pd.DataFrame({"case_id": ["b", "a"]})
-    >>> f = [pd.DataFrame({"case_id": ["a"], "uid": [1]}), pd.DataFrame({"case_id": ["b", "b"], "uid": [2, 3]})]
-    >>> in_case_order(f, cases)["uid"].tolist()
-    [2, 3, 1]
-    """
-    ids = cases["case_id"].astype("string").reset_index(drop=True)
-    first = pd.Series(np.arange(len(ids)), index=ids.to_numpy())[~ids.duplicated().to_numpy()]
-    frames = [f.copy(deep=False) for f in found]
-    for f in frames:
-        f.attrs = {}
-    df = pd.concat(frames, ignore_index=True)
-    pos = df["case_id"].astype("string").map(first).to_numpy(np.int64)
-    return df.iloc[np.argsort(pos, kind="stable")].reset_index(drop=True)
 
 
 def _estimate_rows(part: Path) -> int:

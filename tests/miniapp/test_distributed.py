@@ -79,8 +79,9 @@ def test_distributed_build_equals_local_build(nation, tmp_path):
     local = run_build(nation, AS_OF, tmp_path / "local", pseudonym_key=KEY, params=PARAMS, steps=STEPS, **quiet)
     with dask_client(workers=2, worker_memory="1GB", local_directory=tmp_path / "dask") as client:
         assert len(client.scheduler_info()["workers"]) == 2
-        # small batches and several buckets: every part is validated in pieces and split four ways
-        ex = DaskExecutor(client, n_buckets=4, batch_rows=2_000)
+        # small batches and several buckets: every part is validated in pieces and split four ways;
+        # the companion search runs in three place groups (the local build: one)
+        ex = DaskExecutor(client, n_buckets=4, batch_rows=2_000, companion_groups=3)
         dist = run_build(nation, AS_OF, tmp_path / "dist", pseudonym_key=KEY, params=PARAMS, steps=STEPS,
                          executor=ex, **quiet)
         again = run_build(nation, AS_OF, tmp_path / "dist", pseudonym_key=KEY, params=PARAMS, steps=STEPS,
@@ -103,6 +104,8 @@ def test_distributed_build_equals_local_build(nation, tmp_path):
     assert all(len(list(p.glob("stays-b*.parquet"))) == 4 and not (p / "_pings").exists() for p in parts)
     assert all(len(list(p.glob("companion_stays-b*.parquet"))) == 4 for p in parts)
     assert local["companions"] > 0  # the comparison means something
+    assert ex.timings["companion_groups"] == 3
+    assert not list((tmp_path / "dist" / "cache").glob("_companion_groups-*"))  # scratch removed
     uids = pd.read_parquet(parts[0] / "stays-b0003.parquet")["uid"].to_numpy()
     assert len(uids) and (np.mod(uids, 4) == 3).all()  # partitioned by pseudonym hash
     assert (again["ping_parts_cached"], again["ping_parts_processed"]) == (len(parts), 0)

@@ -1,0 +1,319 @@
+"""The companion search split by place: the same answer in bounded memory (docs/contacts.md, "Split by place").
+
+A pair's shared time is a sum over places, so the search can be cut by place without changing its
+result. Stays are put in ``n_groups`` *place groups* by a hash of their cell; each group is indexed
+(:class:`forecast.contacts.StayIndex`) and searched for every case on its own, giving per
+(case, companion) partial sums with no threshold; the sums are added up over the groups and only then
+is the 60-minute rule applied. One group is the plain search. The build runs the groups one after
+another (memory: one group's index at a time), the Dask executor as tasks (``miniapp/distributed.py``).
+
+The steps, each pure:
+
+1. :func:`search_stays` (per subscriber, so on any split by subscriber): the stays' intervals at their
+   best estimates (the index's ``stay_end`` rule, which needs each subscriber's neighbouring stays and so
+   runs before the split by place), sorted by ``(uid, start_s)``.
+2. :func:`place_group`: the group of each stay's cell.
+3. :func:`plan_cases`: the cases' checks and windows (:func:`forecast.contacts_cases.check_cases` on
+   the cases' own stays and the whole data's span).
+4. :func:`group_pair_totals`: one group's partial sums per (case, companion).
+5. :func:`combine_pair_totals`: the sums over all groups, the rule and the level; the same rows as
+   :func:`forecast.contacts_cases.find_companions` except its ``places`` list (``top_cell`` is kept).
+
+Same place = same cell: a ``radius_m`` neighbourhood crosses groups, so it needs the one-group search.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Iterator
+
+import numpy as np
+import pandas as pd
+
+from .contacts import StayIndex
+from .contacts_arrays import _heads, _midpoints, _pad, _unique_sorted
+from .contacts_cases import STATUS_OK, check_cases
+from .schema import COMPANIONS, DEFAULT_TZ
+
+SEARCH_STAYS = {"uid": "int64", "start_s": "int64", "end_s": "int64", "cell_id": "int64"}
+PAIR_TOTALS = {"query": "int64", "uid": "int64", "seconds": "int64", "first_s": "int64", "last_s": "int64",
+               "n_places": "int64", "top_cell": "int64", "top_seconds": "int64"}
+_HASH = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing: neighbouring cell ids land in different groups
+
+
+def search_stays(stays: pd.DataFrame, *, stay_end: str = "auto", pad_minutes: float = 15.0,
+                 min_pings: int = 1) -> tuple[pd.DataFrame, tuple[int, int], dict]:
+    """Stays at their best-estimate intervals, as :meth:`StayIndex.build` adjusts them.
+
+    Parameters
+    ----------
+    stays : DataFrame
+        ``uid, start_s, end_s, cell_id`` (and ``n_pings``), all stays of each subscriber present
+        (any split by subscriber). Not modified.
+    stay_end, pad_minutes, min_pings
+        As in :meth:`StayIndex.build`.
+
+    Returns
+    -------
+    (DataFrame, (int, int), dict)
+        :data:`SEARCH_STAYS` rows sorted by ``(uid, start_s)``; the span of the input stays (first
+        start, last end; ``(0, 0)`` when empty); the counts of dropped stays.
+
+    Examples
+    --------
+    >>> stays = pd.DataFrame({"uid": [1, 1], "start_s": [0, 3600], "end_s": [3600, 7200],
+    ...                       "cell_id": [5, 6], "n_pings": [2, 4]})
+    >>> s, span, report = search_stays(stays)
+    >>> s[["start_s", "end_s"]].values.tolist(), span
+    ([[0, 2700], [2700, 6750]], (0, 7200))
+    """
+    missing = {"uid", "start_s", "end_s", "cell_id"} - set(stays.columns)
+    if missing:
+        raise ValueError(f"stays lack columns: {sorted(missing)}")
+    if stay_end == "auto":
+        stay_end = "trigger" if "n_pings" in stays.columns else "last_ping"
+    if stay_end not in ("trigger", "last_ping"):
+        raise ValueError(f"stay_end must be 'trigger' or 'last_ping', not {stay_end!r}")
+    if stay_end == "trigger" and "n_pings" not in stays.columns:
+        raise ValueError("stay_end='trigger' needs the stays' n_pings")
+    uid = stays["uid"].to_numpy(np.int64)
+    start = stays["start_s"].to_numpy(np.int64)
+    end = stays["end_s"].to_numpy(np.int64)
+    cell = stays["cell_id"].to_numpy(np.int64)
+    npk = stays["n_pings"].to_numpy(np.int64) if "n_pings" in stays.columns else np.ones(len(uid), np.int64)
+    bad = end < start
+    few = npk < min_pings if "n_pings" in stays.columns else np.zeros(len(uid), bool)
+    report = {"stays_in": int(len(uid)), "stays_bad_interval": int(bad.sum()),
+              "stays_too_few_pings": int((few & ~bad).sum())}
+    keep = ~bad & ~few
+    if not keep.all():
+        uid, start, end, cell, npk = uid[keep], start[keep], end[keep], cell[keep], npk[keep]
+    order = np.lexsort((start, uid))
+    uid, start, end, cell, npk = uid[order], start[order], end[order], cell[order], npk[order]
+    span = (int(start.min()), int(end.max())) if len(uid) else (0, 0)
+    _, code = _unique_sorted(uid)
+    if stay_end == "trigger":
+        start_adj, end_adj = _midpoints(code, start, end, npk)
+    else:
+        start_adj, end_adj = _pad(code, start, end, int(round(pad_minutes * 60)))
+    out = pd.DataFrame({"uid": uid, "start_s": start_adj, "end_s": end_adj, "cell_id": cell})
+    return out, span, report
+
+
+def place_group(cell_id, n_groups: int) -> np.ndarray:
+    """The place group (0 .. n_groups - 1) of each cell: a fixed hash, the same in every process.
+
+    Examples
+    --------
+    >>> place_group([1, 2, 3, 1], 4).tolist()
+    [1, 2, 0, 1]
+    """
+    c = np.asarray(cell_id, dtype=np.int64).astype(np.uint64)
+    if n_groups < 1:
+        raise ValueError("n_groups must be at least 1")
+    with np.errstate(over="ignore"):
+        h = (c * _HASH) >> np.uint64(32)
+    return (h % np.uint64(n_groups)).astype(np.int64)
+
+
+def split_by_place(stays: pd.DataFrame, n_groups: int) -> Iterator[pd.DataFrame]:
+    """:func:`search_stays` rows cut into ``n_groups`` place groups, yielded one at a time (each keeps
+    the row order), so that only one group's copy is alive at once.
+
+    Examples
+    --------
+    >>> s = pd.DataFrame({"uid": [1, 1, 2], "start_s": [0, 10, 0], "end_s": [10, 20, 20], "cell_id": [1, 2, 1]})
+    >>> [len(g) for g in split_by_place(s, 4)]
+    [0, 2, 1, 0]
+    """
+    g = place_group(stays["cell_id"].to_numpy(np.int64), n_groups)
+    order = np.argsort(g, kind="stable")
+    bounds = np.searchsorted(g[order], np.arange(n_groups + 1))
+    del g
+    for k in range(n_groups):
+        yield stays.iloc[order[bounds[k]:bounds[k + 1]]].reset_index(drop=True)
+
+
+def plan_cases(case_stays: pd.DataFrame, cases: pd.DataFrame, span_s: tuple[int, int], *,
+               window_days: int = 15, as_of=None, tz: str = DEFAULT_TZ) -> pd.DataFrame:
+    """The case report of :func:`check_cases` from the cases' own search stays and the data's span.
+
+    ``case_stays`` needs only the cases' subscribers' rows of :func:`search_stays` (more do no harm).
+    The report's ``status == "ok"`` rows, in order, are the queries of :func:`group_pair_totals`.
+
+    Examples
+    --------
+    >>> t = int(pd.Timestamp("2020-01-20 10:00", tz="Asia/Shanghai").timestamp())
+    >>> s = pd.DataFrame({"uid": [1], "start_s": [t], "end_s": [t + 7200], "cell_id": [5]})
+    >>> cases = pd.DataFrame({"case_id": ["c1", "c2"], "uid": [1, 9],
+    ...                       "confirmed_date": pd.to_datetime(["2020-01-25", "2020-01-25"])})
+    >>> plan_cases(s, cases, (t, t + 7200))["status"].tolist()
+    ['ok', 'no_stays']
+    """
+    index = StayIndex.build(case_stays[list(SEARCH_STAYS)], stay_end="adjusted", span_s=span_s)
+    return check_cases(index, cases, window_days=window_days, as_of=as_of, tz=tz)
+
+
+def group_pair_totals(stays: pd.DataFrame, plan: pd.DataFrame, cells: pd.DataFrame | None = None, *,
+                      span_s: tuple[int, int], batch_queries: int = 256) -> pd.DataFrame:
+    """Partial shared time per (case, companion) at the places of one group, with no threshold.
+
+    Parameters
+    ----------
+    stays : DataFrame
+        :func:`search_stays` rows of one place group (all subscribers' stays at those cells).
+    plan : DataFrame
+        :func:`plan_cases`; its ``status == "ok"`` rows are queries ``0, 1, ...``.
+    cells : DataFrame, optional
+        The CELLS table (place codes; not needed for the result).
+    span_s : (int, int)
+        The whole data's span (from :func:`search_stays`).
+    batch_queries : int
+        Cases searched together (bounds the memory of the stay pairs).
+
+    Returns
+    -------
+    DataFrame
+        :data:`PAIR_TOTALS`: ``query, uid, seconds, first_s, last_s, n_places`` and the group's
+        ``top_cell`` (most shared seconds, ties to the smallest cell id) with its ``top_seconds``.
+
+    Examples
+    --------
+    >>> t = int(pd.Timestamp("2020-01-20 10:00", tz="Asia/Shanghai").timestamp())
+    >>> s = pd.DataFrame({"uid": [1, 2], "start_s": [t, t + 1800], "end_s": [t + 7200, t + 3600],
+    ...                   "cell_id": [5, 5]})
+    >>> cases = pd.DataFrame({"case_id": ["c1"], "uid": [1], "confirmed_date": pd.to_datetime(["2020-01-25"])})
+    >>> plan = plan_cases(s, cases, (t, t + 7200))
+    >>> group_pair_totals(s, plan, span_s=(t, t + 7200))[["query", "uid", "seconds"]].values.tolist()
+    [[0, 2, 1800]]
+    """
+    run = plan[plan["status"] == STATUS_OK]
+    if not len(stays) or not len(run):
+        return pd.DataFrame({k: np.zeros(0, np.int64) for k in PAIR_TOTALS})
+    index = StayIndex.build(stays[list(SEARCH_STAYS)], cells, stay_end="adjusted", span_s=span_s)
+    uid = run["uid"].to_numpy(np.int64)
+    win = np.stack([run["window_start_s"].to_numpy(np.int64), run["window_end_s"].to_numpy(np.int64)], axis=1)
+    code = index.uid_codes(uid)
+    parts = []
+    for lo in range(0, len(code), batch_queries):
+        sl = slice(lo, lo + batch_queries)
+        part = _pair_totals(index._pairs(code[sl], win[sl] - index.t0_s), index)
+        part["query"] += lo
+        parts.append(part)
+    return pd.concat(parts, ignore_index=True)
+
+
+def _pair_totals(pairs: dict, index: StayIndex) -> pd.DataFrame:
+    """Sum overlapping stay pairs per (query, companion); the top place by seconds. Sort-and-reduce."""
+    q, uc, place, first, last = (pairs[k] for k in ("query", "uid_code", "place", "first", "last"))
+    n_u = len(index.uids) + 1
+    pair_key = q * n_u + uc
+    cell = index.place_cells[place]
+    order = np.lexsort((cell, pair_key))
+    pk, ce, fi, la = pair_key[order], cell[order], first[order], last[order]
+    head = _heads(pk, ce)  # per (pair, cell)
+    if not len(head):
+        return pd.DataFrame({k: np.zeros(0, np.int64) for k in PAIR_TOTALS})
+    pp_sec = np.add.reduceat(la - fi, head)
+    pp_first, pp_last = np.minimum.reduceat(fi, head), np.maximum.reduceat(la, head)
+    pp_key, pp_cell = pk[head], ce[head]
+    h2 = _heads(pp_key)
+    n_places = np.diff(np.append(h2, len(pp_key)))
+    # top place: within each pair, most seconds first, then smallest cell
+    o = np.lexsort((pp_cell, -pp_sec, np.repeat(np.arange(len(h2)), n_places)))
+    top = o[h2]
+    k = pp_key[h2]
+    return pd.DataFrame({
+        "query": k // n_u,
+        "uid": index.uids[k % n_u],
+        "seconds": np.add.reduceat(pp_sec, h2),
+        "first_s": np.minimum.reduceat(pp_first, h2) + index.t0_s,
+        "last_s": np.maximum.reduceat(pp_last, h2) + index.t0_s,
+        "n_places": n_places.astype(np.int64),
+        "top_cell": pp_cell[top],
+        "top_seconds": pp_sec[top],
+    })
+
+
+def combine_pair_totals(parts: Iterable[pd.DataFrame], plan: pd.DataFrame, *, min_shared_minutes: float = 60,
+                        min_possible_minutes: float | None = None) -> pd.DataFrame:
+    """Add up the groups' partial sums and apply the rule: the companions of the planned cases.
+
+    Returns
+    -------
+    DataFrame
+        COMPANIONS columns, ``top_cell`` and ``level`` (``"companion"`` or ``"possible"``), in
+        (case, uid) order; ``attrs["case_report"]`` is ``plan`` with ``n_companions`` and
+        ``n_possible``. As :func:`forecast.contacts_cases.find_companions`, without ``places``.
+
+    Examples
+    --------
+    >>> plan = pd.DataFrame({"case_id": ["c1"], "status": ["ok"]})
+    >>> a = pd.DataFrame({"query": [0], "uid": [2], "seconds": [2400], "first_s": [100], "last_s": [2500],
+    ...                   "n_places": [1], "top_cell": [5], "top_seconds": [2400]})
+    >>> b = a.assign(top_cell=7, first_s=9000, last_s=10800, seconds=1800, top_seconds=1800)
+    >>> out = combine_pair_totals([a, b], plan)
+    >>> out[["case_id", "uid", "shared_minutes", "n_places", "top_cell", "level"]].values.tolist()
+    [['c1', 2, 70.0, 2, 5, 'companion']]
+    """
+    frames = [p for p in parts if p is not None and len(p)]
+    df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame({k: np.zeros(0, np.int64) for k in PAIR_TOTALS})
+    q, uid = df["query"].to_numpy(np.int64), df["uid"].to_numpy(np.int64)
+    tsec, tcell = df["top_seconds"].to_numpy(np.int64), df["top_cell"].to_numpy(np.int64)
+    order = np.lexsort((tcell, -tsec, uid, q))  # in each pair the groups' best place first
+    q, uid, tcell = q[order], uid[order], tcell[order]
+    head = _heads(q, uid)
+    sec = np.add.reduceat(df["seconds"].to_numpy(np.int64)[order], head) if len(head) else np.zeros(0, np.int64)
+    least = min_shared_minutes if min_possible_minutes is None else min(min_shared_minutes, min_possible_minutes)
+    keep = sec >= least * 60
+    h = head[keep]
+
+    def red(col, ufunc):
+        v = df[col].to_numpy(np.int64)[order]
+        return ufunc.reduceat(v, head)[keep] if len(head) else v[:0]
+
+    run = plan[plan["status"] == STATUS_OK]
+    case_ids = run["case_id"].astype("string").to_numpy(object)
+    minutes = sec[keep].astype(np.float64) / 60.0
+    out = pd.DataFrame({"case_id": pd.array(case_ids[q[h]], dtype="string"), "uid": uid[h],
+                        "shared_minutes": minutes, "n_places": red("n_places", np.add),
+                        "first_s": red("first_s", np.minimum), "last_s": red("last_s", np.maximum)})
+    out = out.astype(COMPANIONS)
+    out["top_cell"] = tcell[h]
+    rule = minutes >= min_shared_minutes
+    out["level"] = pd.array(np.where(rule, "companion", "possible"), dtype="string")
+    report = plan.copy()
+    ok = report["status"].to_numpy(object) == STATUS_OK
+    n_comp = out[rule].groupby("case_id").size()
+    n_possible = out[~rule].groupby("case_id").size()
+    report["n_companions"] = np.where(ok, report["case_id"].map(n_comp).fillna(0).to_numpy(np.int64), 0)
+    report["n_possible"] = report["case_id"].map(n_possible).fillna(0).to_numpy(np.int64)
+    out.attrs["case_report"] = report
+    return out
+
+
+def find_companions_by_place(stays: pd.DataFrame, cases: pd.DataFrame, cells: pd.DataFrame | None = None, *,
+                             n_groups: int = 4, window_days: int = 15, min_shared_minutes: float = 60,
+                             min_possible_minutes: float | None = None, as_of=None, tz: str = DEFAULT_TZ,
+                             stay_end: str = "auto", pad_minutes: float = 15.0, min_pings: int = 1) -> pd.DataFrame:
+    """:func:`forecast.contacts_cases.find_companions` over ``stays``, one place group at a time.
+
+    Memory holds the adjusted stays and one group's index; the result equals the one-index search
+    (without ``places``) for any ``n_groups``.
+
+    Examples
+    --------
+    >>> t = int(pd.Timestamp("2020-01-20 10:00", tz="Asia/Shanghai").timestamp())
+    >>> stays = pd.DataFrame({"uid": [1, 2, 3], "start_s": [t, t, t + 3000],
+    ...                       "end_s": [t + 7200, t + 5400, t + 9000], "cell_id": [5, 5, 5]})
+    >>> cases = pd.DataFrame({"case_id": ["c1"], "uid": [1], "confirmed_date": pd.to_datetime(["2020-01-25"])})
+    >>> out = find_companions_by_place(stays, cases, n_groups=3, pad_minutes=0)
+    >>> out[["uid", "shared_minutes"]].to_dict("records")
+    [{'uid': 2, 'shared_minutes': 90.0}, {'uid': 3, 'shared_minutes': 70.0}]
+    """
+    adjusted, span, _ = search_stays(stays, stay_end=stay_end, pad_minutes=pad_minutes, min_pings=min_pings)
+    case_uids = pd.to_numeric(cases["uid"], errors="coerce").dropna().astype(np.int64).to_numpy()
+    plan = plan_cases(adjusted[adjusted["uid"].isin(case_uids)], cases, span, window_days=window_days,
+                      as_of=as_of, tz=tz)
+    totals = [group_pair_totals(g, plan, cells, span_s=span) for g in split_by_place(adjusted, n_groups)]
+    return combine_pair_totals(totals, plan, min_shared_minutes=min_shared_minutes,
+                               min_possible_minutes=min_possible_minutes)

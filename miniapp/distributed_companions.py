@@ -1,0 +1,125 @@
+"""The companion search on Dask: by pseudonym bucket, then by place group (docs/scale.md).
+
+The same pure functions as the local step (:func:`miniapp.build_steps.case_companions`, which runs
+:func:`forecast.contacts_partition.find_companions_by_place` in one process), as tasks:
+
+1. *search stays* (per pseudonym bucket): the bucket's companion stays of every part in the window,
+   joined across parts (:func:`miniapp.build.companion_window_stays`) and put at their best-estimate
+   intervals (:func:`forecast.contacts_partition.search_stays`): both work per subscriber, and a
+   subscriber's rows are all in one bucket. The rows are written to one Parquet file per place group;
+   the task returns the bucket's span and its cases' own stays.
+2. the client plans the cases (:func:`forecast.contacts_partition.plan_cases`: checks and windows).
+3. *place group* (per group): the group's files of all buckets, one index, partial shared time per
+   (case, companion) for every case (:func:`forecast.contacts_partition.group_pair_totals`).
+4. the client adds the groups up and applies the rule (:func:`forecast.contacts_partition.combine_pair_totals`).
+
+A task holds one bucket's or one group's stays; the number of groups comes from the workers' memory
+limit (:func:`companion_groups`). The scratch files live under the cache directory and are removed at
+the end, also when the step fails.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from miniapp.build_steps import BuildParams
+
+# Measured (benchmarks/scale.py): a place group's task peaks at about 250 bytes per search stay
+# (the stays frame, the index's sorted copies and the case queries' candidate pairs).
+GROUP_BYTES_PER_STAY = 250
+COMPANION_STAYS_PER_STAY = 1.0  # companion stays per itinerary stay (the manifests count the latter)
+
+
+def companion_groups(total_stays: int, memory_limit_bytes: int, *, n_workers: int, task_share: float = 0.5) -> int:
+    """Place groups so that one group's task stays within ``task_share`` of a worker's memory limit.
+
+    At least one per worker (so that all of them search), a power of two.
+
+    Examples
+    --------
+    >>> companion_groups(1_000_000, 2_000_000_000, n_workers=2)
+    2
+    >>> companion_groups(50_000_000, 2_000_000_000, n_workers=2)
+    16
+    """
+    budget = max(1.0, memory_limit_bytes * task_share)
+    need = math.ceil(total_stays * COMPANION_STAYS_PER_STAY * GROUP_BYTES_PER_STAY / budget)
+    n = max(n_workers, need, 1)
+    return int(2 ** math.ceil(math.log2(n)))
+
+
+def _group_file(scratch: Path, g: int, k: int) -> Path:
+    return scratch / f"g{g:04d}-b{k:04d}.parquet"
+
+
+def search_stays_task(read_bucket, k: int, as_of: str, params: BuildParams, n_groups: int, scratch: str,
+                      case_uids: np.ndarray) -> dict:
+    """Task 1 for bucket ``k``: write its search stays by place group; return span, report, case stays."""
+    from forecast.contacts_partition import search_stays, split_by_place
+    from miniapp.build import companion_window_stays
+    from miniapp.build_steps import _atomic_parquet
+
+    stays = companion_window_stays(read_bucket(k), as_of, params)
+    adjusted, span, report = search_stays(stays)
+    del stays
+    for g, rows in enumerate(split_by_place(adjusted, n_groups)):
+        _atomic_parquet(rows, _group_file(Path(scratch), g, k))
+    mine = adjusted[adjusted["uid"].isin(case_uids)].reset_index(drop=True)
+    return {"span": span if len(adjusted) else None, "report": report, "case_stays": mine}
+
+
+def group_task(scratch: str, g: int, n_buckets: int, plan: pd.DataFrame, cells: pd.DataFrame,
+               span: tuple[int, int]) -> pd.DataFrame:
+    """Task 3 for place group ``g``: partial shared time per (case, companion) at the group's places."""
+    from forecast.contacts_partition import group_pair_totals
+
+    files = [_group_file(Path(scratch), g, k) for k in range(n_buckets)]
+    stays = pd.concat([pd.read_parquet(f) for f in files if f.is_file()], ignore_index=True)
+    return group_pair_totals(stays, plan, cells, span_s=span)
+
+
+def distributed_case_companions(client, read_bucket, n_buckets: int, cases: pd.DataFrame, ctx: dict, *,
+                                n_groups: int, scratch: Path) -> pd.DataFrame | None:
+    """The local step's :func:`miniapp.build_steps.case_companions` on the cluster (same rows, same report).
+
+    ``read_bucket(k)`` returns bucket ``k``'s companion stays of all parts (run on a worker).
+    ``None`` when no subscriber has companion stays.
+    """
+    from forecast.contacts_partition import combine_pair_totals, plan_cases
+    from miniapp.build_steps import companion_search_args
+
+    args = companion_search_args(ctx)
+    p: BuildParams = ctx["params"]
+    case_uids = pd.to_numeric(cases["uid"], errors="coerce").dropna().astype(np.int64).unique()
+    scratch.mkdir(parents=True, exist_ok=True)
+    try:
+        fs = [client.submit(search_stays_task, read_bucket, k, ctx["as_of"], p, n_groups, str(scratch), case_uids,
+                            pure=False, key=f"companion-stays-b{k}") for k in range(n_buckets)]
+        got = client.gather(fs)
+        spans = [r["span"] for r in got if r["span"] is not None]
+        if not spans:
+            return None
+        span = (min(s[0] for s in spans), max(s[1] for s in spans))
+        case_stays = pd.concat([r["case_stays"] for r in got], ignore_index=True)
+        plan = plan_cases(case_stays, cases, span, window_days=args["window_days"], as_of=args["as_of"],
+                          tz=args["tz"])
+        plan_f, cells_f = client.scatter([plan, ctx["feeds"]["cells"]], broadcast=True, hash=False)
+        gs = [client.submit(group_task, str(scratch), g, n_buckets, plan_f, cells_f, span, pure=False,
+                            key=f"companion-group-{g}") for g in range(n_groups)]
+        totals = client.gather(gs)
+        return combine_pair_totals(totals, plan, min_shared_minutes=args["min_shared_minutes"],
+                                   min_possible_minutes=args["min_possible_minutes"])
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def scratch_dir(part_dirs: list[str]) -> Path:
+    """A fresh scratch directory under the cache (``cache/_companion_groups-<pid>``)."""
+    cache = Path(part_dirs[0]).parent.parent if part_dirs else Path(".")
+    return cache / f"_companion_groups-{os.getpid()}"
