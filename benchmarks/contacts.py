@@ -13,6 +13,11 @@ to what pings can show (visible).
 
     .venv/bin/python benchmarks/contacts.py            # full (1M subscribers)
     .venv/bin/python benchmarks/contacts.py --quick    # < 1 min
+    .venv/bin/python benchmarks/contacts.py --silent-days      # adds silent days (~10 min)
+
+Silent days (``--silent-days``, off by default): bridged as today, cut out, or imputed from each
+subscriber's routine (forecast.contacts_impute); the routine threshold is chosen on seed 1 and the
+figures are reported on the held-out seed 2 (key ``silent_days``; docs/contacts.md).
 
 The last line of stdout is one JSON object.
 """
@@ -184,6 +189,123 @@ def accuracy_synth(n_subs: int, seed: int, min_pings: int) -> dict:
     return out
 
 
+# ---- accuracy: silent days (bridged today, cut out, or imputed from the routine) ------------------------
+IMPUTE_SHARES = (0.5, 0.6, 0.7, 0.8, 0.9)  # routine regularity thresholds tried (forecast.contacts_impute)
+IMPUTE_MIN_DAYS = 3
+
+
+def seen_days_of(pings: pd.DataFrame, tz: str = "Asia/Shanghai") -> pd.DataFrame:
+    """The subscriber-days with at least one ping (what a build knows per daily ping part)."""
+    day = pd.to_datetime(pings["ts_s"], unit="s", utc=True).dt.tz_convert(tz).dt.tz_localize(None).dt.normalize()
+    return pd.DataFrame({"uid": pings["uid"].to_numpy(np.int64), "local_date": day.to_numpy()}).drop_duplicates()
+
+
+def _pairs(found: pd.DataFrame, minutes: float) -> set:
+    f = found[found["shared_minutes"] >= minutes]
+    return set(zip(f["case_id"].astype(str), f["uid"].astype("int64")))
+
+
+def _score(pairs: set, raw: set, vis: set) -> dict:
+    hit_r, hit_v = len(pairs & raw), len(pairs & vis)
+    n = len(pairs)  # precision of nothing found: None (null), not 0
+    return {"found": n, "recall": hit_r / max(1, len(raw)), "precision": hit_r / n if n else None,
+            "recall_visible": hit_v / max(1, len(vis)), "precision_visible": hit_v / n if n else None}
+
+
+def accuracy_silent_days(n_subs: int, seed: int, shares=IMPUTE_SHARES, by_weekday: bool = True,
+                         samplings=tuple(SAMPLINGS)) -> dict:
+    """Silent days three ways, at each sampling: ``bridged`` (today: join_contact_stays bridges them),
+    ``cut`` (forecast.contacts_impute.cut_silent_days: nothing claimed on a silent day) and ``imputed``
+    (impute_silent_days at each regularity threshold in ``shares``). Each is one search; pairs are
+    diffed between searches. Levels scored against true >= 60 min (raw and visible):
+
+    * ``rule`` (>= 60 min), ``with_possible`` (>= 40 min) for bridged and cut stays;
+    * ``bridge_only``: pairs >= 60 min with bridged stays but not >= 60 min with cut stays (their
+      precision is what bridging costs or earns);
+    * ``imputed_only``: pairs >= 60 min with imputed stays that the bridged search did not find at
+      >= 40 min (the "possible, imputed routine" level); ``with_imputed`` = bridged >= 40 min plus
+      them; ``cut_with_imputed`` = cut >= 40 min plus pairs >= 60 min with imputed stays not in it.
+    """
+    from forecast.contacts_impute import cut_silent_days, impute_silent_days
+    from forecast.phones import pseudonymise_series
+    from forecast.synth import NationConfig, generate_nation
+
+    key = b"k" * 32
+    out = {}
+    for name in samplings:
+        cfg = NationConfig(n_subscribers=n_subs, n_cities=2, n_days=14, seed=seed,
+                           ping_interval_minutes=SAMPLINGS[name])
+        nation = generate_nation(cfg, pseudonym_key=key)
+        uid, _ = pseudonymise_series(nation.cases["msisdn"], key)
+        cases = nation.cases.assign(uid=uid, confirmed_date=pd.to_datetime(nation.cases["confirmed_date"]))
+        pings = nation.canonical_pings()
+        seen = seen_days_of(pings)
+        first_day, last_day = seen["local_date"].min(), seen["local_date"].max()
+        bridged = build_path_stays(pings, nation.cells)
+
+        def search(stays, cells=nation.cells, cases=cases, as_of=pd.Timestamp(cfg.as_of)):
+            idx = StayIndex.build(stays, cells)
+            return find_companions(idx, cases, as_of=as_of, min_possible_minutes=POSSIBLE_MINUTES)
+
+        found_b = search(bridged)
+        report = found_b.attrs["case_report"]
+        raw = _pairs(nation.true_contacts, 60)
+        vis = _pairs(true_companions(visible_true_stays(nation.true_stays, pings), report), 60)
+        cut = cut_silent_days(bridged, seen, first_day=first_day, last_day=last_day)
+        found_c = search(cut)
+        b60, b40, c60, c40 = (_pairs(found_b, 60), _pairs(found_b, 40), _pairs(found_c, 60),
+                              _pairs(found_c, 40))
+        res = {"true_pairs": len(raw), "visible_pairs": len(vis), "silent_subscriber_days": int(
+            len(nation.silent_days)), "bridged": {"rule": _score(b60, raw, vis),
+                                                  "with_possible": _score(b40, raw, vis)},
+               "cut": {"rule": _score(c60, raw, vis), "with_possible": _score(c40, raw, vis)},
+               "bridge_only": _score(b60 - c60, raw, vis), "bridge_only_possible": _score(b40 - c40, raw, vis),
+               "imputed": {}}
+        for share in shares:
+            imp = impute_silent_days(bridged, seen, first_day=first_day, last_day=last_day, min_share=share,
+                                     min_days=IMPUTE_MIN_DAYS, by_weekday=by_weekday)
+            found_i = search(imp.drop(columns="imputed"))
+            i60 = _pairs(found_i, 60)
+            only = i60 - b40
+            res["imputed"][str(share)] = {
+                "imputed_stays": int(imp["imputed"].sum()),
+                "imputed_only": _score(only, raw, vis),
+                "with_imputed": _score(b40 | only, raw, vis),
+                "cut_with_imputed": _score(c40 | (i60 - c40), raw, vis),
+                "rule_on_imputed_stays": _score(i60, raw, vis),
+            }
+        out[name] = res
+        print(json.dumps({"silent_days": {"seed": seed, "sampling": name, **res}}), flush=True)
+    return out
+
+
+IMPUTE_TUNE_SEED, IMPUTE_HELD_OUT_SEED = 1, 2
+
+
+def choose_share(tune: dict, sampling: str = "5-60", min_precision: float = 0.95) -> float:
+    """The regularity threshold (on the tuning seed) with the best raw recall of bridged + possible +
+    imputed at ``sampling``, among those whose imputed-only pairs have precision >= ``min_precision`` at
+    every sampling and whose total precision stays >= ``min_precision`` (ties: the stricter threshold)."""
+    shares = tune[sampling]["imputed"]
+    ok = [(v["with_imputed"]["recall"], float(k)) for k, v in shares.items()
+          if all((t["imputed"][k]["imputed_only"]["precision"] or 0.0) >= min_precision
+                 and t["imputed"][k]["with_imputed"]["precision"] >= min_precision for t in tune.values())]
+    return max(ok)[1] if ok else max(float(k) for k in shares)
+
+
+def summarise_silent(res: dict, share: float) -> dict:
+    """The figures of one sampling of :func:`accuracy_silent_days` at the chosen threshold."""
+    imp = res["imputed"][str(share)]
+    pick = ("recall", "precision", "recall_visible", "precision_visible", "found")
+    return {"bridged_rule": {k: res["bridged"]["rule"][k] for k in pick},
+            "bridged_with_possible": {k: res["bridged"]["with_possible"][k] for k in pick},
+            "cut_rule": {k: res["cut"]["rule"][k] for k in pick},
+            "cut_with_possible": {k: res["cut"]["with_possible"][k] for k in pick},
+            "bridge_only": {k: res["bridge_only"][k] for k in ("found", "precision")},
+            "imputed_only": {k: imp["imputed_only"][k] for k in ("found", "precision", "recall")},
+            "with_imputed": {k: imp["with_imputed"][k] for k in pick}}
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
@@ -191,6 +313,9 @@ def main(argv=None) -> None:
     ap.add_argument("--days", type=int, default=15)
     ap.add_argument("--min-pings", type=int, default=1)
     ap.add_argument("--skip-accuracy", action="store_true")
+    ap.add_argument("--silent-days", action="store_true",
+                    help="also measure silent days bridged / cut / imputed (threshold chosen on seed 1, "
+                         "figures on the held-out seed 2; see docs/contacts.md)")
     a = ap.parse_args(argv)
     n = a.subscribers or (30_000 if a.quick else 1_000_000)
     n_batch = 1000
@@ -224,6 +349,14 @@ def main(argv=None) -> None:
             result[k] = typical[k]
         keys = [k for k in typical if k.startswith(("recall", "precision", "visible", "by_search"))]
         result["by_sampling"] = {k: {m: v[m] for m in keys} for k, v in acc.items()}
+    if a.silent_days:
+        n_acc = 1_500 if a.quick else 10_000
+        tune = accuracy_silent_days(n_acc, seed=IMPUTE_TUNE_SEED)
+        best = choose_share(tune)
+        held = accuracy_silent_days(n_acc, seed=IMPUTE_HELD_OUT_SEED, shares=(best,))
+        result["silent_days"] = {"tune_seed": IMPUTE_TUNE_SEED, "held_out_seed": IMPUTE_HELD_OUT_SEED,
+                                 "min_share": best, "min_days": IMPUTE_MIN_DAYS,
+                                 "held_out": {k: summarise_silent(v, best) for k, v in held.items()}}
     print(json.dumps(result))
 
 

@@ -109,6 +109,7 @@ def run_engine(client, feeds: Path, work: Path, params: BuildParams) -> dict:
     t["total_s"] = time.perf_counter() - t0
     t["pings_in"] = info["pings_in"]
     t["n_buckets"], t["batch_rows"] = ex.plan.n_buckets, ex.plan.batch_rows
+    t["companion_groups"] = ex.timings.get("companion_groups")
     t["pings_per_s"] = info["pings_in"] / t["total_s"]
     return t
 
@@ -139,6 +140,8 @@ def main() -> None:
     ap.add_argument("--work", default=None, help="Work directory (default: a directory under /tmp)")
     ap.add_argument("--worker-memory", default="2GB")
     ap.add_argument("--keep", action="store_true", help="Keep the generated feeds")
+    ap.add_argument("--only", choices=("speed", "memory"), default=None,
+                    help="Run one half (the other's keys are null)")
     a = ap.parse_args()
     work = Path(a.work or f"/tmp/riskcard-scale-{'quick' if a.quick else 'full'}")
     work.mkdir(parents=True, exist_ok=True)
@@ -154,37 +157,47 @@ def main() -> None:
         f"pings ({mem['pings'] * mem['raw_bytes_per_ping'] / 1e9:.1f} GB raw in memory)")
     load_before = os.getloadavg()[0]
     runs = {}
-    for n in (1, 2):
+    for n in (1, 2) if a.only != "memory" else ():
         with dask_client(workers=n, worker_memory=a.worker_memory, local_directory=work / "spill") as client:
             runs[n] = run_engine(client, work / "feeds-speed", work / f"out-speed-{n}", params)
         log(f"{n} worker(s): {runs[n]['pings_per_s']:,.0f} pings/s ({runs[n]['total_s']:.1f} s)")
-    with dask_client(workers=2, worker_memory=a.worker_memory, local_directory=work / "spill") as client:
-        before = set(client.scheduler_info()["workers"])
-        big = run_engine(client, work / "feeds-mem", work / "out-mem", params)
-        peaks = worker_peaks(client)
-        restarted = before != set(client.scheduler_info()["workers"])
-    log(f"memory run: {big['pings_in']:,} pings in {big['total_s']:.0f} s, worker peaks {[p / 1e9 for p in peaks]} GB")
+    big, peaks, restarted = {}, [None], None
+    if a.only != "speed":
+        with dask_client(workers=2, worker_memory=a.worker_memory, local_directory=work / "spill") as client:
+            before = set(client.scheduler_info()["workers"])
+            big = run_engine(client, work / "feeds-mem", work / "out-mem", params)
+            peaks = worker_peaks(client)
+            restarted = before != set(client.scheduler_info()["workers"])
+        log(f"memory run: {big['pings_in']:,} pings in {big['total_s']:.0f} s, worker peaks {[p / 1e9 for p in peaks]} GB")
     client_peak = _peak_rss()
     if not a.keep:
         for d in ("out-speed-1", "out-speed-2", "out-mem"):
             shutil.rmtree(work / d, ignore_errors=True)
+    sp = runs.get(1) and runs.get(2)
+
+    def steps(run):
+        return {k: round(v, 2) for k, v in run.items() if k.endswith("_s")} if run else None
+
     result = {
-        "quick": a.quick,
+        "quick": a.quick, "only": a.only,
         "pings_speed": speed["pings"], "pings_memory": mem["pings"],
         "raw_bytes_per_ping": round(mem["raw_bytes_per_ping"], 1),
         "memory_dataset_raw_bytes": int(mem["pings"] * mem["raw_bytes_per_ping"]),
         "worker_memory_limit_bytes": limit,
         "dataset_over_limit": round(mem["pings"] * mem["raw_bytes_per_ping"] / limit, 2),
-        "pings_per_s_1_worker": round(runs[1]["pings_per_s"]), "pings_per_s_2_workers": round(runs[2]["pings_per_s"]),
-        "speedup_2_workers": round(runs[2]["pings_per_s"] / runs[1]["pings_per_s"], 3),
-        "steps_1_worker_s": {k: round(v, 2) for k, v in runs[1].items() if k.endswith("_s")},
-        "steps_2_workers_s": {k: round(v, 2) for k, v in runs[2].items() if k.endswith("_s")},
-        "memory_run_s": round(big["total_s"], 1), "memory_run_pings_per_s": round(big["pings_per_s"]),
-        "memory_run_steps_s": {k: round(v, 2) for k, v in big.items() if k.endswith("_s")},
-        "n_buckets": big["n_buckets"], "batch_rows": big["batch_rows"],
-        "peak_worker_bytes": max(peaks), "peak_worker_bytes_all": peaks, "worker_restarted": restarted,
+        "pings_per_s_1_worker": round(runs[1]["pings_per_s"]) if sp else None,
+        "pings_per_s_2_workers": round(runs[2]["pings_per_s"]) if sp else None,
+        "speedup_2_workers": round(runs[2]["pings_per_s"] / runs[1]["pings_per_s"], 3) if sp else None,
+        "steps_1_worker_s": steps(runs.get(1)), "steps_2_workers_s": steps(runs.get(2)),
+        "memory_run_s": round(big["total_s"], 1) if big else None,
+        "memory_run_pings_per_s": round(big["pings_per_s"]) if big else None,
+        "memory_run_steps_s": steps(big),
+        "n_buckets": big.get("n_buckets"), "batch_rows": big.get("batch_rows"),
+        "companion_groups": big.get("companion_groups"),
+        "peak_worker_bytes": max(peaks) if peaks[0] is not None else None, "peak_worker_bytes_all": peaks,
+        "worker_restarted": restarted,
         "client_peak_bytes": int(client_peak),
-        "itinerary_rows": big["itineraries_rows"], "exposure_rows": big["companions_rows"],
+        "itinerary_rows": big.get("itineraries_rows"), "exposure_rows": big.get("companions_rows"),
         "load_avg_1min_before": round(load_before, 2), "load_avg_1min_after": round(os.getloadavg()[0], 2),
         "cpu_count": os.cpu_count(),
     }

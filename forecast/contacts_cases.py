@@ -189,6 +189,7 @@ def find_companions(
     n_possible = out[~rule].groupby("case_id").size()
     n = report["case_id"].map(n_comp).fillna(0).to_numpy(np.int64)
     report["n_companions"] = np.where(report["status"].to_numpy(object) == STATUS_OK, n, 0)
-    report["n_possible"] = report["case_id"].map(n_possible).fillna(0).to_numpy(np.int64)
+    n = report["case_id"].map(n_possible).fillna(0).to_numpy(np.int64)
+    report["n_possible"] = np.where(report["status"].to_numpy(object) == STATUS_OK, n, 0)  # not on a duplicate
     out.attrs["case_report"] = report
     return out

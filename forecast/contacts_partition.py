@@ -14,7 +14,8 @@ The steps, each pure:
    runs before the split by place), sorted by ``(uid, start_s)``.
 2. :func:`place_group`: the group of each stay's cell.
 3. :func:`plan_cases`: the cases' checks and windows (:func:`forecast.contacts_cases.check_cases` on
-   the cases' own stays and the whole data's span).
+   the cases' own stays and the whole data's span); :func:`case_cell_ranges`: the cells the cases
+   stayed at and when, so that only stays near a case are indexed (:func:`near_cases`).
 4. :func:`group_pair_totals`: one group's partial sums per (case, companion).
 5. :func:`combine_pair_totals`: the sums over all groups, the rule and the level; the same rows as
    :func:`forecast.contacts_cases.find_companions` except its ``places`` list (``top_cell`` is kept).
@@ -30,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from .contacts import StayIndex
-from .contacts_arrays import _heads, _midpoints, _pad, _unique_sorted
+from .contacts_arrays import _heads, _is_sorted_pair, _midpoints, _pad, _unique_sorted
 from .contacts_cases import STATUS_OK, check_cases
 from .schema import COMPANIONS, DEFAULT_TZ
 
@@ -87,8 +88,9 @@ def search_stays(stays: pd.DataFrame, *, stay_end: str = "auto", pad_minutes: fl
     keep = ~bad & ~few
     if not keep.all():
         uid, start, end, cell, npk = uid[keep], start[keep], end[keep], cell[keep], npk[keep]
-    order = np.lexsort((start, uid))
-    uid, start, end, cell, npk = uid[order], start[order], end[order], cell[order], npk[order]
+    if not _is_sorted_pair(uid, start):
+        order = np.lexsort((start, uid))
+        uid, start, end, cell, npk = uid[order], start[order], end[order], cell[order], npk[order]
     span = (int(start.min()), int(end.max())) if len(uid) else (0, 0)
     _, code = _unique_sorted(uid)
     if stay_end == "trigger":
@@ -153,8 +155,57 @@ def plan_cases(case_stays: pd.DataFrame, cases: pd.DataFrame, span_s: tuple[int,
     return check_cases(index, cases, window_days=window_days, as_of=as_of, tz=tz)
 
 
+def case_cell_ranges(case_stays: pd.DataFrame, plan: pd.DataFrame) -> pd.DataFrame:
+    """Per cell, the time range of the planned cases' stays there inside their windows.
+
+    Only stays at these cells overlapping these ranges can share time with a case, so each group's
+    index holds just those (:func:`group_pair_totals`): exact, and in a city where cases are few most
+    stays are never indexed.
+
+    Returns
+    -------
+    DataFrame
+        ``cell_id, lo_s, hi_s`` sorted by cell.
+
+    Examples
+    --------
+    >>> s = pd.DataFrame({"uid": [1, 1, 2], "start_s": [0, 500, 0], "end_s": [100, 900, 50], "cell_id": [5, 5, 6]})
+    >>> plan = pd.DataFrame({"uid": [1], "status": ["ok"], "window_start_s": [50], "window_end_s": [800]})
+    >>> case_cell_ranges(s, plan).values.tolist()
+    [[5, 50, 800]]
+    """
+    run = plan[plan["status"] == STATUS_OK]
+    win = pd.DataFrame({"uid": run["uid"].to_numpy(np.int64), "w0": run["window_start_s"].to_numpy(np.int64),
+                        "w1": run["window_end_s"].to_numpy(np.int64)})
+    m = case_stays[list(SEARCH_STAYS)].merge(win, on="uid")
+    lo = np.maximum(m["start_s"].to_numpy(np.int64), m["w0"].to_numpy(np.int64))
+    hi = np.minimum(m["end_s"].to_numpy(np.int64), m["w1"].to_numpy(np.int64))
+    m = pd.DataFrame({"cell_id": m["cell_id"].to_numpy(np.int64), "lo_s": lo, "hi_s": hi})[hi > lo]
+    return m.groupby("cell_id", as_index=False, sort=True).agg(lo_s=("lo_s", "min"), hi_s=("hi_s", "max"))
+
+
+def near_cases(stays: pd.DataFrame, ranges: pd.DataFrame) -> np.ndarray:
+    """Which stays are at a cell of ``ranges`` (:func:`case_cell_ranges`) and overlap its range.
+
+    Examples
+    --------
+    >>> s = pd.DataFrame({"start_s": [0, 0, 900], "end_s": [60, 60, 1000], "cell_id": [5, 6, 5]})
+    >>> near_cases(s, pd.DataFrame({"cell_id": [5], "lo_s": [50], "hi_s": [800]})).tolist()
+    [True, False, False]
+    """
+    cells = ranges["cell_id"].to_numpy(np.int64)
+    c = stays["cell_id"].to_numpy(np.int64)
+    if not len(cells):
+        return np.zeros(len(c), bool)
+    pos = np.minimum(np.searchsorted(cells, c), len(cells) - 1)
+    at = cells[pos] == c
+    return at & (stays["end_s"].to_numpy(np.int64) > ranges["lo_s"].to_numpy(np.int64)[pos]) \
+        & (stays["start_s"].to_numpy(np.int64) < ranges["hi_s"].to_numpy(np.int64)[pos])
+
+
 def group_pair_totals(stays: pd.DataFrame, plan: pd.DataFrame, cells: pd.DataFrame | None = None, *,
-                      span_s: tuple[int, int], batch_queries: int = 256) -> pd.DataFrame:
+                      span_s: tuple[int, int], ranges: pd.DataFrame | None = None,
+                      batch_queries: int = 256) -> pd.DataFrame:
     """Partial shared time per (case, companion) at the places of one group, with no threshold.
 
     Parameters
@@ -167,6 +218,8 @@ def group_pair_totals(stays: pd.DataFrame, plan: pd.DataFrame, cells: pd.DataFra
         The CELLS table (place codes; not needed for the result).
     span_s : (int, int)
         The whole data's span (from :func:`search_stays`).
+    ranges : DataFrame, optional
+        :func:`case_cell_ranges`: only the stays near the cases are indexed (the same answer, less work).
     batch_queries : int
         Cases searched together (bounds the memory of the stay pairs).
 
@@ -187,6 +240,8 @@ def group_pair_totals(stays: pd.DataFrame, plan: pd.DataFrame, cells: pd.DataFra
     [[0, 2, 1800]]
     """
     run = plan[plan["status"] == STATUS_OK]
+    if ranges is not None and len(stays):
+        stays = stays[near_cases(stays, ranges)]
     if not len(stays) or not len(run):
         return pd.DataFrame({k: np.zeros(0, np.int64) for k in PAIR_TOTALS})
     index = StayIndex.build(stays[list(SEARCH_STAYS)], cells, stay_end="adjusted", span_s=span_s)
@@ -202,25 +257,35 @@ def group_pair_totals(stays: pd.DataFrame, plan: pd.DataFrame, cells: pd.DataFra
     return pd.concat(parts, ignore_index=True)
 
 
+def _top_of_groups(head: np.ndarray, seconds: np.ndarray, cell: np.ndarray) -> np.ndarray:
+    """Per group of rows (``head``: first row of each), the row with most seconds, ties to the smallest cell."""
+    group = np.repeat(np.arange(len(head)), np.diff(np.append(head, len(seconds))))
+    best = np.maximum.reduceat(seconds, head)[group] == seconds
+    c = np.where(best, cell, np.iinfo(np.int64).max)
+    top_cell = np.minimum.reduceat(c, head)
+    row = np.flatnonzero(best & (cell == top_cell[group]))
+    return row[np.searchsorted(group[row], np.arange(len(head)))]  # first such row of each group
+
+
 def _pair_totals(pairs: dict, index: StayIndex) -> pd.DataFrame:
-    """Sum overlapping stay pairs per (query, companion); the top place by seconds. Sort-and-reduce."""
+    """Sum overlapping stay pairs per (query, companion); the top place by seconds. Sort-and-reduce on
+    one int64 key (query, companion, place) where it fits, as the one-index search does."""
     q, uc, place, first, last = (pairs[k] for k in ("query", "uid_code", "place", "first", "last"))
-    n_u = len(index.uids) + 1
+    n_u, n_p = len(index.uids) + 1, len(index.place_cells) + 1
     pair_key = q * n_u + uc
-    cell = index.place_cells[place]
-    order = np.lexsort((cell, pair_key))
-    pk, ce, fi, la = pair_key[order], cell[order], first[order], last[order]
-    head = _heads(pk, ce)  # per (pair, cell)
+    if len(q) and int(pair_key.max()) < np.iinfo(np.int64).max // n_p:
+        order = np.argsort(pair_key * n_p + place)
+    else:
+        order = np.lexsort((place, pair_key))
+    pk, pl, fi, la = pair_key[order], place[order], first[order], last[order]
+    head = _heads(pk, pl)  # per (pair, place)
     if not len(head):
         return pd.DataFrame({k: np.zeros(0, np.int64) for k in PAIR_TOTALS})
     pp_sec = np.add.reduceat(la - fi, head)
     pp_first, pp_last = np.minimum.reduceat(fi, head), np.maximum.reduceat(la, head)
-    pp_key, pp_cell = pk[head], ce[head]
+    pp_key, pp_cell = pk[head], index.place_cells[pl[head]]
     h2 = _heads(pp_key)
-    n_places = np.diff(np.append(h2, len(pp_key)))
-    # top place: within each pair, most seconds first, then smallest cell
-    o = np.lexsort((pp_cell, -pp_sec, np.repeat(np.arange(len(h2)), n_places)))
-    top = o[h2]
+    top = _top_of_groups(h2, pp_sec, pp_cell)
     k = pp_key[h2]
     return pd.DataFrame({
         "query": k // n_u,
@@ -228,7 +293,7 @@ def _pair_totals(pairs: dict, index: StayIndex) -> pd.DataFrame:
         "seconds": np.add.reduceat(pp_sec, h2),
         "first_s": np.minimum.reduceat(pp_first, h2) + index.t0_s,
         "last_s": np.maximum.reduceat(pp_last, h2) + index.t0_s,
-        "n_places": n_places.astype(np.int64),
+        "n_places": np.diff(np.append(h2, len(pp_key))).astype(np.int64),
         "top_cell": pp_cell[top],
         "top_seconds": pp_sec[top],
     })
@@ -258,17 +323,23 @@ def combine_pair_totals(parts: Iterable[pd.DataFrame], plan: pd.DataFrame, *, mi
     frames = [p for p in parts if p is not None and len(p)]
     df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame({k: np.zeros(0, np.int64) for k in PAIR_TOTALS})
     q, uid = df["query"].to_numpy(np.int64), df["uid"].to_numpy(np.int64)
-    tsec, tcell = df["top_seconds"].to_numpy(np.int64), df["top_cell"].to_numpy(np.int64)
-    order = np.lexsort((tcell, -tsec, uid, q))  # in each pair the groups' best place first
-    q, uid, tcell = q[order], uid[order], tcell[order]
+    order = None if _is_sorted_pair(q, uid) else np.lexsort((uid, q))  # one group's totals come sorted
+
+    def col(name):
+        v = df[name].to_numpy(np.int64)
+        return v if order is None else v[order]
+
+    q, uid = col("query"), col("uid")
     head = _heads(q, uid)
-    sec = np.add.reduceat(df["seconds"].to_numpy(np.int64)[order], head) if len(head) else np.zeros(0, np.int64)
+    sec = np.add.reduceat(col("seconds"), head) if len(head) else np.zeros(0, np.int64)
     least = min_shared_minutes if min_possible_minutes is None else min(min_shared_minutes, min_possible_minutes)
     keep = sec >= least * 60
     h = head[keep]
+    tcell = col("top_cell")[_top_of_groups(head, col("top_seconds"), col("top_cell"))][keep] if len(head) \
+        else np.zeros(0, np.int64)
 
-    def red(col, ufunc):
-        v = df[col].to_numpy(np.int64)[order]
+    def red(name, ufunc):
+        v = col(name)
         return ufunc.reduceat(v, head)[keep] if len(head) else v[:0]
 
     run = plan[plan["status"] == STATUS_OK]
@@ -278,15 +349,15 @@ def combine_pair_totals(parts: Iterable[pd.DataFrame], plan: pd.DataFrame, *, mi
                         "shared_minutes": minutes, "n_places": red("n_places", np.add),
                         "first_s": red("first_s", np.minimum), "last_s": red("last_s", np.maximum)})
     out = out.astype(COMPANIONS)
-    out["top_cell"] = tcell[h]
+    out["top_cell"] = tcell
     rule = minutes >= min_shared_minutes
     out["level"] = pd.array(np.where(rule, "companion", "possible"), dtype="string")
     report = plan.copy()
     ok = report["status"].to_numpy(object) == STATUS_OK
-    n_comp = out[rule].groupby("case_id").size()
-    n_possible = out[~rule].groupby("case_id").size()
-    report["n_companions"] = np.where(ok, report["case_id"].map(n_comp).fillna(0).to_numpy(np.int64), 0)
-    report["n_possible"] = report["case_id"].map(n_possible).fillna(0).to_numpy(np.int64)
+    n_comp, n_possible = (np.zeros(len(report), np.int64) for _ in range(2))
+    n_comp[ok] = np.bincount(q[h][rule], minlength=len(run))
+    n_possible[ok] = np.bincount(q[h][~rule], minlength=len(run))
+    report["n_companions"], report["n_possible"] = n_comp, n_possible
     out.attrs["case_report"] = report
     return out
 
@@ -312,8 +383,10 @@ def find_companions_by_place(stays: pd.DataFrame, cases: pd.DataFrame, cells: pd
     """
     adjusted, span, _ = search_stays(stays, stay_end=stay_end, pad_minutes=pad_minutes, min_pings=min_pings)
     case_uids = pd.to_numeric(cases["uid"], errors="coerce").dropna().astype(np.int64).to_numpy()
-    plan = plan_cases(adjusted[adjusted["uid"].isin(case_uids)], cases, span, window_days=window_days,
-                      as_of=as_of, tz=tz)
+    mine = adjusted[adjusted["uid"].isin(case_uids)]
+    plan = plan_cases(mine, cases, span, window_days=window_days, as_of=as_of, tz=tz)
+    ranges = case_cell_ranges(mine, plan)
+    adjusted = adjusted[near_cases(adjusted, ranges)]
     totals = [group_pair_totals(g, plan, cells, span_s=span) for g in split_by_place(adjusted, n_groups)]
     return combine_pair_totals(totals, plan, min_shared_minutes=min_shared_minutes,
                                min_possible_minutes=min_possible_minutes)

@@ -9,8 +9,9 @@ The same pure functions as the local step (:func:`miniapp.build_steps.case_compa
    subscriber's rows are all in one bucket. The rows are written to one Parquet file per place group;
    the task returns the bucket's span and its cases' own stays.
 2. the client plans the cases (:func:`forecast.contacts_partition.plan_cases`: checks and windows).
-3. *place group* (per group): the group's files of all buckets, one index, partial shared time per
-   (case, companion) for every case (:func:`forecast.contacts_partition.group_pair_totals`).
+3. *place group* (per group): the group's files of all buckets, only the stays near a case
+   (:func:`forecast.contacts_partition.near_cases`), one index, partial shared time per (case,
+   companion) for every case (:func:`forecast.contacts_partition.group_pair_totals`).
 4. the client adds the groups up and applies the rule (:func:`forecast.contacts_partition.combine_pair_totals`).
 
 A task holds one bucket's or one group's stays; the number of groups comes from the workers' memory
@@ -75,12 +76,16 @@ def search_stays_task(read_bucket, k: int, as_of: str, params: BuildParams, n_gr
 
 
 def group_task(scratch: str, g: int, n_buckets: int, plan: pd.DataFrame, cells: pd.DataFrame,
-               span: tuple[int, int]) -> pd.DataFrame:
+               span: tuple[int, int], ranges: pd.DataFrame) -> pd.DataFrame:
     """Task 3 for place group ``g``: partial shared time per (case, companion) at the group's places."""
     from forecast.contacts_partition import group_pair_totals
 
+    from forecast.contacts_partition import near_cases
+
     files = [_group_file(Path(scratch), g, k) for k in range(n_buckets)]
-    stays = pd.concat([pd.read_parquet(f) for f in files if f.is_file()], ignore_index=True)
+    frames = [pd.read_parquet(f) for f in files if f.is_file()]
+    stays = pd.concat([f[near_cases(f, ranges)] for f in frames], ignore_index=True)  # only stays near a case
+    del frames
     return group_pair_totals(stays, plan, cells, span_s=span)
 
 
@@ -91,7 +96,7 @@ def distributed_case_companions(client, read_bucket, n_buckets: int, cases: pd.D
     ``read_bucket(k)`` returns bucket ``k``'s companion stays of all parts (run on a worker).
     ``None`` when no subscriber has companion stays.
     """
-    from forecast.contacts_partition import combine_pair_totals, plan_cases
+    from forecast.contacts_partition import case_cell_ranges, combine_pair_totals, plan_cases
     from miniapp.build_steps import companion_search_args
 
     args = companion_search_args(ctx)
@@ -109,8 +114,9 @@ def distributed_case_companions(client, read_bucket, n_buckets: int, cases: pd.D
         case_stays = pd.concat([r["case_stays"] for r in got], ignore_index=True)
         plan = plan_cases(case_stays, cases, span, window_days=args["window_days"], as_of=args["as_of"],
                           tz=args["tz"])
-        plan_f, cells_f = client.scatter([plan, ctx["feeds"]["cells"]], broadcast=True, hash=False)
-        gs = [client.submit(group_task, str(scratch), g, n_buckets, plan_f, cells_f, span, pure=False,
+        ranges = case_cell_ranges(case_stays, plan)
+        plan_f, cells_f, ranges_f = client.scatter([plan, ctx["feeds"]["cells"], ranges], broadcast=True, hash=False)
+        gs = [client.submit(group_task, str(scratch), g, n_buckets, plan_f, cells_f, span, ranges_f, pure=False,
                             key=f"companion-group-{g}") for g in range(n_groups)]
         totals = client.gather(gs)
         return combine_pair_totals(totals, plan, min_shared_minutes=args["min_shared_minutes"],
