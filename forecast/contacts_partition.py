@@ -239,22 +239,46 @@ def group_pair_totals(stays: pd.DataFrame, plan: pd.DataFrame, cells: pd.DataFra
     >>> group_pair_totals(s, plan, span_s=(t, t + 7200))[["query", "uid", "seconds"]].values.tolist()
     [[0, 2, 1800]]
     """
+    parts = list(iter_group_pair_totals(stays, plan, cells, span_s=span_s, ranges=ranges,
+                                        batch_queries=batch_queries))
+    if not parts:
+        return pd.DataFrame({k: np.zeros(0, np.int64) for k in PAIR_TOTALS})
+    return pd.concat([p for _, p in parts], ignore_index=True)
+
+
+def iter_group_pair_totals(stays: pd.DataFrame, plan: pd.DataFrame, cells: pd.DataFrame | None = None, *,
+                           span_s: tuple[int, int], ranges: pd.DataFrame | None = None,
+                           batch_queries: int = 256) -> Iterator[tuple[int, pd.DataFrame]]:
+    """:func:`group_pair_totals` one batch of cases at a time: yields ``(first query, totals)`` for
+    queries ``first .. first + batch_queries - 1``, so that a caller can write each batch away
+    (the partial pairs of all cases at once can exceed a worker's memory).
+
+    Examples
+    --------
+    >>> t = int(pd.Timestamp("2020-01-20 10:00", tz="Asia/Shanghai").timestamp())
+    >>> s = pd.DataFrame({"uid": [1, 2], "start_s": [t, t + 1800], "end_s": [t + 7200, t + 3600],
+    ...                   "cell_id": [5, 5]})
+    >>> cases = pd.DataFrame({"case_id": ["c1", "c2"], "uid": [1, 2],
+    ...                       "confirmed_date": pd.to_datetime(["2020-01-25"] * 2)})
+    >>> plan = plan_cases(s, cases, (t, t + 7200))
+    >>> [(lo, len(p)) for lo, p in iter_group_pair_totals(s, plan, span_s=(t, t + 7200), batch_queries=1)]
+    [(0, 1), (1, 1)]
+    """
     run = plan[plan["status"] == STATUS_OK]
     if ranges is not None and len(stays):
         stays = stays[near_cases(stays, ranges)]
     if not len(stays) or not len(run):
-        return pd.DataFrame({k: np.zeros(0, np.int64) for k in PAIR_TOTALS})
+        return
     index = StayIndex.build(stays[list(SEARCH_STAYS)], cells, stay_end="adjusted", span_s=span_s)
+    del stays
     uid = run["uid"].to_numpy(np.int64)
     win = np.stack([run["window_start_s"].to_numpy(np.int64), run["window_end_s"].to_numpy(np.int64)], axis=1)
     code = index.uid_codes(uid)
-    parts = []
     for lo in range(0, len(code), batch_queries):
         sl = slice(lo, lo + batch_queries)
         part = _pair_totals(index._pairs(code[sl], win[sl] - index.t0_s), index)
         part["query"] += lo
-        parts.append(part)
-    return pd.concat(parts, ignore_index=True)
+        yield lo, part
 
 
 def _top_of_groups(head: np.ndarray, seconds: np.ndarray, cell: np.ndarray) -> np.ndarray:

@@ -281,6 +281,8 @@ class DaskExecutor:
     companion_groups : int, optional
         Place groups of the companion search; by default from the workers' memory limit
         (:func:`miniapp.distributed_companions.companion_groups`).
+    companion_batch_cases : int
+        Cases per batch of the companion search's partial pairs (their memory grows with it).
     collect : bool
         Gather the stays and city-days into the build process (``process_pings``' result, as the local
         executor returns them). The distributed steps read them from Parquet either way.
@@ -293,11 +295,12 @@ class DaskExecutor:
     """
 
     def __init__(self, client, *, n_buckets: int | None = None, batch_rows: int | None = None,
-                 companion_groups: int | None = None, collect: bool = True):
+                 companion_groups: int | None = None, companion_batch_cases: int = 256, collect: bool = True):
         self.client = client
         self.n_workers, self.memory_limit = _workers(client)
         self._n_buckets, self._batch_rows = n_buckets, batch_rows
         self.companion_groups = companion_groups
+        self.companion_batch_cases = companion_batch_cases
         self.total_stays = 0
         self.collect = collect
         self.plan: Plan | None = None
@@ -450,7 +453,8 @@ class DaskExecutor:
                                                              n_workers=self.n_workers)
         self.timings["companion_groups"] = n_groups
         found = distributed_case_companions(self.client, partial(_companion_bucket_rows, self.part_dirs, n), n,
-                                            cases, ctx, n_groups=n_groups, scratch=scratch_dir(self.part_dirs))
+                                            cases, ctx, n_groups=n_groups, scratch=scratch_dir(self.part_dirs),
+                                            batch_queries=self.companion_batch_cases)
         return exposure_table(found, cases, ctx)
 
 

@@ -11,11 +11,12 @@ The same pure functions as the local step (:func:`miniapp.build_steps.case_compa
 2. the client plans the cases (:func:`forecast.contacts_partition.plan_cases`: checks and windows).
 3. *place group* (per group): the group's files of all buckets, only the stays near a case
    (:func:`forecast.contacts_partition.near_cases`), one index, partial shared time per (case,
-   companion) for every case (:func:`forecast.contacts_partition.group_pair_totals`).
-4. the client adds the groups up and applies the rule (:func:`forecast.contacts_partition.combine_pair_totals`).
+   companion), written per batch of cases (:func:`forecast.contacts_partition.iter_group_pair_totals`).
+4. *sum* (per batch of cases): the groups' files of the batch added up, the rule and the level
+   (:func:`forecast.contacts_partition.combine_pair_totals`); the client stacks the batches in order.
 
-A task holds one bucket's or one group's stays; the number of groups comes from the workers' memory
-limit (:func:`companion_groups`). The scratch files live under the cache directory and are removed at
+A task holds one bucket's or one group's stays, or one batch of cases' partial pairs; the number of
+groups comes from the workers' memory limit (:func:`companion_groups`). The scratch files live under the cache directory and are removed at
 the end, also when the step fails.
 """
 
@@ -76,27 +77,43 @@ def search_stays_task(read_bucket, k: int, as_of: str, params: BuildParams, n_gr
 
 
 def group_task(scratch: str, g: int, n_buckets: int, plan: pd.DataFrame, cells: pd.DataFrame,
-               span: tuple[int, int], ranges: pd.DataFrame) -> pd.DataFrame:
-    """Task 3 for place group ``g``: partial shared time per (case, companion) at the group's places."""
-    from forecast.contacts_partition import group_pair_totals
-
-    from forecast.contacts_partition import near_cases
+               span: tuple[int, int], ranges: pd.DataFrame, batch_queries: int) -> int:
+    """Task 3 for place group ``g``: partial shared time per (case, companion) at the group's places,
+    written per batch of cases (``t-q<first query>-g<group>.parquet``); returns the rows written."""
+    from forecast.contacts_partition import iter_group_pair_totals, near_cases
+    from miniapp.build_steps import _atomic_parquet
 
     files = [_group_file(Path(scratch), g, k) for k in range(n_buckets)]
     frames = [pd.read_parquet(f) for f in files if f.is_file()]
     stays = pd.concat([f[near_cases(f, ranges)] for f in frames], ignore_index=True)  # only stays near a case
     del frames
-    return group_pair_totals(stays, plan, cells, span_s=span)
+    rows = 0
+    for lo, totals in iter_group_pair_totals(stays, plan, cells, span_s=span, batch_queries=batch_queries):
+        _atomic_parquet(totals, Path(scratch) / f"t-q{lo:07d}-g{g:04d}.parquet")
+        rows += len(totals)
+    return rows
+
+
+def combine_task(scratch: str, lo: int, plan: pd.DataFrame, min_shared_minutes: float,
+                 min_possible_minutes: float | None) -> pd.DataFrame:
+    """Task 4 for the batch of cases starting at query ``lo``: the groups' sums, the rule and the level."""
+    from forecast.contacts_partition import combine_pair_totals
+
+    frames = [pd.read_parquet(f) for f in sorted(Path(scratch).glob(f"t-q{lo:07d}-g*.parquet"))]
+    return combine_pair_totals(frames, plan, min_shared_minutes=min_shared_minutes,
+                               min_possible_minutes=min_possible_minutes)
 
 
 def distributed_case_companions(client, read_bucket, n_buckets: int, cases: pd.DataFrame, ctx: dict, *,
-                                n_groups: int, scratch: Path) -> pd.DataFrame | None:
+                                n_groups: int, scratch: Path, batch_queries: int = 256) -> pd.DataFrame | None:
     """The local step's :func:`miniapp.build_steps.case_companions` on the cluster (same rows, same report).
 
     ``read_bucket(k)`` returns bucket ``k``'s companion stays of all parts (run on a worker).
-    ``None`` when no subscriber has companion stays.
+    ``None`` when no subscriber has companion stays. Small inputs (the plan, the cells, the case
+    ranges) travel inside the tasks, not scattered: a worker restarted for memory loses nothing.
     """
-    from forecast.contacts_partition import case_cell_ranges, combine_pair_totals, plan_cases
+    from forecast.contacts_partition import case_cell_ranges, plan_cases
+    from forecast.contacts_cases import STATUS_OK
     from miniapp.build_steps import companion_search_args
 
     args = companion_search_args(ctx)
@@ -115,14 +132,44 @@ def distributed_case_companions(client, read_bucket, n_buckets: int, cases: pd.D
         plan = plan_cases(case_stays, cases, span, window_days=args["window_days"], as_of=args["as_of"],
                           tz=args["tz"])
         ranges = case_cell_ranges(case_stays, plan)
-        plan_f, cells_f, ranges_f = client.scatter([plan, ctx["feeds"]["cells"], ranges], broadcast=True, hash=False)
-        gs = [client.submit(group_task, str(scratch), g, n_buckets, plan_f, cells_f, span, ranges_f, pure=False,
-                            key=f"companion-group-{g}") for g in range(n_groups)]
-        totals = client.gather(gs)
-        return combine_pair_totals(totals, plan, min_shared_minutes=args["min_shared_minutes"],
-                                   min_possible_minutes=args["min_possible_minutes"])
+        cells = ctx["feeds"]["cells"]
+        gs = [client.submit(group_task, str(scratch), g, n_buckets, plan, cells, span, ranges, batch_queries,
+                            pure=False, key=f"companion-group-{g}") for g in range(n_groups)]
+        client.gather(gs)
+        n_ok = int((plan["status"] == STATUS_OK).sum())
+        cs = [client.submit(combine_task, str(scratch), lo, plan, args["min_shared_minutes"],
+                            args["min_possible_minutes"], pure=False, key=f"companion-sum-q{lo}")
+              for lo in range(0, n_ok, batch_queries)]
+        found = client.gather(cs)
+        return stack_batches(found, plan)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def stack_batches(found: list[pd.DataFrame], plan: pd.DataFrame) -> pd.DataFrame:
+    """Companions of consecutive case batches as one result, the case report's counts summed.
+
+    Examples
+    --------
+    >>> plan = pd.DataFrame({"case_id": ["a", "b"], "status": ["ok", "ok"]})
+    >>> a = pd.DataFrame({"case_id": ["a"], "uid": [1]})
+    >>> a.attrs["case_report"] = plan.assign(n_companions=[1, 0], n_possible=[0, 0])
+    >>> b = pd.DataFrame({"case_id": ["b", "b"], "uid": [1, 2]})
+    >>> b.attrs["case_report"] = plan.assign(n_companions=[0, 2], n_possible=[0, 0])
+    >>> out = stack_batches([a, b], plan)
+    >>> out["uid"].tolist(), out.attrs["case_report"]["n_companions"].tolist()
+    ([1, 1, 2], [1, 2])
+    """
+    report = plan.copy()
+    for col in ("n_companions", "n_possible"):
+        report[col] = np.sum([f.attrs["case_report"][col].to_numpy(np.int64) for f in found], axis=0) if found \
+            else np.zeros(len(plan), np.int64)
+    frames = [f.copy(deep=False) for f in found]
+    for f in frames:
+        f.attrs = {}
+    out = pd.concat(frames, ignore_index=True)
+    out.attrs["case_report"] = report
+    return out
 
 
 def scratch_dir(part_dirs: list[str]) -> Path:

@@ -80,8 +80,8 @@ def test_distributed_build_equals_local_build(nation, tmp_path):
     with dask_client(workers=2, worker_memory="1GB", local_directory=tmp_path / "dask") as client:
         assert len(client.scheduler_info()["workers"]) == 2
         # small batches and several buckets: every part is validated in pieces and split four ways;
-        # the companion search runs in three place groups (the local build: one)
-        ex = DaskExecutor(client, n_buckets=4, batch_rows=2_000, companion_groups=3)
+        # the companion search runs in three place groups (the local build: one), cases in batches of 2
+        ex = DaskExecutor(client, n_buckets=4, batch_rows=2_000, companion_groups=3, companion_batch_cases=2)
         dist = run_build(nation, AS_OF, tmp_path / "dist", pseudonym_key=KEY, params=PARAMS, steps=STEPS,
                          executor=ex, **quiet)
         again = run_build(nation, AS_OF, tmp_path / "dist", pseudonym_key=KEY, params=PARAMS, steps=STEPS,
