@@ -1,18 +1,42 @@
 """Benchmark: `riskcard build` — a full 14-day rebuild and a daily incremental build.
 
-Generates a synthetic nation (forecast.synth) with 15 days of pings, split into one ping part per
-local day. Then, in one run:
+Generates a synthetic nation (forecast.synth) with 15 days of pings, written straight into one ping
+part per local day (``generate_nation_to_dir(pings_by_day=True, truth=False)``: memory does not grow
+with the days, and the truth tables the build never reads are skipped). Then, in one run:
   * full rebuild: the first 14 days, cold cache (every part read, stays and city-days computed);
   * daily build: the 15th day's part arrives, the build reads only it and redoes the cheap steps;
-  * reference: pyarrow's raw read of that one part (no checks), to quote the daily build as a ratio.
-Each build runs in a child process, so its peak memory (``full_rebuild_peak_mb``,
-``daily_build_peak_mb``) is the build's own, not the generator's or this harness's.
+  * reference: pyarrow's read of that one part into an Arrow table (no checks, no pandas), to quote
+    the daily build as a ratio.
+Generation and each build run in a child process, so their peak memory (``generate_peak_mb``,
+``full_rebuild_peak_mb``, ``daily_build_peak_mb``) is their own, not this harness's.
+
+Outbreak presets (``--outbreak``), both transmission_per_hour 0.014, ascertainment 0.7, 40 epidemic days:
+  * ``realistic`` (default): one imported seed per 5,000 subscribers, the same spread. Measured
+    share of subscribers confirmed inside the 15-day ping window (6 cities): 0.25 % at 30k, 0.40 % at
+    100k, 0.33 % at 300k, 0.39 % at 1M (0.41 % by as_of and 0.037 % on the window's last day at 300k).
+    Reference, Wuhan 2020: 11.08M residents (end of 2019); 49,973 confirmed cases reported up to
+    18 March 2020, 25,619 of them between 23 January and 4 February, the 13 days around the peak
+    (0.23 % of residents), with a peak of 3,374 new cases on 1 February (0.03 % a day) (Wang et al.,
+    Respiratory Research 21:257, 2020, from the Hubei surveillance system).
+  * ``synth-default``: NationConfig's default, one seed per 500 subscribers: 2.8 % confirmed in the
+    window at 100k, 3.1 % at 300k, 3.5 % at 1M (4.4 % by as_of, 0.37 % on the last day), about ten
+    times Wuhan's rate; the companion step's work is per case, so this is the pessimistic setting of
+    the first runs.
+Communities (one cell each) keep about ``--residents-per-community`` residents (default 2,000: 8 per
+city, the old fixed number, below 108,000 subscribers in 6 cities; more above), so a case's companions
+(a night at home shares the community's cell) do not grow tenfold with a tenfold nation.
 
     .venv/bin/python benchmarks/build.py                 # 30,000 subscribers
     .venv/bin/python benchmarks/build.py --quick         # 3,000 subscribers, under a minute
-    .venv/bin/python benchmarks/build.py --subscribers 200000
+    .venv/bin/python benchmarks/build.py --subscribers 300000 --outbreak synth-default
+    .venv/bin/python benchmarks/build.py --subscribers 1000000 --ping-interval-minutes 5 34 \\
+        --keep /work/bench-1m                            # ~50 pings a subscriber-day; feeds kept for reruns
+    .venv/bin/python benchmarks/build.py ... --keep DIR --generate-only   # generate (or check) only
 
-The per-1M-subscriber figure is a linear extrapolation from the measured run (labelled as such).
+``--keep DIR``: the generated feeds live in ``DIR/gen`` and are reused by a later run with the same
+nation (same subscribers, cities, outbreak, ping interval); each run builds from hard links to them in a
+temporary directory under DIR, so a build (retention deletes old parts) never changes the kept copy.
+The per-1M-subscriber figures are linear extrapolations from the measured run (labelled as such).
 The last line of stdout is one JSON object.
 """
 
@@ -20,16 +44,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
+import shutil
 import sys
 import tempfile
 import time
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -38,44 +62,77 @@ from forecast.synth import NationConfig, generate_nation_to_dir  # noqa: E402
 from miniapp.build import BuildParams, run_build  # noqa: E402
 
 KEY = b"benchmark-key-not-secret-000000"
+SUBSCRIBERS_PER_SEED = {"realistic": 5_000, "synth-default": 500}  # synth-default: NationConfig's own rule
 
 
-def split_days(pings_file: Path, out_dir: Path, batch_rows: int = 2_000_000) -> list[Path]:
-    """One part per local day (the ts text carries the local offset, so its first 10 chars are the day),
-    streamed in batches so the whole feed is never in memory."""
-    writers: dict[str, pq.ParquetWriter] = {}
-    source = pq.ParquetFile(pings_file)
-    try:
-        for batch in source.iter_batches(batch_size=batch_rows):
-            table = pa.Table.from_batches([batch])
-            day = pc.utf8_slice_codeunits(table["ts"], 0, 10)
-            for d in pc.unique(day).to_pylist():
-                if d not in writers:
-                    writers[d] = pq.ParquetWriter(out_dir / f"part-{d}.parquet", table.schema)
-                writers[d].write_table(table.filter(pc.equal(day, d)))
-    finally:
-        for w in writers.values():
-            w.close()
-    return [out_dir / f"part-{d}.parquet" for d in sorted(writers)]
+def nation_config(n_subscribers: int, n_cities: int, outbreak: str, residents_per_community: int,
+                  ping_interval_minutes: tuple[int, int]) -> NationConfig:
+    """The benchmark's nation: 15 days of pings before 2020-02-02, the outbreak preset, communities of
+    about ``residents_per_community`` (at least 8 per city), 3 POIs per 4 communities (at least 6)."""
+    cpc = max(8, n_subscribers // (n_cities * residents_per_community))
+    return NationConfig(n_cities=n_cities, n_subscribers=n_subscribers, n_days=15, as_of="2020-02-02",
+                        epidemic_days=40, communities_per_city=cpc, pois_per_city=max(6, cpc * 3 // 4),
+                        seed_infections=max(3, n_subscribers // SUBSCRIBERS_PER_SEED[outbreak]),
+                        ping_interval_minutes=tuple(ping_interval_minutes))
+
+
+def _peak_mb() -> float:
+    # VmHWM, not ru_maxrss: ru_maxrss survives fork+exec and would report the parent's peak.
+    status = Path("/proc/self/status").read_text()
+    return int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:"))) / 1024
+
+
+def _generate_in_child(cfg: NationConfig, out: Path) -> tuple[dict, float, float]:
+    t = time.perf_counter()
+    paths = generate_nation_to_dir(cfg, KEY, out, progress=False, pings_by_day=True, truth=False)
+    elapsed = time.perf_counter() - t
+    return json.loads(paths["summary"].read_text()), elapsed, _peak_mb()
 
 
 def _build_in_child(feeds: Path, as_of: str, out: Path, params: BuildParams) -> tuple[dict, float, float]:
     """run_build in this (child) process: (summary, seconds, peak RSS in MB)."""
     t = time.perf_counter()
     summary = run_build(feeds, as_of, out, pseudonym_key=KEY, params=params, progress=False, log=lambda _m: None)
-    elapsed = time.perf_counter() - t
-    # VmHWM, not ru_maxrss: ru_maxrss survives fork+exec and would report the parent's peak.
-    status = Path("/proc/self/status").read_text()
-    hwm_kb = int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:")))
-    return summary, elapsed, hwm_kb / 1024
+    return summary, time.perf_counter() - t, _peak_mb()
 
 
-def build_measured(feeds: Path, as_of: str, out: Path, params: BuildParams) -> tuple[dict, float, float]:
+def _read_in_child(part: Path) -> tuple[int, float, float]:
+    t = time.perf_counter()
+    rows = pq.read_table(part).num_rows
+    return rows, time.perf_counter() - t, _peak_mb()
+
+
+def in_child(fn, *args):
+    """``fn(*args)`` in a fresh (spawned) process, so its peak memory is its own."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
     with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        return pool.submit(_build_in_child, feeds, as_of, out, params).result()
+        return pool.submit(fn, *args).result()
+
+
+def generated(cfg: NationConfig, gen: Path) -> dict:
+    """The generation record of ``gen`` (config, summary, seconds, peak MB), generating it unless a
+    finished generation of the same config is there already."""
+    record_path = gen / "benchmark_generation.json"
+    want = json.loads(json.dumps(asdict(cfg)))
+    if record_path.exists():
+        record = json.loads(record_path.read_text())
+        if record["config"] == want:
+            return {**record, "reused": True}
+    if gen.exists():
+        shutil.rmtree(gen)
+    summary, seconds, peak_mb = in_child(_generate_in_child, cfg, gen)
+    record = {"config": want, "summary": summary, "generate_s": round(seconds, 1), "generate_peak_mb": round(peak_mb)}
+    record_path.write_text(json.dumps(record, indent=2, ensure_ascii=False))  # written last: marks it complete
+    return {**record, "reused": False}
+
+
+def _link(src: Path, dst: Path) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
 
 
 def main() -> None:
@@ -83,44 +140,61 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--subscribers", type=int, default=None)
     ap.add_argument("--cities", type=int, default=None)
+    ap.add_argument("--outbreak", choices=sorted(SUBSCRIBERS_PER_SEED), default="realistic")
+    ap.add_argument("--residents-per-community", type=int, default=2_000)
+    ap.add_argument("--ping-interval-minutes", type=int, nargs=2, default=(5, 60), metavar=("LOW", "HIGH"),
+                    help="uniform gap between a subscriber's pings; 5 60 gives 30.5 pings a subscriber-day, "
+                         "5 34 ~50 (50.4 measured), 5 35 49.1")
+    ap.add_argument("--keep", type=Path, default=None, help="keep the generated feeds here and reuse them")
+    ap.add_argument("--generate-only", action="store_true", help="generate into --keep and stop")
     args = ap.parse_args()
+    if args.generate_only and args.keep is None:
+        ap.error("--generate-only needs --keep")
     n_subs = args.subscribers or (3_000 if args.quick else 30_000)
     n_cities = args.cities or (3 if args.quick else 6)
+    cfg = nation_config(n_subs, n_cities, args.outbreak, args.residents_per_community, args.ping_interval_minutes)
     params = replace(BuildParams(), n_members=50)
-    with tempfile.TemporaryDirectory(prefix="riskcard-bench-build-") as tmp:
+    if args.keep is not None:
+        args.keep.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="riskcard-bench-build-", dir=args.keep) as tmp:
         tmp = Path(tmp)
-        t = time.perf_counter()
-        generate_nation_to_dir(NationConfig(n_cities=n_cities, n_subscribers=n_subs, n_days=15, as_of="2020-02-02",
-                                            epidemic_days=40), KEY, tmp / "gen", progress=False)
-        gen_s = time.perf_counter() - t
+        gen = (args.keep or tmp) / "gen"
+        record = generated(cfg, gen)
+        summary = record["summary"]
+        gen_figures = {
+            "subscribers": n_subs, "cities": n_cities, "outbreak": args.outbreak,
+            "seed_infections": cfg.seed_infections, "communities_per_city": cfg.communities_per_city,
+            "ping_interval_minutes": list(cfg.ping_interval_minutes),
+            "pings_per_subscriber_day": round(summary["pings_per_subscriber_day"], 2),
+            "cases_by_as_of": summary["n_cases"], "cases_in_ping_window": summary["n_cases_in_ping_window"],
+            "cases_in_ping_window_share": round(summary["cases_in_ping_window_share"], 5),
+            "generate_s": record["generate_s"], "generate_peak_mb": record["generate_peak_mb"],
+            "generation_reused": record["reused"],
+        }
+        if args.generate_only:
+            print(json.dumps(gen_figures))
+            return
         feeds = tmp / "feeds"
         (feeds / "pings").mkdir(parents=True)
-        for p in (tmp / "gen").glob("*.parquet"):
-            if p.name != "pings.parquet":
-                p.rename(feeds / p.name)
-        parts = split_days(tmp / "gen" / "pings.parquet", tmp)
-        (tmp / "gen" / "pings.parquet").unlink()
+        for p in gen.glob("*.parquet"):
+            _link(p, feeds / p.name)
+        parts = sorted((gen / "pings").glob("part-*.parquet"))
         first_days, last = parts[:-1], parts[-1]
         for p in first_days:
-            p.rename(feeds / "pings" / p.name)
+            _link(p, feeds / "pings" / p.name)
         last_day = last.stem.removeprefix("part-")
         prev_day = first_days[-1].stem.removeprefix("part-")
         as_full = (pd.Timestamp(prev_day) + pd.Timedelta(days=1)).date().isoformat()
         out = tmp / "out"
-        full, full_s, full_mb = build_measured(feeds, as_full, out, params)
+        full, full_s, full_mb = in_child(_build_in_child, feeds, as_full, out, params)
 
-        t = time.perf_counter()
-        raw = pq.read_table(last).to_pandas()
-        raw_read_s = time.perf_counter() - t
-        pings_per_day = len(raw)
-        del raw
-        last.rename(feeds / "pings" / last.name)
+        pings_per_day, raw_read_s, _ = in_child(_read_in_child, last)
+        _link(last, feeds / "pings" / last.name)
         as_daily = (pd.Timestamp(last_day) + pd.Timedelta(days=1)).date().isoformat()
-        daily, daily_s, daily_mb = build_measured(feeds, as_daily, out, params)
+        daily, daily_s, daily_mb = in_child(_build_in_child, feeds, as_daily, out, params)
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     figures = {
-        "subscribers": n_subs,
-        "cities": n_cities,
+        **gen_figures,
         "pings_per_day": pings_per_day,
         "full_rebuild_s": round(full_s, 2),
         "full_rebuild_days": len(first_days),
@@ -128,13 +202,12 @@ def main() -> None:
         "daily_parts_processed": daily["ping_parts_processed"],
         "daily_parts_cached": daily["ping_parts_cached"],
         "daily_build_step_s": daily["timings_s"],
-        "raw_read_one_day_s": round(raw_read_s, 3),
-        "daily_build_vs_raw_read": round(daily_s / raw_read_s, 1),
+        "raw_arrow_read_one_day_s": round(raw_read_s, 3),
+        "daily_build_vs_raw_arrow_read": round(daily_s / raw_read_s, 1),
         "snapshot_bytes": daily["snapshot_bytes"],
         "snapshot_bytes_per_subscriber": round(daily["snapshot_bytes"] / n_subs, 1),
         "daily_build_s_per_1m_subscribers_extrapolated": round(daily_s * 1_000_000 / n_subs, 1),
         "full_rebuild_s_per_1m_subscribers_extrapolated": round(full_s * 1_000_000 / n_subs, 1),
-        "generate_s": round(gen_s, 1),
         "full_rebuild_peak_mb": round(full_mb),
         "daily_build_peak_mb": round(daily_mb),
         "harness_max_rss_mb": round(rss_mb),

@@ -95,6 +95,8 @@ def city_inputs(path=None, min_cases: int = 100) -> Inputs:
 def _rescale(q: np.ndarray, s) -> np.ndarray:
     """Scale the log1p distance of each quantile from the median: ``s`` a scalar or 11 factors,
     one per central interval (the pair of levels p and 1 - p); monotone output."""
+    if np.all(np.asarray(s) == 1.0):
+        return q  # exactly unchanged: a log1p/expm1 round trip would move integer quantiles off ties
     lq = np.log1p(q)
     med = lq[scoring.MEDIAN_INDEX]
     f = np.ones(len(scoring.QUANTILES))
@@ -157,8 +159,10 @@ def run_backtest(inputs: Inputs, origins: pd.DatetimeIndex, horizon_days: int = 
     (calibration factors of the 50 % and 95 % intervals), variant, ensemble_weight, and per model
     (``seir``, ``ensemble``, ``persistence``, ``persistence_week``, ``loglinear``): ``wis_*``,
     ``cov50_*``, ``cov95_*`` (closed intervals) and ``rcov50_*``, ``rcov95_*`` (randomised PIT,
-    :func:`forecast.scoring.coverage_randomised`). Origins whose targets run past the data are
-    scored on the horizons available.
+    :func:`forecast.scoring.coverage_randomised`); ``scov50_seir``, ``scov95_seir``: the closed-
+    interval coverage of the uncalibrated SEIR quantiles on an outcome drawn from their own
+    samples (what a calibrated forecast of these counts would show; see :func:`_own_draw`).
+    Origins whose targets run past the data are scored on the horizons available.
 
     Examples
     --------
@@ -189,11 +193,12 @@ def run_backtest(inputs: Inputs, origins: pd.DatetimeIndex, horizon_days: int = 
         h = len(future)
         if h == 0:
             continue
-        raw = []
+        raw, own = [], []
         for cand in candidates:
             f = fit.fit_eakf(hist, inputs.population, inputs.flows, **{**fit_kwargs, **cand})
             smp = fit.forecast_samples(f, h, inputs.flows, **forecast_kwargs)
             raw.append(np.quantile(smp["confirmed"], scoring.QUANTILES, axis=0))
+            own.append(_own_draw(smp["confirmed"], origin))
         y = future.to_numpy(float)
         q_pw = baselines.persistence_quantiles(hist.to_numpy(), h, level="week_mean")
         c, factors, w = _select(past, origin, len(candidates), calibration)
@@ -211,6 +216,8 @@ def run_backtest(inputs: Inputs, origins: pd.DatetimeIndex, horizon_days: int = 
         row = {"origin": origin, "region": regs.ravel(), "horizon_days": hz.ravel(),
                "target_date": tdates.ravel(), "observed": y.ravel(), "spread_50": factors[-1],
                "spread_95": factors[1], "variant": c, "ensemble_weight": w}
+        for lv in (50, 95):  # coverage these quantiles would show if the forecast were calibrated
+            row[f"scov{lv}_seir"] = scoring.coverage(raw[c], own[c], lv / 100).ravel()
         for name, q in qs.items():
             if name == "loglinear" and len(hist) < LOGLINEAR_MIN_DAYS:
                 for col in SCORE_COLUMNS:
@@ -229,6 +236,16 @@ def run_backtest(inputs: Inputs, origins: pd.DatetimeIndex, horizon_days: int = 
 
 
 SCORE_COLUMNS = ("wis", "cov50", "cov95", "rcov50", "rcov95")
+
+
+def _own_draw(samples: np.ndarray, origin: pd.Timestamp) -> np.ndarray:
+    """One sample path ``(horizon, regions)`` drawn from the forecast's own samples (another
+    member for every task): an outcome of a world where the forecast is exactly calibrated. The
+    Hub's closed-interval coverage of the forecast's quantiles on such outcomes is the coverage
+    a calibrated forecast of these counts would show (above nominal where counts are small)."""
+    rng = np.random.default_rng(int(origin.strftime("%Y%m%d")))
+    pick = rng.integers(0, samples.shape[0], samples.shape[1:])
+    return np.take_along_axis(samples, pick[None], axis=0)[0]
 
 
 def _select(past: list, origin: pd.Timestamp, n_candidates: int, calibration: str
@@ -284,6 +301,9 @@ def _summary(t: pd.DataFrame) -> dict:
         for m, pre in (("seir", ""), ("persistence", "persistence_")):
             for lv in (50, 95):
                 out[f"{pre}coverage_{lv}_randomised"] = float(t[f"rcov{lv}_{m}"].mean())
+    if "scov50_seir" in t:
+        for lv in (50, 95):
+            out[f"coverage_{lv}_if_calibrated"] = float(t[f"scov{lv}_seir"].mean())
     if "observed" in t:
         pos = t["observed"] > 0
         out["n_tasks_observed_positive"] = int(pos.sum())

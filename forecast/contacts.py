@@ -341,19 +341,28 @@ class StayIndex:
                 first = np.maximum(c_start, s[rep])
                 last = np.minimum(self.k_end[cand].astype(np.int64), e[rep])
                 hit = (last > first) & (c_uid != own[rep])
-                parts.append(
-                    (
-                        q[rep[hit]],
-                        c_uid[hit].astype(np.int64),
-                        (self.key[cand[hit]] >> _PLACE_SHIFT) & (_MAX_PLACES - 1),
-                        first[hit],
-                        last[hit],
-                    )
-                )
-        names = ("query", "uid_code", "place", "first", "last")
+                # summed per (query, companion, place) at once: a night at home meets the same
+                # neighbours every night, and the raw stay pairs of a batch can run to GBs
+                parts.append(_sum_triples(q[rep[hit]], c_uid[hit].astype(np.int64),
+                                          (self.key[cand[hit]] >> _PLACE_SHIFT) & (_MAX_PLACES - 1),
+                                          first[hit], last[hit], len(self.uids) + 1, len(self.place_cells) + 1))
+        names = ("query", "uid_code", "place", "first", "last", "sec")
         if not parts:
             return {c: np.zeros(0, np.int64) for c in names}
         return {c: np.concatenate([p[i] for p in parts]) for i, c in enumerate(names)}
+
+
+def _sum_triples(q, uc, place, first, last, n_u: int, n_p: int) -> tuple:
+    """Overlapping stay pairs summed per (query, companion code, place): seconds, first and last second."""
+    sec = last - first
+    key = (q * n_u + uc) * n_p + place if len(q) and int(q.max()) < np.iinfo(np.int64).max // (n_u * n_p) else None
+    order = np.argsort(key) if key is not None else np.lexsort((place, uc, q))
+    q, uc, place = q[order], uc[order], place[order]
+    head = _heads(key[order]) if key is not None else _heads(q, uc, place)
+    if not len(head):
+        return q, uc, place, first[:0], last[:0], sec[:0]
+    return (q[head], uc[head], place[head], np.minimum.reduceat(first[order], head),
+            np.maximum.reduceat(last[order], head), np.add.reduceat(sec[order], head))
 
 
 def _aggregate(pairs: dict, index: StayIndex, min_shared_minutes: float) -> pd.DataFrame:
@@ -369,7 +378,7 @@ def _aggregate(pairs: dict, index: StayIndex, min_shared_minutes: float) -> pd.D
     else:
         order = np.lexsort((place, pair_key))
     pk, pl, fi, la = pair_key[order], place[order], first[order], last[order]
-    sec = la - fi
+    sec = pairs["sec"][order]
     # per (pair, place)
     head = _heads(pk, pl)
     pp_sec = np.add.reduceat(sec, head) if len(head) else sec[:0]

@@ -301,11 +301,11 @@ def _pair_totals(pairs: dict, index: StayIndex) -> pd.DataFrame:
         order = np.argsort(pair_key * n_p + place)
     else:
         order = np.lexsort((place, pair_key))
-    pk, pl, fi, la = pair_key[order], place[order], first[order], last[order]
+    pk, pl, fi, la, sec = pair_key[order], place[order], first[order], last[order], pairs["sec"][order]
     head = _heads(pk, pl)  # per (pair, place)
     if not len(head):
         return pd.DataFrame({k: np.zeros(0, np.int64) for k in PAIR_TOTALS})
-    pp_sec = np.add.reduceat(la - fi, head)
+    pp_sec = np.add.reduceat(sec, head)
     pp_first, pp_last = np.minimum.reduceat(fi, head), np.maximum.reduceat(la, head)
     pp_key, pp_cell = pk[head], index.place_cells[pl[head]]
     h2 = _heads(pp_key)

@@ -24,6 +24,9 @@ from forecast.scoring import QUANTILES
 #: the engine's measured companions-per-case ratio.
 DEFAULT_CONTACTS_PER_CASE = 8.7
 MIN_HISTORY_DAYS = 4
+#: Odds ratio of the documented fraction after / before 2020-01-23 (Li et al. 2020: alpha 0.14
+#: before, 0.65 over 01-24..02-08): (0.65 / 0.35) / (0.14 / 0.86) = 11.4.
+LI2020_ASCERTAINMENT_ODDS = 11.4
 
 
 class SeriesError(ValueError):
@@ -138,6 +141,7 @@ class FitResult:
     beta_walk_sd: float
     log: list[str] = field(default_factory=list)
     forecast_walk_sd: float | None = None
+    delay_by_cohort: bool = False
 
 
 def _eakf_update(xs: list[np.ndarray], h: np.ndarray, y: np.ndarray, oev: np.ndarray) -> list[np.ndarray]:
@@ -169,7 +173,9 @@ def fit_eakf(daily: pd.DataFrame, population: np.ndarray, flows: np.ndarray | No
              oev_rel: float = 0.2, seed: int = 0, min_history_days: int = MIN_HISTORY_DAYS,
              beta_range: tuple[float, float] = (0.6, 1.5), lockdown_beta_factor: float = 0.5,
              max_r0: float = 3.0, update_pipe: bool = True, update_alpha: bool = True,
-             forecast_walk_sd: float | None = 0.03) -> FitResult:
+             forecast_walk_sd: float | None = 0.03,
+             ascertainment_odds_factor: float | None = LI2020_ASCERTAINMENT_ODDS,
+             spinup_walk_sd: float | None = 0.0, delay_by_cohort: bool = True) -> FitResult:
     """Fit by an ensemble adjustment Kalman filter over the dates of ``daily`` (dates x regions).
 
     The model runs ``spinup_days`` before the first date from seeds scaled to the first counts.
@@ -177,9 +183,15 @@ def fit_eakf(daily: pd.DataFrame, population: np.ndarray, flows: np.ndarray | No
     alpha (local update, vectorised over regions), on the log1p scale with observation error
     variance ``1 / (y + 1) + oev_rel^2`` (``y`` a 3-day mean: Poisson-like at small counts, a
     constant coefficient of variation at large ones). States are inflated by ``inflation`` before
-    each update; log beta follows a random walk (sd ``beta_walk_sd`` per day; ``forecast_walk_sd``
-    in forecasts); the R0 of the base beta is capped at ``max_r0``; ``lockdown_beta_factor``
-    multiplies transmission from 2020-01-23 (see :func:`forecast.seir.lockdown_2020`).
+    each update; log beta follows a random walk (sd ``beta_walk_sd`` per day once data arrive,
+    ``spinup_walk_sd`` during the spin-up, when no data can correct it: 0 keeps the prior;
+    ``forecast_walk_sd`` in forecasts); the R0 of the base beta is capped at ``max_r0``; ``lockdown_beta_factor``
+    multiplies transmission from 2020-01-23 and ``ascertainment_odds_factor`` the odds of
+    documentation (see :func:`forecast.seir.lockdown_2020`; both are ignored when
+    ``interventions`` is given). ``alpha`` is the documented fraction before any ascertainment
+    change; the effective fraction of each day is :func:`forecast.seir.effective_alpha`.
+    ``delay_by_cohort``: each day's documented infections are reported with the delay of the day
+    they were documented (:func:`forecast.seir.delay_weights`).
 
     ``flows``: ``(R, R)`` or ``(days, R, R)`` trips aligned with ``daily``'s dates (a shorter daily
     array is extended with its mean).
@@ -202,25 +214,30 @@ def fit_eakf(daily: pd.DataFrame, population: np.ndarray, flows: np.ndarray | No
     pop = np.asarray(population, float)
     if pop.shape != (daily.shape[1],) or not np.all(pop > 0):
         raise SeriesError("population must be > 0 for every region / 每个地区的人口必须大于 0")
-    interventions = seir.lockdown_2020(lockdown_beta_factor) if interventions is None else interventions
+    if interventions is None:
+        interventions = seir.lockdown_2020(lockdown_beta_factor, ascertainment_odds_factor)
     rng = np.random.default_rng(seed)
     n_regions = daily.shape[1]
     params = seir.draw_params(n_members, n_regions, rng, beta_range=beta_range)
     params = replace(params, alpha=np.repeat(params.alpha, n_regions, axis=1))
-    y0 = y_all[: min(3, len(y_all))].mean(axis=0) + 0.3
-    seed_e = (y0 / params.alpha) * np.exp(rng.uniform(np.log(0.02), np.log(0.5), (n_members, n_regions)))
-    state = seir.initial_state(pop, seed_e, n_members)
     start = pd.Timestamp(daily.index[0]) - pd.Timedelta(days=spinup_days)
     dates = pd.date_range(start, daily.index[-1], freq="D")
     trips = seir.as_daily_trips(None if flows is None else _align_flows(flows, len(daily), spinup_days),
                                 len(dates), n_regions)
-    travel, beta_mult, delay = seir.schedule_arrays(dates, n_regions, interventions)
-    pmfs = {m: seir.delay_pmf(m) for m in np.unique(delay)}
+    travel, beta_mult, _ = seir.schedule_arrays(dates, n_regions, interventions)
+    odds = seir.ascertainment_arrays(dates, n_regions, interventions)
+    y0 = y_all[: min(3, len(y_all))].mean(axis=0) + 0.3
+    alpha0 = seir.effective_alpha(params.alpha, odds[spinup_days])
+    seed_e = (y0 / alpha0) * np.exp(rng.uniform(np.log(0.02), np.log(0.5), (n_members, n_regions)))
+    state = seir.initial_state(pop, seed_e, n_members)
+    weights = seir.delay_weights(dates, interventions, state.pipe.shape[-1], delay_by_cohort)
     y_smooth = pd.DataFrame(y_all).rolling(3, min_periods=1).mean().to_numpy()
     beta_lo, beta_hi = np.log(0.05), np.log(3.0)
     for t in range(len(dates)):
-        params = replace(params, beta=params.beta * np.exp(rng.normal(0, beta_walk_sd, params.beta.shape)))
-        state, rep, _ = seir.step(state, params, trips[t], travel[t], beta_mult[t], pmfs[delay[t]], copy=False)
+        sd = beta_walk_sd if t >= spinup_days or spinup_walk_sd is None else spinup_walk_sd
+        params = replace(params, beta=params.beta * np.exp(rng.normal(0, sd, params.beta.shape)))
+        state, rep, _ = seir.step(state, params, trips[t], travel[t], beta_mult[t], weights[t], copy=False,
+                                  alpha_odds=odds[t])
         ti = t - spinup_days
         if ti < 0:
             continue
@@ -228,7 +245,7 @@ def fit_eakf(daily: pd.DataFrame, population: np.ndarray, flows: np.ndarray | No
         xs = [np.log1p(state.E), np.log1p(state.Id), np.log1p(state.Iu), np.log1p(state.pipe),
               np.log(params.beta), np.log(params.alpha / (1 - params.alpha))]
         xs = [x.mean(axis=0) + inflation * (x - x.mean(axis=0)) for x in xs]
-        h = np.log1p(np.expm1(xs[3]) @ pmfs[delay[t]])
+        h = np.log1p(np.expm1(xs[3]) @ weights[t])
         oev = 1.0 / (y_smooth[ti] + 1.0) + oev_rel**2
         E, Id, Iu, pipe, lb, la = _eakf_update(xs, h, np.log1p(y_all[ti]), oev)
         if not update_alpha:
@@ -241,12 +258,14 @@ def fit_eakf(daily: pd.DataFrame, population: np.ndarray, flows: np.ndarray | No
         state.S = np.clip(alive - state.E - state.Id - state.Iu - state.R, 0, None)
         state.R = alive - state.S - state.E - state.Id - state.Iu  # conserve population
         alpha = 1 / (1 + np.exp(-np.clip(la, -4.0, 4.0)))
+        a_eff = seir.effective_alpha(alpha, odds[t])
         # R0 of the base beta bounded by max_r0 (the published range in January 2020 was 1.4-4)
-        hi = np.minimum(beta_hi, np.log(max_r0 / ((alpha + (1 - alpha) * params.mu) * params.D)))
+        hi = np.minimum(beta_hi, np.log(max_r0 / ((a_eff + (1 - a_eff) * params.mu) * params.D)))
         params = replace(params, beta=np.exp(np.clip(lb, beta_lo, hi)), alpha=alpha)
         state.C = np.broadcast_to(daily.iloc[: ti + 1].sum().to_numpy(), state.C.shape).copy()
     return FitResult(state, params, [str(c) for c in daily.columns], pd.Timestamp(daily.index[-1]),
-                     interventions, beta_walk_sd, forecast_walk_sd=forecast_walk_sd)
+                     interventions, beta_walk_sd, forecast_walk_sd=forecast_walk_sd,
+                     delay_by_cohort=delay_by_cohort)
 
 
 def _align_flows(flows: np.ndarray, n_days: int, spinup_days: int) -> np.ndarray:
@@ -278,10 +297,11 @@ def forecast_samples(fit: FitResult, horizon_days: int = 30, flows: np.ndarray |
     dates = pd.date_range(fit.as_of + pd.Timedelta(days=1), periods=horizon_days, freq="D")
     n_regions = fit.state.S.shape[1]
     _, bm, _ = seir.schedule_arrays(pd.DatetimeIndex([fit.as_of]), n_regions, fit.interventions)
-    rt = seir.reproduction_number(fit.state, fit.params, bm[0])
+    odds = seir.ascertainment_arrays(pd.DatetimeIndex([fit.as_of]), n_regions, fit.interventions)
+    rt = seir.reproduction_number(fit.state, fit.params, bm[0], odds[0])
     _, rep, dead = seir.simulate(fit.state, fit.params, dates, flows, fit.interventions,
                                  beta_walk_sd=fit.beta_walk_sd if fit.forecast_walk_sd is None
-                                 else fit.forecast_walk_sd, rng=rng)
+                                 else fit.forecast_walk_sd, rng=rng, delay_by_cohort=fit.delay_by_cohort)
     out = {"rt": rt}
     for name, mean in (("confirmed", rep), ("deaths", dead)):
         if name == "deaths" and not np.any(fit.params.cfr):

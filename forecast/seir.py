@@ -35,8 +35,10 @@ class Intervention:
 
     ``travel_factor`` multiplies all flows (``regions``: only flows out of or into these region
     indices); ``beta_factor`` multiplies transmission in ``regions`` (all when ``None``);
-    ``delay_mean_days`` sets the mean reporting delay from that day on. Factors of later
-    interventions multiply earlier ones.
+    ``delay_mean_days`` sets the mean reporting delay from that day on; ``ascertainment_odds_factor``
+    multiplies the odds ``alpha / (1 - alpha)`` of a new infection being documented (more testing:
+    Li et al. 2020 estimated alpha 0.14 before and 0.65 after 2020-01-23, odds x 11.4). Factors of
+    later interventions multiply earlier ones.
 
     Examples
     --------
@@ -49,20 +51,26 @@ class Intervention:
     beta_factor: float | None = None
     regions: tuple[int, ...] | None = None
     delay_mean_days: float | None = None
+    ascertainment_odds_factor: float | None = None
 
 
-def lockdown_2020(beta_factor: float = 1.0) -> list[Intervention]:
+def lockdown_2020(beta_factor: float = 1.0, ascertainment_odds_factor: float | None = None
+                  ) -> list[Intervention]:
     """The default 2020 schedule: travel cut to 2 % from 2020-01-23, reporting delay 9 -> 6 days.
 
     ``beta_factor`` < 1 adds a prior drop of transmission on that day (the filter re-estimates beta
     from data anyway). Delays follow Li et al. (2020): mean 9 days before, 6 days after 01-23.
+    ``ascertainment_odds_factor`` (> 1: more infections documented from that day) is the odds
+    ratio of the documented fraction after / before (Li et al.: 0.65 / 0.35 over 0.14 / 0.86,
+    about 11.4).
 
     Examples
     --------
     >>> [i.travel_factor for i in lockdown_2020()]
     [0.02]
     """
-    return [Intervention(WUHAN_LOCKDOWN, travel_factor=0.02, beta_factor=beta_factor, delay_mean_days=6.0)]
+    return [Intervention(WUHAN_LOCKDOWN, travel_factor=0.02, beta_factor=beta_factor, delay_mean_days=6.0,
+                         ascertainment_odds_factor=ascertainment_odds_factor)]
 
 
 def schedule_arrays(
@@ -96,6 +104,39 @@ def schedule_arrays(
     return travel, beta_mult, delay
 
 
+def ascertainment_arrays(dates: pd.DatetimeIndex, n_regions: int,
+                         interventions: list[Intervention] | None = None) -> np.ndarray:
+    """Per-day, per-region multipliers ``(T, R)`` of the odds of documentation (1 = unchanged).
+
+    Examples
+    --------
+    >>> d = pd.date_range("2020-01-22", periods=2)
+    >>> ascertainment_arrays(d, 1, lockdown_2020(0.5, 4.0))[:, 0].tolist()
+    [1.0, 4.0]
+    """
+    dates = pd.DatetimeIndex(dates)
+    odds = np.ones((len(dates), n_regions))
+    for iv in interventions or []:
+        if iv.ascertainment_odds_factor is None:
+            continue
+        on = np.asarray(dates >= pd.Timestamp(iv.date))
+        cols = np.arange(n_regions) if iv.regions is None else np.asarray(iv.regions)
+        odds[np.ix_(on, cols)] *= iv.ascertainment_odds_factor
+    return odds
+
+
+def effective_alpha(alpha: np.ndarray, odds_factor: np.ndarray | float) -> np.ndarray:
+    """Documented fraction with its odds multiplied by ``odds_factor``.
+
+    Examples
+    --------
+    >>> round(float(effective_alpha(np.array(0.14), 11.4)), 2)
+    0.65
+    """
+    odds = alpha / np.maximum(1.0 - alpha, 1e-12) * odds_factor
+    return odds / (1.0 + odds)
+
+
 def delay_pmf(mean_days: float, shape: float = 1.85, max_days: int = 25) -> np.ndarray:
     """Discretised gamma reporting delay (shape 1.85 as Li et al.), days ``0 .. max_days - 1``.
 
@@ -111,6 +152,35 @@ def delay_pmf(mean_days: float, shape: float = 1.85, max_days: int = 25) -> np.n
     cdf = stats.gamma.cdf(edges, a=shape, scale=mean_days / shape)
     w = np.diff(cdf)
     return w / w.sum()
+
+
+def delay_weights(dates: pd.DatetimeIndex, interventions: list[Intervention] | None = None,
+                  max_days: int = 25, by_cohort: bool = False) -> np.ndarray:
+    """Per-day weights ``(T, max_days)`` on the pipeline (position k = documented k days ago).
+
+    ``by_cohort=False``: every position uses the pmf of the reporting day (a change of the delay
+    also re-times the documented infections already waiting, and a shorter delay loses part of
+    their reports). ``by_cohort=True``: position k uses the pmf of the day the infection was
+    documented (``t - k``), so every cohort is reported in full with its own delay.
+
+    Examples
+    --------
+    >>> d = pd.date_range("2020-01-23", periods=2)
+    >>> w = delay_weights(d, lockdown_2020(), by_cohort=True)
+    >>> bool(np.allclose(w[0, 1:], delay_pmf(9.0)[1:])), bool(np.allclose(w[0, 0], delay_pmf(6.0)[0]))
+    (True, True)
+    """
+    dates = pd.DatetimeIndex(dates)
+    lead = max_days - 1 if by_cohort else 0
+    ext = pd.date_range(dates[0] - pd.Timedelta(days=lead), dates[-1], freq="D")
+    _, _, delay = schedule_arrays(ext, 1, interventions)
+    pmfs = {m: delay_pmf(m, max_days=max_days) for m in np.unique(delay)}
+    table = np.stack([pmfs[m] for m in delay])  # by reporting day, or by documentation day (cohort)
+    if not by_cohort:
+        return table
+    k = np.arange(max_days)
+    rows = np.arange(len(dates))[:, None] + max_days - 1 - k[None]
+    return table[rows, k[None]]
 
 
 @dataclass
@@ -220,11 +290,13 @@ def step(
     delay_w: np.ndarray,
     substeps: int = 2,
     copy: bool = True,
+    alpha_odds: np.ndarray | float = 1.0,
 ) -> tuple[State, np.ndarray, np.ndarray]:
     """Advance one day; return the new state, reported cases and deaths of the day ``(K, R)``.
 
     ``trips`` is ``(R, R)`` (origin x destination, trips per day), ``travel_factor`` and ``beta_mult``
-    are ``(R,)``; ``delay_w`` is the reporting-delay pmf. The input state is not modified unless
+    are ``(R,)``; ``delay_w`` is the reporting-delay pmf; ``alpha_odds`` multiplies the odds of
+    documentation (:func:`ascertainment_arrays`). The input state is not modified unless
     ``copy=False`` (for loops that own the state).
 
     Examples
@@ -244,6 +316,7 @@ def step(
     p_e = 1.0 - np.exp(-dt / params.Z)
     p_i = 1.0 - np.exp(-dt / params.D)
     scale = params.theta * travel_factor
+    alpha = params.alpha if np.all(np.asarray(alpha_odds) == 1.0) else effective_alpha(params.alpha, alpha_odds)
     for _ in range(substeps):
         n = np.maximum(s.alive(), 1.0)
         force = beta * (s.Id + params.mu * s.Iu) / n
@@ -251,7 +324,7 @@ def step(
         onset = s.E * p_e
         rem_d = s.Id * p_i
         rem_u = s.Iu * p_i
-        new_doc = params.alpha * onset
+        new_doc = alpha * onset
         s.S = s.S - infections
         s.E = s.E + infections - onset
         s.Id = s.Id + new_doc - rem_d
@@ -301,9 +374,11 @@ def simulate(
     interventions: list[Intervention] | None = None,
     beta_walk_sd: float = 0.0,
     rng: np.random.Generator | None = None,
+    delay_by_cohort: bool = False,
 ) -> tuple[State, np.ndarray, np.ndarray]:
     """Run the model over ``dates``; return the final state, daily reported cases and deaths
-    ``(days, members, regions)``. ``beta_walk_sd`` > 0 lets log beta follow a random walk.
+    ``(days, members, regions)``. ``beta_walk_sd`` > 0 lets log beta follow a random walk;
+    ``delay_by_cohort``: see :func:`delay_weights`.
 
     Examples
     --------
@@ -319,23 +394,26 @@ def simulate(
     n_regions = state.S.shape[1]
     trips = as_daily_trips(flows, len(dates), n_regions)
     travel, beta_mult, delay = schedule_arrays(dates, n_regions, interventions)
+    odds = ascertainment_arrays(dates, n_regions, interventions)
     rng = rng or np.random.default_rng(0)
-    pmfs = {m: delay_pmf(m, max_days=state.pipe.shape[-1]) for m in np.unique(delay)}
+    weights = delay_weights(dates, interventions, state.pipe.shape[-1], delay_by_cohort)
     reps, deaths = [], []
     p = params
     state = state.copy()
     for t in range(len(dates)):
         if beta_walk_sd > 0:
             p = replace(p, beta=p.beta * np.exp(rng.normal(0.0, beta_walk_sd, p.beta.shape)))
-        state, rep, dead = step(state, p, trips[t], travel[t], beta_mult[t], pmfs[delay[t]], copy=False)
+        state, rep, dead = step(state, p, trips[t], travel[t], beta_mult[t], weights[t], copy=False,
+                                alpha_odds=odds[t])
         reps.append(rep)
         deaths.append(dead)
     return state, np.stack(reps), np.stack(deaths)
 
 
-def reproduction_number(state: State, params: Params, beta_mult: np.ndarray | float = 1.0) -> np.ndarray:
+def reproduction_number(state: State, params: Params, beta_mult: np.ndarray | float = 1.0,
+                        alpha_odds: np.ndarray | float = 1.0) -> np.ndarray:
     """Effective reproduction number per member and region ``(K, R)``:
-    ``R_t = beta (alpha + (1 - alpha) mu) D S / N``.
+    ``R_t = beta (alpha + (1 - alpha) mu) D S / N`` (``alpha`` with its odds times ``alpha_odds``).
 
     Examples
     --------
@@ -345,4 +423,5 @@ def reproduction_number(state: State, params: Params, beta_mult: np.ndarray | fl
     2.4
     """
     n = np.maximum(state.alive(), 1.0)
-    return params.beta * beta_mult * (params.alpha + (1 - params.alpha) * params.mu) * params.D * state.S / n
+    alpha = effective_alpha(params.alpha, alpha_odds)
+    return params.beta * beta_mult * (alpha + (1 - alpha) * params.mu) * params.D * state.S / n

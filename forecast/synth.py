@@ -36,9 +36,9 @@ from tqdm import tqdm
 from forecast import schema
 from forecast.synth_epidemic import Epidemic, simulate_epidemic
 from forecast.synth_geo import build_geography, build_population, place_choice, read_city_table, select_cities
-from forecast.synth_io import TableWriter, arrow_table, read_table, write_frame
-from forecast.synth_pings import (city_day_minutes, contact_minutes, day_pings, iso_records, merge_segments,
-                                  records_to_arrow, stack_days)
+from forecast.synth_io import DayPartWriter, TableWriter, arrow_table, read_table, write_frame
+from forecast.synth_pings import (block_day_pings, city_day_minutes, contact_minutes, day_pings, iso_records,
+                                  merge_segments, pings_arrow, stack_days)
 from forecast.synth_routine import BLOCK, Calendar, Routine, build_trips, day_segments, n_blocks
 
 SUBSCRIBERS = {"uid": "int64", "home_community_id": "int64", "work_community_id": "int64",
@@ -257,23 +257,28 @@ def _case_segments(cfg: NationConfig, r: Routine, epi: Epidemic, who: np.ndarray
 
 
 def _block_tables(cfg: NationConfig, r: Routine, b: int, case_segs, case_ids: pa.Array, case_person: np.ndarray,
-                  dates: pd.DatetimeIndex, canonical: bool = True) -> dict[str, object]:
-    """Pings (arrow) and truth frames for one block of subscribers over the ping window."""
+                  dates: pd.DatetimeIndex, canonical: bool = True, pings: bool = True,
+                  truth: bool = True) -> dict[str, object]:
+    """Pings (arrow; None unless ``pings``) and truth frames (unless not ``truth``) for one block of
+    subscribers over the ping window."""
     days = list(_window_days(cfg))
     segs = [day_segments(r, d, b, b + 1) for d in days]
-    who, ts, cell = [], [], []
-    for d, seg in zip(days, segs):
-        w, t, c = day_pings(r, seg, d, b, cfg.ping_interval_minutes, cfg.border_cell_share)
-        who.append(w), ts.append(t), cell.append(c)
-    who, ts, cell = np.concatenate(who), np.concatenate(ts), np.concatenate(cell)
-    text = iso_records(ts, cfg.tz)  # day-major here, which makes it cheap
-    order = np.argsort((who - segs[0].lo).astype(np.int16), kind="stable")  # radix sort: block <= 32768
-    who, ts, cell, text = who[order], ts[order], cell[order], text[order]
-    msisdn = pa.array(r.pop.msisdn[segs[0].lo: segs[0].lo + segs[0].place.shape[0]])
-    pings = pa.table({"msisdn": msisdn.take(pa.array(who - segs[0].lo)), "ts": records_to_arrow(text).cast(pa.string()),
-                      "cell_id": pa.array(cell, pa.int64())})
-    canonical = pd.DataFrame({"uid": r.pop.uid[who], "ts_s": ts, "cell_id": cell}) if canonical else None
-    del who, ts, cell, text, order
+    if pings:
+        who, ts, cell = [], [], []
+        for d, seg in zip(days, segs):
+            w, t, c = day_pings(r, seg, d, b, cfg.ping_interval_minutes, cfg.border_cell_share)
+            who.append(w), ts.append(t), cell.append(c)
+        who, ts, cell = np.concatenate(who), np.concatenate(ts), np.concatenate(cell)
+        text = iso_records(ts, cfg.tz)  # day-major here, which makes it cheap
+        order = np.argsort((who - segs[0].lo).astype(np.int16), kind="stable")  # radix sort: block <= 32768
+        who, ts, cell, text = who[order], ts[order], cell[order], text[order]
+        pings = pings_arrow(r, segs[0], who, text, cell)
+        canonical = pd.DataFrame({"uid": r.pop.uid[who], "ts_s": ts, "cell_id": cell}) if canonical else None
+        del who, ts, cell, text, order
+    else:
+        pings = canonical = None
+    if not truth:
+        return {"pings": pings, "canonical": canonical}
 
     person, place, s, e, di = stack_days(segs)
     geo = r.geo
@@ -301,7 +306,7 @@ def _block_tables(cfg: NationConfig, r: Routine, b: int, case_segs, case_ids: pa
             "silent_days": _conform(silent_days, SILENT_DAYS)}
 
 
-def _prepare(config: NationConfig, pseudonym_key: bytes, progress: bool):
+def _prepare(config: NationConfig, pseudonym_key: bytes, progress: bool, contacts: bool = True):
     cfg = config
     r = build_routine(cfg, pseudonym_key)
     _, dates = _calendar(cfg)
@@ -310,7 +315,7 @@ def _prepare(config: NationConfig, pseudonym_key: bytes, progress: bool):
         epi = simulate_epidemic(r, len(dates), cfg.transmission_per_hour, cfg.ascertainment, seeds,
                                 cfg.seed_city_share, progress=bar.update)
     cases, case_trips, city_cases, true_inf, who, case_of = _case_tables(cfg, r, epi, dates)
-    case_segs = _case_segments(cfg, r, epi, who, case_of)
+    case_segs = _case_segments(cfg, r, epi, who, case_of) if contacts else None  # only true contacts need them
     geo = r.geo
     comm = geo.communities["community_id"].to_numpy(np.int64)
     # near a border: living or working in a community that a border cell also serves
@@ -412,11 +417,20 @@ def read_truth(out_dir: Path) -> dict[str, pd.DataFrame]:
 
 
 def generate_nation_to_dir(config: NationConfig, pseudonym_key: bytes, out_dir: Path, chunk_subscribers: int = 16_384,
-                           fmt: str = "parquet", progress: bool = True) -> dict[str, Path]:
+                           fmt: str = "parquet", progress: bool = True, pings_by_day: bool = False,
+                           truth: bool = True) -> dict[str, Path]:
     """Generate a nation straight to files, ``chunk_subscribers`` at a time (rounded up to whole blocks
     of ``config.block_subscribers``): memory grows with the chunk (about 0.2 KB per ping), not with the nation. The output
     equals ``write_nation(generate_nation(config, key), out_dir, fmt)`` row for row, whatever the chunk.
-    ``truth/summary.json`` holds the config and figures (pings per subscriber-day, counts).
+    ``truth/summary.json`` holds the config and figures (pings per subscriber-day, counts, cases
+    confirmed inside the ping window).
+
+    ``pings_by_day``: write the pings feed as ``pings/part-YYYY-MM-DD.<fmt>``, one part per local day,
+    instead of ``pings.<fmt>``; each part holds that day's rows of ``pings.<fmt>`` in the same order
+    (what splitting the whole file by day gives), and is generated a chunk-day at a time, so memory no
+    longer grows with the number of days. ``truth=False``: write no truth tables (only
+    ``truth/summary.json``) and skip computing them (true contacts and stays are most of the work
+    apart from the pings); the feeds are unchanged.
 
     Examples
     --------
@@ -426,36 +440,63 @@ def generate_nation_to_dir(config: NationConfig, pseudonym_key: bytes, out_dir: 
     ...                                    b"k" * 16, Path(d), chunk_subscribers=10, fmt="csv", progress=False)
     ...     sorted(p.name for p in paths.values())[:3]
     ['case_trips.csv', 'cases.csv', 'cells.csv']
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     paths = generate_nation_to_dir(NationConfig(n_cities=2, n_subscribers=30, n_days=2, as_of="2020-02-01",
+    ...                                    epidemic_days=5), b"k" * 16, Path(d), progress=False, pings_by_day=True,
+    ...                                    truth=False)
+    ...     sorted(p.name for p in paths["pings"].iterdir()), (Path(d) / "truth" / "true_stays.parquet").exists()
+    (['part-2020-01-30.parquet', 'part-2020-01-31.parquet'], False)
     """
     out_dir = Path(out_dir)
     paths = _paths(out_dir, fmt)
+    if not truth:
+        paths = {k: v for k, v in paths.items() if k not in TRUTH}
     (out_dir / "truth").mkdir(parents=True, exist_ok=True)
-    r, dates, static, case_segs, case_ids, who = _prepare(config, pseudonym_key, progress)
+    r, dates, static, case_segs, case_ids, who = _prepare(config, pseudonym_key, progress, contacts=truth)
     for name in ("cities", "communities", "cells", "cases", "case_trips", "city_cases", "true_infections",
                  "subscribers", "places"):
-        write_frame(static[name], {**FEEDS, **TRUTH}[name], paths[name], fmt)
-    streamed = ("pings", "true_stays", "true_city_days", "true_contacts", "silent_days")
-    writers = {k: TableWriter(paths[k], {**FEEDS, **TRUTH}[k], fmt) for k in streamed}
+        if name in paths:
+            write_frame(static[name], {**FEEDS, **TRUTH}[name], paths[name], fmt)
+    streamed = ("true_stays", "true_city_days", "true_contacts", "silent_days") if truth else ()
+    writers = {k: TableWriter(paths[k], TRUTH[k], fmt) for k in streamed}
+    if pings_by_day:
+        paths["pings"] = out_dir / "pings"
+        writers["pings"] = DayPartWriter(paths["pings"], FEEDS["pings"], fmt)
+    else:
+        writers["pings"] = TableWriter(paths["pings"], FEEDS["pings"], fmt)
     per_chunk = max(1, -(-int(chunk_subscribers) // r.block))
     nb = n_blocks(config.n_subscribers, r.block)
     n_pings = n_contacts = 0
     try:
         with tqdm(total=config.n_subscribers, desc="subscribers", unit="sub", disable=not progress) as bar:
             for c0 in range(0, nb, per_chunk):
-                parts = [_block_tables(config, r, b, case_segs, case_ids, who, dates, canonical=False)
-                         for b in range(c0, min(nb, c0 + per_chunk))]
-                writers["pings"].write(pa.concat_tables([p["pings"] for p in parts]))
-                n_pings += sum(p["pings"].num_rows for p in parts)
-                for k in ("true_stays", "true_city_days", "silent_days"):
-                    writers[k].write(arrow_table(pd.concat([p[k] for p in parts], ignore_index=True), TRUTH[k]))
-                writers["true_contacts"].write(pa.concat_tables([p["true_contacts"] for p in parts]))
-                n_contacts += sum(p["true_contacts"].num_rows for p in parts)
-                bar.update(min(config.n_subscribers, min(nb, c0 + per_chunk) * r.block) - c0 * r.block)
+                blocks = range(c0, min(nb, c0 + per_chunk))
+                if pings_by_day:  # a chunk-day at a time: in each day's part, rows follow the chunks
+                    for d in _window_days(config):
+                        tab = pa.concat_tables([block_day_pings(r, b, d, config.ping_interval_minutes,
+                                                             config.border_cell_share, config.tz) for b in blocks])
+                        writers["pings"].write(tab)
+                        n_pings += tab.num_rows
+                if truth or not pings_by_day:
+                    parts = [_block_tables(config, r, b, case_segs, case_ids, who, dates, canonical=False,
+                                           pings=not pings_by_day, truth=truth) for b in blocks]
+                if not pings_by_day:
+                    writers["pings"].write(pa.concat_tables([p["pings"] for p in parts]))
+                    n_pings += sum(p["pings"].num_rows for p in parts)
+                if truth:
+                    for k in ("true_stays", "true_city_days", "silent_days"):
+                        writers[k].write(arrow_table(pd.concat([p[k] for p in parts], ignore_index=True), TRUTH[k]))
+                    writers["true_contacts"].write(pa.concat_tables([p["true_contacts"] for p in parts]))
+                    n_contacts += sum(p["true_contacts"].num_rows for p in parts)
+                bar.update(min(config.n_subscribers, blocks.stop * r.block) - c0 * r.block)
     finally:
         for w in writers.values():
             w.close()
+    window = dates[_window_days(config).start].strftime("%Y-%m-%d")
+    in_window = int((static["cases"]["confirmed_date"] >= window).sum())
     paths["summary"] = _write_config(config, out_dir, {
         "n_pings": n_pings, "pings_per_subscriber_day": n_pings / (config.n_subscribers * config.n_days),
         "n_cases": len(static["cases"]), "n_infections": len(static["true_infections"]),
-        "n_contacts": n_contacts})
+        "n_cases_in_ping_window": in_window, "cases_in_ping_window_share": in_window / config.n_subscribers,
+        "n_contacts": n_contacts if truth else None})
     return paths

@@ -1,4 +1,5 @@
-"""Files of the synthetic nation: typed Parquet/CSV writing (whole frames or streamed chunks) and reading.
+"""Files of the synthetic nation: typed Parquet/CSV writing (whole frames, streamed chunks or one file per
+local day) and reading.
 
 Columns follow the :mod:`forecast.schema` tables; CSV dates are written as ``YYYY-MM-DD HH:MM:SS``.
 """
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
@@ -71,6 +73,61 @@ class TableWriter:
     def close(self) -> None:
         """Finish the file (also writes an empty file's header/footer)."""
         self._w.close()
+
+
+class DayPartWriter:
+    """Append Arrow tables of one schema to one file per local day, ``part-YYYY-MM-DD.<fmt>`` in
+    ``out_dir``, routing each row by the first 10 characters of its ISO-8601 text time ``day_column``
+    (its local date). A day's file holds that day's rows in the order they were written, so writing a
+    feed chunk by chunk gives the same parts as writing it whole and splitting it by day afterwards.
+    Files are created on a day's first row (a day without rows has no file).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> ts = ["2020-01-02T08:00:00+08:00", "2020-01-01T09:00:00+08:00", "2020-01-02T10:00:00+08:00"]
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     w = DayPartWriter(Path(d), {"ts": "string", "n": "int64"}, "csv")
+    ...     w.write(pa.table({"ts": ts, "n": [1, 2, 3]}))
+    ...     [(p.name, p.read_text().split()[1:]) for p in w.close()][0]
+    ('part-2020-01-01.csv', ['"2020-01-01T09:00:00+08:00",2'])
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     w = DayPartWriter(Path(d), {"ts": "string", "n": "int64"}, "csv")
+    ...     w.write(pa.table({"ts": ts, "n": [1, 2, 3]}))
+    ...     [p.read_text().split()[1:] for p in w.close()][1]
+    ['"2020-01-02T08:00:00+08:00",1', '"2020-01-02T10:00:00+08:00",3']
+    """
+
+    def __init__(self, out_dir: Path, table: dict, fmt: str, day_column: str = "ts") -> None:
+        if fmt not in ("parquet", "csv"):
+            raise ValueError("fmt must be parquet or csv")
+        self.out_dir, self.table, self.fmt, self.day_column = Path(out_dir), table, fmt, day_column
+        self._writers: dict[str, TableWriter] = {}
+
+    def _writer(self, day: str) -> TableWriter:
+        if day not in self._writers:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            self._writers[day] = TableWriter(self.out_dir / f"part-{day}.{self.fmt}", self.table, self.fmt)
+        return self._writers[day]
+
+    def write(self, tab: pa.Table) -> None:
+        """Write one chunk, each row to the file of its day (rows keep their order within a day)."""
+        if tab.num_rows == 0:
+            return
+        day = pc.utf8_slice_codeunits(tab[self.day_column], 0, 10)
+        lo_hi = pc.min_max(day)
+        lo, hi = lo_hi["min"].as_py(), lo_hi["max"].as_py()
+        if lo == hi:  # the usual chunk: one day
+            self._writer(lo).write(tab)
+            return
+        for d in sorted(pc.unique(day).to_pylist()):
+            self._writer(d).write(tab.filter(pc.equal(day, d)))
+
+    def close(self) -> list[Path]:
+        """Finish every file; returns their paths in day order."""
+        for w in self._writers.values():
+            w.close()
+        return [self._writers[d].path for d in sorted(self._writers)]
 
 
 def write_frame(df: pd.DataFrame | pa.Table, table: dict, path: Path, fmt: str) -> Path:

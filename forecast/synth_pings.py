@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from forecast.synth_routine import DaySegments, Routine
+from forecast.synth_routine import DaySegments, Routine, day_segments
 
 _SALT_PING = 4
 _KEY_SHIFT = 18  # seconds within a day fit below the subscriber's index in one int64 key
@@ -62,6 +62,43 @@ def day_pings(r: Routine, seg: DaySegments, day: int, block: int, interval_minut
     border = r.geo.place_border_cell[place]
     use_border = (border >= 0) & (rng.random(len(place)) < border_cell_share)
     return who + seg.lo, ts, np.where(use_border, border, cell)
+
+
+def pings_arrow(r: Routine, seg: DaySegments, who: np.ndarray, text: np.ndarray, cell: np.ndarray) -> pa.Table:
+    """The raw pings feed (msisdn, ts, cell_id) of subscriber indices ``who`` (all in ``seg``'s block),
+    with ``text`` their :func:`iso_records`.
+
+    Examples
+    --------
+    >>> from forecast.synth import NationConfig, build_routine
+    >>> from forecast.synth_routine import day_segments
+    >>> r = build_routine(NationConfig(n_cities=2, n_subscribers=5), b"k" * 16)
+    >>> t = pings_arrow(r, day_segments(r, 0, 0, 1), np.array([3]), iso_records(np.array([1579303391]), "Asia/Shanghai"),
+    ...                 np.array([7]))
+    >>> t.column_names, t["ts"].to_pylist(), t["msisdn"][0].as_py() == r.pop.msisdn[3]
+    (['msisdn', 'ts', 'cell_id'], ['2020-01-18T07:23:11+08:00'], True)
+    """
+    msisdn = pa.array(r.pop.msisdn[seg.lo: seg.lo + seg.place.shape[0]])
+    return pa.table({"msisdn": msisdn.take(pa.array(who - seg.lo)), "ts": records_to_arrow(text).cast(pa.string()),
+                     "cell_id": pa.array(cell, pa.int64())})
+
+
+def block_day_pings(r: Routine, block: int, day: int, interval_minutes: tuple[int, int], border_cell_share: float,
+                    tz: str) -> pa.Table:
+    """The raw pings feed of one block-day (:func:`day_pings` as text), sorted by subscriber then time:
+    the rows of that local day of the block's pings in :mod:`forecast.synth`, in the same order.
+
+    Examples
+    --------
+    >>> from forecast.synth import NationConfig, build_routine
+    >>> r = build_routine(NationConfig(n_cities=2, n_subscribers=50), b"k" * 16)
+    >>> t = block_day_pings(r, 0, 30, (5, 60), 0.3, "Asia/Shanghai")
+    >>> sorted({s[:10] for s in t["ts"].to_pylist()}), 20 < t.num_rows / 50 < 40
+    (['2020-01-22'], True)
+    """
+    seg = day_segments(r, day, block, block + 1)
+    who, ts, cell = day_pings(r, seg, day, block, interval_minutes, border_cell_share)
+    return pings_arrow(r, seg, who, iso_records(ts, tz), cell)
 
 
 _OFFSET_Q_MIN = -64  # quarter hours: -16:00 .. +16:00 covers every real UTC offset

@@ -44,6 +44,7 @@ def test_small_backtest_returns_keys_and_scores():
     # default: no spread calibration; randomised coverage and the periods are reported
     assert tasks[["spread_50", "spread_95"]].eq(1.0).all().all()
     assert 0 <= s["coverage_50_randomised"] <= s["coverage_95_randomised"] <= 1
+    assert 0 <= s["coverage_50_if_calibrated"] <= s["coverage_95_if_calibrated"] <= 1
     per = s["by_period"]  # origins 02-05, 02-08 <= DEV_END < 02-11, 02-14
     assert set(per) == {"development", "evaluation"}
     assert per["development"]["n_tasks"] + per["evaluation"]["n_tasks"] == s["n_tasks"]
@@ -145,3 +146,18 @@ def test_backtest_cli_json_keys():
     summary = json.loads(res.output.strip().splitlines()[-1])
     for key in ("relative_wis_vs_persistence", "relative_wis_vs_loglinear", "coverage_50", "coverage_95"):
         assert key in summary and key in summary["by_horizon"][0]
+
+
+def test_rescale_by_ones_keeps_integer_quantiles_exactly():
+    q = np.repeat(np.arange(23.0)[:, None], 3, axis=1)
+    assert backtest._rescale(q, np.ones(11)) is q  # no log1p/expm1 round trip that breaks ties
+    assert backtest._rescale(q, 1.0) is q
+
+
+def test_own_draw_comes_from_the_samples():
+    rng = np.random.default_rng(0)
+    samples = rng.poisson(5, (50, 4, 3)).astype(float)
+    draw = backtest._own_draw(samples, pd.Timestamp("2020-02-01"))
+    assert draw.shape == (4, 3)
+    assert all(draw[h, r] in samples[:, h, r] for h in range(4) for r in range(3))
+    assert np.array_equal(draw, backtest._own_draw(samples, pd.Timestamp("2020-02-01")))  # reproducible

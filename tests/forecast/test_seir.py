@@ -134,3 +134,46 @@ def test_fit_tracks_growth_and_forecast_shapes():
     q = table[table.target == "confirmed_daily"].pivot_table(index=["region", "horizon_days"],
                                                               columns="quantile", values="value")
     assert (np.diff(q.to_numpy(), axis=1) >= 0).all()
+
+
+def test_ascertainment_change_documents_more_infections():
+    assert seir.effective_alpha(np.array([0.2]), 1.0)[0] == pytest.approx(0.2)
+    assert seir.effective_alpha(np.array([0.14]), 11.4)[0] == pytest.approx(0.65, abs=0.005)
+    odds = seir.ascertainment_arrays(pd.date_range("2020-01-21", periods=4), 2,
+                                     [seir.Intervention("2020-01-23", ascertainment_odds_factor=3.0, regions=(0,))])
+    assert odds[:, 0].tolist() == [1.0, 1.0, 3.0, 3.0] and (odds[:, 1] == 1.0).all()
+    state, params, _ = _setup()
+    _, base, _ = seir.simulate(state, params, DATES, None, [])
+    _, more, _ = seir.simulate(state, params, DATES, None, [seir.Intervention(DATES[0], ascertainment_odds_factor=4.0)])
+    assert more[:, :, 0].sum() > 1.5 * base[:, :, 0].sum()
+    low = seir.reproduction_number(state, params)
+    assert (seir.reproduction_number(state, params, alpha_odds=4.0) != low).any()
+
+
+def test_delay_weights_by_cohort_report_every_cohort_once():
+    """A pulse of documented infections before a switch 9 -> 4 days: by cohort it is reported in full
+    with the 9-day delay; by reporting day part of it is lost at the switch."""
+    dates = pd.date_range("2020-01-20", periods=40)
+    ivs = [seir.Intervention("2020-01-23", delay_mean_days=4.0)]
+    for by_cohort, total in ((True, 1.0), (False, None)):
+        w = seir.delay_weights(dates, ivs, 25, by_cohort=by_cohort)
+        # pulse documented on day 0: at day t it sits at pipeline position t
+        reported = np.array([w[t, t] if t < 25 else 0.0 for t in range(len(dates))])
+        if total is not None:
+            assert reported.sum() == pytest.approx(total)
+            assert np.allclose(reported[:25], seir.delay_pmf(9.0))
+        else:
+            assert reported.sum() < 0.9
+    same = seir.delay_weights(dates, None, 25, by_cohort=True)
+    assert np.allclose(same, seir.delay_weights(dates, None, 25, by_cohort=False))
+
+
+def test_fit_with_ascertainment_change_and_cohort_delays():
+    t = np.arange(20)
+    d = pd.DataFrame({"A": np.round(5 * np.exp(0.15 * t))}, index=pd.date_range("2020-01-14", periods=20))
+    plain = fit.fit_eakf(d, np.array([1e7]), n_members=60, ascertainment_odds_factor=None, delay_by_cohort=False)
+    fitted = fit.fit_eakf(d, np.array([1e7]), n_members=60, ascertainment_odds_factor=11.4, delay_by_cohort=True)
+    assert fitted.delay_by_cohort and not plain.delay_by_cohort
+    assert any(iv.ascertainment_odds_factor == 11.4 for iv in fitted.interventions)
+    smp = fit.forecast_samples(fitted, 5, draws_per_member=2)
+    assert smp["confirmed"].shape == (120, 5, 1) and np.isfinite(smp["rt"]).all()

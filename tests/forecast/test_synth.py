@@ -3,6 +3,7 @@ infections, cases), files and the CLI."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -230,6 +231,33 @@ def test_chunked_generation_equals_in_memory(nation, tmp_path):
         ref = read_table(tmp_path / "mem" / f"{sub}{name}.parquet", table)
         for other in ("c1", "c2"):
             pd.testing.assert_frame_equal(read_table(tmp_path / other / f"{sub}{name}.parquet", table), ref, obj=name)
+
+
+@pytest.mark.parametrize("truth", [True, False])
+def test_pings_by_day_equal_the_in_memory_pings_split_by_day(nation, tmp_path, truth):
+    paths = generate_nation_to_dir(CFG, KEY, tmp_path, chunk_subscribers=100, progress=False, pings_by_day=True,
+                                   truth=truth)
+    assert not (tmp_path / "pings.parquet").exists()
+    parts = sorted(paths["pings"].iterdir())
+    day = nation.pings["ts"].str.slice(0, 10)
+    assert [p.name for p in parts] == [f"part-{d}.parquet" for d in sorted(day.unique())]
+    assert len(parts) == CFG.n_days
+    for p in parts:
+        ref = nation.pings[day == p.stem.removeprefix("part-")].reset_index(drop=True)
+        pd.testing.assert_frame_equal(read_table(p, schema.RAW_PINGS), ref, obj=p.name)
+    for name, table in FEEDS.items():
+        if name != "pings":
+            pd.testing.assert_frame_equal(read_table(paths[name], table), getattr(nation, name), obj=name)
+    if truth:
+        written = read_truth(tmp_path)
+        for name in TRUTH:
+            pd.testing.assert_frame_equal(written[name], getattr(nation, name), obj=name)
+    else:
+        assert sorted(p.name for p in (tmp_path / "truth").iterdir()) == ["summary.json"]
+    summary = json.loads(paths["summary"].read_text())
+    window_start = (pd.Timestamp(CFG.as_of) - pd.Timedelta(days=CFG.n_days)).strftime("%Y-%m-%d")
+    assert summary["n_pings"] == len(nation.pings)
+    assert summary["n_cases_in_ping_window"] == int((nation.cases["confirmed_date"] >= window_start).sum()) > 0
 
 
 def test_no_raw_number_in_truth_files(nation, tmp_path):
