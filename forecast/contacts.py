@@ -51,6 +51,7 @@ from .contacts_arrays import (
     _pingpong_pairs,
     _place_codes,
     _radius_pairs,
+    _stay_arrays,
     _unique_sorted,
 )
 
@@ -152,27 +153,9 @@ class StayIndex:
         >>> StayIndex.build(stays, pad_minutes=0).n_stays
         2
         """
-        missing = {"uid", "start_s", "end_s", "cell_id"} - set(stays.columns)
-        if missing:
-            raise ValueError(f"stays lack columns: {sorted(missing)}")
-        if stay_end == "auto":
-            stay_end = "trigger" if "n_pings" in stays.columns else "last_ping"
-        if stay_end not in ("trigger", "last_ping", "adjusted"):
-            raise ValueError(f"stay_end must be 'trigger', 'last_ping' or 'adjusted', not {stay_end!r}")
-        if stay_end == "trigger" and "n_pings" not in stays.columns:
-            raise ValueError("stay_end='trigger' needs the stays' n_pings")
-        uid = stays["uid"].to_numpy(np.int64)
-        start = stays["start_s"].to_numpy(np.int64)
-        end = stays["end_s"].to_numpy(np.int64)
-        cell = stays["cell_id"].to_numpy(np.int64)
-        npk = stays["n_pings"].to_numpy(np.int64) if stay_end == "trigger" else np.ones(len(uid), np.int64)
-        bad = end < start
-        few = (stays["n_pings"].to_numpy(np.int64) < min_pings) if "n_pings" in stays.columns else np.zeros(len(uid), bool)
-        report = {"stays_in": int(len(uid)), "stays_bad_interval": int(bad.sum()),
-                  "stays_too_few_pings": int((few & ~bad).sum()), "stay_end": stay_end}
-        if bad.any() or few.any():  # reported, not silently repaired
-            keep = ~bad & ~few
-            uid, start, end, cell, npk = uid[keep], start[keep], end[keep], cell[keep], npk[keep]
+        stay_end, (uid, start, end, cell, npk), report = _stay_arrays(
+            stays, stay_end, min_pings, ("trigger", "last_ping", "adjusted"))
+        report["stay_end"] = stay_end
 
         place_cells, place = _place_codes(cell, cells)
         if len(place_cells) >= _MAX_PLACES:

@@ -44,6 +44,33 @@ def _chunks(n: np.ndarray, budget: int):
     return [slice(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
 
 
+def _stay_arrays(stays: pd.DataFrame, stay_end: str, min_pings: int, allowed: tuple[str, ...]):
+    """Checked stay columns as arrays, the resolved ``stay_end`` and the count of dropped rows.
+
+    Returns ``(stay_end, (uid, start, end, cell, n_pings), report)``; rows with ``end < start`` or
+    fewer than ``min_pings`` pings are dropped (and counted), not repaired.
+    """
+    missing = {"uid", "start_s", "end_s", "cell_id"} - set(stays.columns)
+    if missing:
+        raise ValueError(f"stays lack columns: {sorted(missing)}")
+    has_pings = "n_pings" in stays.columns
+    if stay_end == "auto":
+        stay_end = "trigger" if has_pings else "last_ping"
+    if stay_end not in allowed:
+        raise ValueError(f"stay_end must be one of {', '.join(map(repr, allowed))}, not {stay_end!r}")
+    if stay_end == "trigger" and not has_pings:
+        raise ValueError("stay_end='trigger' needs the stays' n_pings")
+    cols = [stays[c].to_numpy(np.int64) for c in ("uid", "start_s", "end_s", "cell_id")]
+    npk = stays["n_pings"].to_numpy(np.int64) if has_pings else np.ones(len(stays), np.int64)
+    bad = cols[2] < cols[1]
+    few = npk < min_pings if has_pings else np.zeros(len(stays), bool)
+    report = {"stays_in": int(len(stays)), "stays_bad_interval": int(bad.sum()),
+              "stays_too_few_pings": int((few & ~bad).sum())}
+    keep = ~bad & ~few
+    arrays = tuple(a if keep.all() else a[keep] for a in (*cols, npk))
+    return stay_end, arrays, report
+
+
 def _is_sorted_pair(a: np.ndarray, b: np.ndarray) -> bool:
     """Whether rows are sorted by (a, b). Comparisons, not ``np.diff``: a difference of int64 pseudonyms
     of opposite signs overflows."""

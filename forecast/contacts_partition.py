@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from .contacts import StayIndex
-from .contacts_arrays import _heads, _is_sorted_pair, _midpoints, _pad, _unique_sorted
+from .contacts_arrays import _heads, _is_sorted_pair, _midpoints, _pad, _stay_arrays, _unique_sorted
 from .contacts_cases import STATUS_OK, check_cases
 from .schema import COMPANIONS, DEFAULT_TZ
 
@@ -67,27 +67,8 @@ def search_stays(stays: pd.DataFrame, *, stay_end: str = "auto", pad_minutes: fl
     >>> s[["start_s", "end_s"]].values.tolist(), span
     ([[0, 2700], [2700, 6750]], (0, 7200))
     """
-    missing = {"uid", "start_s", "end_s", "cell_id"} - set(stays.columns)
-    if missing:
-        raise ValueError(f"stays lack columns: {sorted(missing)}")
-    if stay_end == "auto":
-        stay_end = "trigger" if "n_pings" in stays.columns else "last_ping"
-    if stay_end not in ("trigger", "last_ping"):
-        raise ValueError(f"stay_end must be 'trigger' or 'last_ping', not {stay_end!r}")
-    if stay_end == "trigger" and "n_pings" not in stays.columns:
-        raise ValueError("stay_end='trigger' needs the stays' n_pings")
-    uid = stays["uid"].to_numpy(np.int64)
-    start = stays["start_s"].to_numpy(np.int64)
-    end = stays["end_s"].to_numpy(np.int64)
-    cell = stays["cell_id"].to_numpy(np.int64)
-    npk = stays["n_pings"].to_numpy(np.int64) if "n_pings" in stays.columns else np.ones(len(uid), np.int64)
-    bad = end < start
-    few = npk < min_pings if "n_pings" in stays.columns else np.zeros(len(uid), bool)
-    report = {"stays_in": int(len(uid)), "stays_bad_interval": int(bad.sum()),
-              "stays_too_few_pings": int((few & ~bad).sum())}
-    keep = ~bad & ~few
-    if not keep.all():
-        uid, start, end, cell, npk = uid[keep], start[keep], end[keep], cell[keep], npk[keep]
+    stay_end, (uid, start, end, cell, npk), report = _stay_arrays(stays, stay_end, min_pings,
+                                                                  ("trigger", "last_ping"))
     if not _is_sorted_pair(uid, start):
         order = np.lexsort((start, uid))
         uid, start, end, cell, npk = uid[order], start[order], end[order], cell[order], npk[order]
