@@ -60,7 +60,7 @@ _CLASS_SHIFT = 58  # 6 bits of class, 26 bits of place (67M cells), 32 bits of s
 _MAX_PLACES = 1 << (_CLASS_SHIFT - _PLACE_SHIFT)
 _TIME_MASK = (1 << _PLACE_SHIFT) - 1
 _CLASS_GROWTH = 4
-_CHUNK_CANDIDATES = 8_000_000
+_CHUNK_CANDIDATES = 4_000_000
 
 @dataclass(frozen=True)
 class StayIndex:
@@ -303,18 +303,33 @@ class StayIndex:
         keep = e > s
         return q[keep], self.u_place[rows[keep]].astype(np.int64), s[keep], e[keep], code[q[keep]]
 
-    def _pairs(self, code: np.ndarray, win_rel: np.ndarray) -> dict:
+    def _candidate_ranges(self, code: np.ndarray, win_rel: np.ndarray):
+        """Case stays (query, start, end, own uid code) and, per duration class, the key range
+        ``[lo, hi)`` of the stays each case stay must be tested against."""
         q, place, s, e, own = self.case_stays(code, win_rel)
         if self.neighbour_ptr is not None:
             lo = self.neighbour_ptr[place]
             n = self.neighbour_ptr[place + 1] - lo
             place = self.neighbour_idx[_expand(lo, n)]
             q, s, e, own = (np.repeat(a, n) for a in (q, s, e, own))
-        parts = []
+        ranges = []
         for k, longest in enumerate(self.class_max_s):
             base = (np.int64(k) << _CLASS_SHIFT) | (place << _PLACE_SHIFT)
             lo = np.searchsorted(self.key, base | np.maximum(s - longest, 0), side="left")
             hi = np.searchsorted(self.key, base | e, side="left")
+            ranges.append((lo, hi))
+        return q, s, e, own, ranges
+
+    def candidate_counts(self, code: np.ndarray, win_rel: np.ndarray) -> np.ndarray:
+        """Per query, how many stays the search tests (its work and memory), without testing them."""
+        q, _, _, _, ranges = self._candidate_ranges(code, win_rel)
+        n = sum((hi - lo for lo, hi in ranges), np.zeros(len(q), np.int64))
+        return np.bincount(q, weights=n, minlength=len(code)).astype(np.int64)
+
+    def _pairs(self, code: np.ndarray, win_rel: np.ndarray) -> dict:
+        q, s, e, own, ranges = self._candidate_ranges(code, win_rel)
+        parts = []
+        for lo, hi in ranges:
             n = hi - lo
             for sl in _chunks(n, _CHUNK_CANDIDATES):
                 cand = _expand(lo[sl], n[sl])

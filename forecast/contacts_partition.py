@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from .contacts import StayIndex
-from .contacts_arrays import _heads, _is_sorted_pair, _midpoints, _pad, _stay_arrays, _unique_sorted
+from .contacts_arrays import _chunks, _heads, _is_sorted_pair, _midpoints, _pad, _stay_arrays, _unique_sorted
 from .contacts_cases import STATUS_OK, check_cases
 from .schema import COMPANIONS, DEFAULT_TZ
 
@@ -186,7 +186,7 @@ def near_cases(stays: pd.DataFrame, ranges: pd.DataFrame) -> np.ndarray:
 
 def group_pair_totals(stays: pd.DataFrame, plan: pd.DataFrame, cells: pd.DataFrame | None = None, *,
                       span_s: tuple[int, int], ranges: pd.DataFrame | None = None,
-                      batch_queries: int = 256) -> pd.DataFrame:
+                      batch_queries: int = 256, max_candidates: int = 4_000_000) -> pd.DataFrame:
     """Partial shared time per (case, companion) at the places of one group, with no threshold.
 
     Parameters
@@ -201,8 +201,8 @@ def group_pair_totals(stays: pd.DataFrame, plan: pd.DataFrame, cells: pd.DataFra
         The whole data's span (from :func:`search_stays`).
     ranges : DataFrame, optional
         :func:`case_cell_ranges`: only the stays near the cases are indexed (the same answer, less work).
-    batch_queries : int
-        Cases searched together (bounds the memory of the stay pairs).
+    batch_queries, max_candidates : int
+        Cases searched together, in pieces of about ``max_candidates`` tested stays (memory).
 
     Returns
     -------
@@ -221,7 +221,7 @@ def group_pair_totals(stays: pd.DataFrame, plan: pd.DataFrame, cells: pd.DataFra
     [[0, 2, 1800]]
     """
     parts = list(iter_group_pair_totals(stays, plan, cells, span_s=span_s, ranges=ranges,
-                                        batch_queries=batch_queries))
+                                        batch_queries=batch_queries, max_candidates=max_candidates))
     if not parts:
         return pd.DataFrame({k: np.zeros(0, np.int64) for k in PAIR_TOTALS})
     return pd.concat([p for _, p in parts], ignore_index=True)
@@ -229,10 +229,12 @@ def group_pair_totals(stays: pd.DataFrame, plan: pd.DataFrame, cells: pd.DataFra
 
 def iter_group_pair_totals(stays: pd.DataFrame, plan: pd.DataFrame, cells: pd.DataFrame | None = None, *,
                            span_s: tuple[int, int], ranges: pd.DataFrame | None = None,
-                           batch_queries: int = 256) -> Iterator[tuple[int, pd.DataFrame]]:
+                           batch_queries: int = 256,
+                           max_candidates: int = 4_000_000) -> Iterator[tuple[int, pd.DataFrame]]:
     """:func:`group_pair_totals` one batch of cases at a time: yields ``(first query, totals)`` for
-    queries ``first .. first + batch_queries - 1``, so that a caller can write each batch away
-    (the partial pairs of all cases at once can exceed a worker's memory).
+    queries of the batch ``first .. first + batch_queries - 1`` (a batch may come in several pieces of
+    about ``max_candidates`` tested stays), so that a caller can write each away (the partial pairs
+    of all cases at once can exceed a worker's memory).
 
     Examples
     --------
@@ -255,11 +257,15 @@ def iter_group_pair_totals(stays: pd.DataFrame, plan: pd.DataFrame, cells: pd.Da
     uid = run["uid"].to_numpy(np.int64)
     win = np.stack([run["window_start_s"].to_numpy(np.int64), run["window_end_s"].to_numpy(np.int64)], axis=1)
     code = index.uid_codes(uid)
+    counts = index.candidate_counts(code, win - index.t0_s)
     for lo in range(0, len(code), batch_queries):
-        sl = slice(lo, lo + batch_queries)
-        part = _pair_totals(index._pairs(code[sl], win[sl] - index.t0_s), index)
-        part["query"] += lo
-        yield lo, part
+        # a batch's memory follows its candidate stays (a night at home meets the whole cell):
+        # heavy batches are searched in pieces of about max_candidates
+        for piece in _chunks(counts[lo:lo + batch_queries], max_candidates):
+            sl = slice(lo + piece.start, lo + piece.stop)
+            part = _pair_totals(index._pairs(code[sl], win[sl] - index.t0_s), index)
+            part["query"] += sl.start
+            yield lo, part
 
 
 def _top_of_groups(head: np.ndarray, seconds: np.ndarray, cell: np.ndarray) -> np.ndarray:

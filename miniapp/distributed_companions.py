@@ -79,7 +79,8 @@ def search_stays_task(read_bucket, k: int, as_of: str, params: BuildParams, n_gr
 def group_task(scratch: str, g: int, n_buckets: int, plan: pd.DataFrame, cells: pd.DataFrame,
                span: tuple[int, int], ranges: pd.DataFrame, batch_queries: int) -> int:
     """Task 3 for place group ``g``: partial shared time per (case, companion) at the group's places,
-    written per batch of cases (``t-q<first query>-g<group>.parquet``); returns the rows written."""
+    written per batch of cases, a heavy batch in pieces (``t-q<first query>-g<group>-<piece>.parquet``);
+    returns the rows written."""
     from forecast.contacts_partition import iter_group_pair_totals, near_cases
     from miniapp.build_steps import _atomic_parquet
 
@@ -88,8 +89,9 @@ def group_task(scratch: str, g: int, n_buckets: int, plan: pd.DataFrame, cells: 
     stays = pd.concat([f[near_cases(f, ranges)] for f in frames], ignore_index=True)  # only stays near a case
     del frames
     rows = 0
-    for lo, totals in iter_group_pair_totals(stays, plan, cells, span_s=span, batch_queries=batch_queries):
-        _atomic_parquet(totals, Path(scratch) / f"t-q{lo:07d}-g{g:04d}.parquet")
+    for i, (lo, totals) in enumerate(iter_group_pair_totals(stays, plan, cells, span_s=span,
+                                                            batch_queries=batch_queries)):
+        _atomic_parquet(totals, Path(scratch) / f"t-q{lo:07d}-g{g:04d}-{i:05d}.parquet")
         rows += len(totals)
     return rows
 

@@ -57,6 +57,15 @@ def test_split_by_place_equals_one_index(stays, cases, n_groups):
     assert rep_want["status"].tolist()[-2:] == ["duplicate_case_id", "no_stays"]
 
 
+def test_heavy_batches_searched_in_pieces_give_the_same_sums(stays, cases):
+    adjusted, span, _ = search_stays(stays)
+    plan = plan_cases(adjusted, cases, span)
+    whole = group_pair_totals(adjusted, plan, span_s=span)
+    pieces = group_pair_totals(adjusted, plan, span_s=span, batch_queries=8, max_candidates=50)
+    assert len(whole) > 1000
+    pd.testing.assert_frame_equal(pieces, whole)
+
+
 def test_last_ping_stays_and_as_of_cut(stays, cases):
     plain = stays.drop(columns=["n_pings"])
     as_of = pd.Timestamp("2020-01-12 08:00")
