@@ -32,8 +32,9 @@ import pandas as pd
 
 from miniapp.build_steps import BuildParams
 
-# Measured (benchmarks/scale.py): a place group's task peaks at about 250 bytes per search stay
-# (the stays frame, the index's sorted copies and the case queries' candidate pairs).
+# Estimate for a place group's task per search stay read: the stays frame (32 B), the index's copies and
+# sort temporaries (~100 B), with room for the pieces of tested stays (bounded separately, ~4M at a
+# time). benchmarks/scale.py's memory run reports the workers' peaks (docs/scale.md).
 GROUP_BYTES_PER_STAY = 250
 COMPANION_STAYS_PER_STAY = 1.0  # companion stays per itinerary stay (the manifests count the latter)
 
