@@ -282,7 +282,9 @@ class DaskExecutor:
         Place groups of the companion search; by default from the workers' memory limit
         (:func:`miniapp.distributed_companions.companion_groups`).
     companion_batch_cases : int
-        Cases per batch of the companion search's partial pairs (their memory grows with it).
+        Cases per batch of the companion search's partial pairs: one task sums a batch over all
+        place groups, and its memory grows with the batch's companions (a dense cell gives a case tens
+        of thousands; 32 cases stayed under 2 GB workers in benchmarks/scale.py, 256 did not).
     collect : bool
         Gather the stays and city-days into the build process (``process_pings``' result, as the local
         executor returns them). The distributed steps read them from Parquet either way.
@@ -295,7 +297,7 @@ class DaskExecutor:
     """
 
     def __init__(self, client, *, n_buckets: int | None = None, batch_rows: int | None = None,
-                 companion_groups: int | None = None, companion_batch_cases: int = 256, collect: bool = True):
+                 companion_groups: int | None = None, companion_batch_cases: int = 32, collect: bool = True):
         self.client = client
         self.n_workers, self.memory_limit = _workers(client)
         self._n_buckets, self._batch_rows = n_buckets, batch_rows
