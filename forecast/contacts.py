@@ -363,20 +363,25 @@ def _sum_triples(q, uc, place, first, last, n_u: int, n_p: int) -> tuple:
             np.maximum.reduceat(last[order], head), np.add.reduceat(sec[order], head))
 
 
-def _aggregate(pairs: dict, index: StayIndex, min_shared_minutes: float) -> pd.DataFrame:
-    """Sum overlaps per (query, companion), keep those above the threshold, list their places.
-
-    Sort-and-reduce on one int64 key (query, uid, place); no pandas groupby on the hot path.
-    """
-    q, uc, place, first, last = (pairs[k] for k in ("query", "uid_code", "place", "first", "last"))
-    n_u, n_p = len(index.uids) + 1, len(index.place_cells) + 1
+def _by_pair_and_place(pairs: dict, n_u: int, n_p: int) -> tuple:
+    """Stay pairs sorted by (query, companion, place), on one int64 key where it fits: the pair key
+    ``query * n_u + companion code``, place, first, last and seconds."""
+    q, uc, place = pairs["query"], pairs["uid_code"], pairs["place"]
     pair_key = q * n_u + uc
     if len(q) and int(pair_key.max()) < np.iinfo(np.int64).max // n_p:
         order = np.argsort(pair_key * n_p + place)
     else:
         order = np.lexsort((place, pair_key))
-    pk, pl, fi, la = pair_key[order], place[order], first[order], last[order]
-    sec = pairs["sec"][order]
+    return pair_key[order], place[order], pairs["first"][order], pairs["last"][order], pairs["sec"][order]
+
+
+def _aggregate(pairs: dict, index: StayIndex, min_shared_minutes: float) -> pd.DataFrame:
+    """Sum overlaps per (query, companion), keep those above the threshold, list their places.
+
+    Sort-and-reduce on one int64 key (query, uid, place); no pandas groupby on the hot path.
+    """
+    n_u, n_p = len(index.uids) + 1, len(index.place_cells) + 1
+    pk, pl, fi, la, sec = _by_pair_and_place(pairs, n_u, n_p)
     # per (pair, place)
     head = _heads(pk, pl)
     pp_sec = np.add.reduceat(sec, head) if len(head) else sec[:0]

@@ -30,7 +30,7 @@ from typing import Iterable, Iterator
 import numpy as np
 import pandas as pd
 
-from .contacts import StayIndex
+from .contacts import StayIndex, _by_pair_and_place
 from .contacts_arrays import _chunks, _heads, _is_sorted_pair, _midpoints, _pad, _stay_arrays, _unique_sorted
 from .contacts_cases import STATUS_OK, check_cases
 from .schema import COMPANIONS, DEFAULT_TZ
@@ -281,14 +281,8 @@ def _top_of_groups(head: np.ndarray, seconds: np.ndarray, cell: np.ndarray) -> n
 def _pair_totals(pairs: dict, index: StayIndex) -> pd.DataFrame:
     """Sum overlapping stay pairs per (query, companion); the top place by seconds. Sort-and-reduce on
     one int64 key (query, companion, place) where it fits, as the one-index search does."""
-    q, uc, place, first, last = (pairs[k] for k in ("query", "uid_code", "place", "first", "last"))
-    n_u, n_p = len(index.uids) + 1, len(index.place_cells) + 1
-    pair_key = q * n_u + uc
-    if len(q) and int(pair_key.max()) < np.iinfo(np.int64).max // n_p:
-        order = np.argsort(pair_key * n_p + place)
-    else:
-        order = np.lexsort((place, pair_key))
-    pk, pl, fi, la, sec = pair_key[order], place[order], first[order], last[order], pairs["sec"][order]
+    n_u = len(index.uids) + 1
+    pk, pl, fi, la, sec = _by_pair_and_place(pairs, n_u, len(index.place_cells) + 1)
     head = _heads(pk, pl)  # per (pair, place)
     if not len(head):
         return pd.DataFrame({k: np.zeros(0, np.int64) for k in PAIR_TOTALS})
