@@ -55,6 +55,9 @@ def test_split_by_place_equals_one_index(stays, cases, n_groups):
     rep_want = want.attrs["case_report"]
     pd.testing.assert_frame_equal(got.attrs["case_report"], rep_want)
     assert rep_want["status"].tolist()[-2:] == ["duplicate_case_id", "no_stays"]
+    # the duplicate of case0 reports no companions of its own: case0's first row has them
+    assert rep_want["n_possible"].iloc[0] > 0 and rep_want["n_companions"].iloc[0] > 0
+    assert (rep_want[["n_companions", "n_possible"]].iloc[-2:] == 0).all().all()
 
 
 def test_heavy_batches_searched_in_pieces_give_the_same_sums(stays, cases):
