@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -129,7 +130,7 @@ def _arrow_to_pandas(table: pa.Table, cmap: dict[str, str], source: str, row0: i
     """Columns renamed to their normalised names; integer columns nullable (no float round trip)."""
     df = table.select(list(cmap.values())).to_pandas(types_mapper=_INT_TO_NULLABLE.get)
     df.columns = list(cmap.keys())
-    df["_source"] = source
+    df["_source"] = pd.Categorical.from_codes(np.zeros(len(df), dtype=np.int8), [source])
     df["_row"] = pd.RangeIndex(row0, row0 + len(df))
     return df.reset_index(drop=True)
 

@@ -82,6 +82,70 @@ def _safe_str(value) -> str:
     return str(value)
 
 
+def _arrow_strings(s: pd.Series):
+    """The Arrow array behind a text column, or None when it is not Arrow-backed text."""
+    import pyarrow as pa
+
+    arr = getattr(s.array, "_pa_array", None)
+    if arr is None or not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
+        return None
+    return arr
+
+
+_FAST_CHUNK_ROWS = 1 << 20
+_FAST_MIN_ROWS = 1 << 12
+
+
+def cast_text_fast(s: pd.Series, to) -> tuple[np.ndarray, np.ndarray] | None:
+    """Arrow's cast of an Arrow-backed text column to ``to``: ``(int64 values, ok mask)``, or None.
+
+    A fast path only: rows the cast rejects (and nulls) are not ok, and the caller parses them the
+    slow, forgiving way. Arrow casts a whole array or fails, so a piece that fails is halved until
+    pieces of ``_FAST_MIN_ROWS`` rows, which are left to the slow path whole: the cost stays
+    bounded however many bad rows there are, and the result does not depend on the chunking.
+
+    Examples
+    --------
+    >>> import pyarrow as pa
+    >>> v, ok = cast_text_fast(pd.Series(["2020-01-23T02:00:00Z", "x", None], dtype="str"),
+    ...                        pa.timestamp("s", tz="UTC"))
+    >>> ok.tolist()
+    [False, False, False]
+    >>> v, ok = cast_text_fast(pd.Series(["2020-01-23T10:00:00+08:00"] * 5, dtype="str"), pa.timestamp("s", tz="UTC"))
+    >>> int(v[0]), bool(ok.all())
+    (1579744800, True)
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    arr = _arrow_strings(s)
+    if arr is None:
+        return None
+    n = len(arr)
+    values = np.zeros(n, dtype=np.int64)
+    ok = np.zeros(n, dtype=bool)
+
+    def cast(lo: int, hi: int) -> None:
+        piece = arr.slice(lo, hi - lo)
+        try:
+            out = pc.cast(piece, to)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            if hi - lo > _FAST_MIN_ROWS:
+                mid = (lo + hi) // 2
+                cast(lo, mid)
+                cast(mid, hi)
+            return
+        valid = ~np.asarray(pc.is_null(out).combine_chunks() if isinstance(out, pa.ChunkedArray) else pc.is_null(out))
+        ints = out.cast(pa.int64()).to_numpy(zero_copy_only=False) if valid.all() else \
+            pc.fill_null(out.cast(pa.int64()), 0).to_numpy(zero_copy_only=False)
+        values[lo:hi] = ints
+        ok[lo:hi] = valid
+
+    for lo in range(0, n, _FAST_CHUNK_ROWS):
+        cast(lo, min(n, lo + _FAST_CHUNK_ROWS))
+    return values, ok
+
+
 def _is_int_dtype(dtype) -> bool:
     return pd.api.types.is_integer_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype)
 
@@ -114,11 +178,22 @@ def parse_int(s: pd.Series, name: str, problems: Problems, *, required: bool = T
         out[ok] = v[ok].astype(np.int64)
         problems.flag(~missing & ~ok, "bad_type", f"{name}: not an integer")
     else:
-        t = as_text(s).str.replace(r"\.0*$", "", regex=True)
-        missing = (t == "").to_numpy(dtype=bool)
-        ok = t.str.fullmatch(_INT_RE).to_numpy(dtype=bool, na_value=False)
-        if ok.any():
-            out[ok] = t[ok].astype("int64").to_numpy()
+        import pyarrow as pa
+
+        missing = np.zeros(n, dtype=bool)
+        ok = np.zeros(n, dtype=bool)
+        fast = cast_text_fast(s, pa.int64())
+        if fast is not None:  # plain digits through Arrow (at most 18, as _INT_RE)
+            ok = fast[1] & (np.abs(fast[0]) < 10**18)
+            out[ok] = fast[0][ok]
+        todo = np.flatnonzero(~ok)
+        if len(todo):
+            t = as_text(s.iloc[todo] if len(todo) < n else s).str.replace(r"\.0*$", "", regex=True)
+            missing[todo] = (t == "").to_numpy(dtype=bool)
+            good = t.str.fullmatch(_INT_RE).to_numpy(dtype=bool, na_value=False)
+            if good.any():
+                out[todo[good]] = t[good].astype("int64").to_numpy()
+            ok[todo[good]] = True
         problems.flag(~missing & ~ok, "bad_type", f"{name}: not an integer")
     if required:
         problems.flag(missing, "missing_value", f"{name}: empty")
@@ -216,25 +291,45 @@ def parse_ts(
         ok = np.isfinite(v) & (np.abs(v) < 1e15)
         out[ok] = np.floor(v[ok]).astype(np.int64)
     else:
-        t = as_text(s)
-        missing = (t == "").to_numpy(dtype=bool)
-        unix = t.str.fullmatch(_UNIX_S_RE).to_numpy(dtype=bool, na_value=False)
-        if unix.any():
-            out[unix] = np.floor(pd.to_numeric(t[unix]).to_numpy(dtype=np.float64)).astype(np.int64)
-        aware = t.str.fullmatch(_ISO_AWARE_RE).to_numpy(dtype=bool, na_value=False)
-        if aware.any():
-            parsed = pd.to_datetime(t[aware].str.replace(",", ".", regex=False), format="ISO8601", errors="coerce", utc=True)
-            out[aware] = _aware_to_s(parsed)
-        naive = t.str.fullmatch(_ISO_NAIVE_RE).to_numpy(dtype=bool, na_value=False)
-        if naive.any():
-            # utc=True only so that pandas never sees mixed offsets; the wall time is then local.
-            parsed = pd.to_datetime(t[naive].str.replace(",", ".", regex=False), format="ISO8601", errors="coerce", utc=True)
-            out[naive] = _wall_to_utc_s(parsed.dt.tz_localize(None), tz)
+        # ISO-8601 with an offset, the form carriers deliver, through Arrow; the rest the slow way
+        missing = np.zeros(n, dtype=bool)
+        fast = cast_text_fast(s, _utc_seconds())
+        todo = np.arange(n) if fast is None else np.flatnonzero(~fast[1])
+        if fast is not None:
+            out = np.where(fast[1], fast[0], _NAT)
+        if len(todo):
+            out[todo] = _parse_ts_text(s.iloc[todo] if len(todo) < n else s, tz, missing, todo)
     problems.flag(missing, "missing_value", f"{name}: empty")
     problems.flag(out == _NAT, "bad_ts", f"{name}: not Unix seconds or ISO-8601")
     lo, hi = window_s if window_s is not None else (DEFAULT_MIN_S, DEFAULT_MAX_S)
     problems.flag((out < lo) | (out >= hi), "ts_out_of_range", f"{name}: outside the valid window")
     return np.where(problems.bad, 0, out)
+
+
+def _utc_seconds():
+    import pyarrow as pa
+
+    return pa.timestamp("s", tz="UTC")
+
+
+def _parse_ts_text(s: pd.Series, tz: str, missing: np.ndarray, pos: np.ndarray) -> np.ndarray:
+    """The forgiving text parser of :func:`parse_ts`; sets ``missing[pos]`` for empty rows."""
+    out = np.full(len(s), _NAT, dtype=np.int64)
+    t = as_text(s)
+    missing[pos] = (t == "").to_numpy(dtype=bool)
+    unix = t.str.fullmatch(_UNIX_S_RE).to_numpy(dtype=bool, na_value=False)
+    if unix.any():
+        out[unix] = np.floor(pd.to_numeric(t[unix]).to_numpy(dtype=np.float64)).astype(np.int64)
+    aware = t.str.fullmatch(_ISO_AWARE_RE).to_numpy(dtype=bool, na_value=False)
+    if aware.any():
+        parsed = pd.to_datetime(t[aware].str.replace(",", ".", regex=False), format="ISO8601", errors="coerce", utc=True)
+        out[aware] = _aware_to_s(parsed)
+    naive = t.str.fullmatch(_ISO_NAIVE_RE).to_numpy(dtype=bool, na_value=False)
+    if naive.any():
+        # utc=True only so that pandas never sees mixed offsets; the wall time is then local.
+        parsed = pd.to_datetime(t[naive].str.replace(",", ".", regex=False), format="ISO8601", errors="coerce", utc=True)
+        out[naive] = _wall_to_utc_s(parsed.dt.tz_localize(None), tz)
+    return out
 
 
 _DATE_FORMS = (

@@ -15,7 +15,7 @@ import pandas as pd
 
 from forecast import schema
 from forecast.feeds_parse import Problems, as_text, parse_date, parse_float, parse_int, parse_text, parse_ts
-from forecast.phones import PhoneNumberError, mask_msisdn, normalise_msisdn, pseudonymise_series
+from forecast.phones import PhoneNumberError, mask_msisdn, normalise_msisdn, pseudonymise_uniques
 
 TRIP_MODES = ("train", "flight", "bus", "ship")
 CITY_CODE_RANGE = (100000, 999999)
@@ -52,11 +52,17 @@ class FeedSpec:
 
 
 def _msisdn(raw: pd.DataFrame, p: Problems, ctx: Context, kind: str) -> np.ndarray:
-    text = as_text(raw["msisdn"])
-    p.flag((text == "").to_numpy(dtype=bool), "missing_value", "msisdn: empty")
-    uid, err = pseudonymise_series(text, ctx.key(kind))
-    p.flag((err != "").to_numpy(dtype=bool), "bad_msisdn", "msisdn: not a valid phone number")
-    return uid.to_numpy()
+    col = raw["msisdn"]
+    # Text columns go straight in (stripped per distinct value); other types become text first.
+    text = col if pd.api.types.is_string_dtype(col.dtype) and col.dtype != object else as_text(col)
+    codes, uniques = pd.factorize(text, sort=False, use_na_sentinel=True)
+    uid_u, err_u = pseudonymise_uniques(np.asarray(uniques, dtype=object), ctx.key(kind))
+    # code -1 (a missing value) indexes the extra last slot
+    uid_u, empty_u, bad_u = np.append(uid_u, 0), np.append(err_u == "empty", True), np.append(err_u != "", True)
+    codes = np.asarray(codes)
+    p.flag(empty_u[codes], "missing_value", "msisdn: empty")
+    p.flag(bad_u[codes], "bad_msisdn", "msisdn: not a valid phone number")
+    return uid_u[codes]
 
 
 def _known(values: np.ndarray, ref: pd.DataFrame | None, column: str) -> np.ndarray:

