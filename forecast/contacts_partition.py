@@ -25,7 +25,8 @@ Same place = same cell: a ``radius_m`` neighbourhood crosses groups, so it needs
 
 from __future__ import annotations
 
-from typing import Iterable, Iterator
+from functools import partial
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -370,11 +371,13 @@ def combine_pair_totals(parts: Iterable[pd.DataFrame], plan: pd.DataFrame, *, mi
 def find_companions_by_place(stays: pd.DataFrame, cases: pd.DataFrame, cells: pd.DataFrame | None = None, *,
                              n_groups: int = 4, window_days: int = 15, min_shared_minutes: float = 60,
                              min_possible_minutes: float | None = None, as_of=None, tz: str = DEFAULT_TZ,
-                             stay_end: str = "auto", pad_minutes: float = 15.0, min_pings: int = 1) -> pd.DataFrame:
+                             stay_end: str = "auto", pad_minutes: float = 15.0, min_pings: int = 1,
+                             map_groups: Callable = map) -> pd.DataFrame:
     """:func:`forecast.contacts_cases.find_companions` over ``stays``, one place group at a time.
 
     Memory holds the adjusted stays and one group's index; the result equals the one-index search
-    (without ``places``) for any ``n_groups``.
+    (without ``places``) for any ``n_groups``. ``map_groups(function, groups)`` runs the groups
+    (default: the builtin ``map``, one after another; a process pool's ``map`` runs them side by side).
 
     Examples
     --------
@@ -392,6 +395,7 @@ def find_companions_by_place(stays: pd.DataFrame, cases: pd.DataFrame, cells: pd
     plan = plan_cases(mine, cases, span, window_days=window_days, as_of=as_of, tz=tz)
     ranges = case_cell_ranges(mine, plan)
     adjusted = adjusted[near_cases(adjusted, ranges)]
-    totals = [group_pair_totals(g, plan, cells, span_s=span) for g in split_by_place(adjusted, n_groups)]
+    search = partial(group_pair_totals, plan=plan, cells=cells, span_s=span)
+    totals = list(map_groups(search, split_by_place(adjusted, n_groups)))
     return combine_pair_totals(totals, plan, min_shared_minutes=min_shared_minutes,
                                min_possible_minutes=min_possible_minutes)

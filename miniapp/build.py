@@ -31,7 +31,7 @@ import time
 from dataclasses import asdict
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Callable, Mapping
+from typing import Callable, Iterator, Mapping
 
 import pandas as pd
 
@@ -193,73 +193,100 @@ def window_stays(stays: pd.DataFrame, as_of: str, params: BuildParams) -> pd.Dat
     return stays[(stays["end_s"] > start_s) & (stays["start_s"] < end_s)].reset_index(drop=True)
 
 
+def ingest_part(part: Path, pdir: Path, ident: dict, cells: pd.DataFrame, key: bytes, params: BuildParams,
+                quarantine_dir: Path) -> tuple[dict, object]:
+    """Read one ping part, compute its stays, city-days and companion stays, and cache them in ``pdir``.
+
+    Returns the part's manifest (written last: a killed run leaves no valid manifest) and its feed
+    report. Runs in the build's process or in a worker process (:class:`LocalExecutor`).
+    """
+    from forecast.feeds import read_feed, write_quarantine
+    from forecast.stays import CellTable
+
+    pings, q, r = read_feed(part, "pings", pseudonym_key=key, cells=cells, tz=params.tz)
+    s, cd, cs = part_stays(pings, CellTable(cells), params)
+    del pings
+    if len(q):
+        write_quarantine({"pings": q}, quarantine_dir / part.name)
+    pdir.mkdir(parents=True, exist_ok=True)
+    _atomic_parquet(s, pdir / "stays.parquet")
+    _atomic_parquet(cd, pdir / "city_days.parquet")
+    _atomic_parquet(cs, pdir / "companion_stays.parquet")
+    dates = cd["local_date"] if len(cd) else pd.Series([], dtype="datetime64[s]")
+    manifest = {"ident": ident, "sha256": file_sha256(part), "rows_in": r["pings"].rows_in,
+                "rows_quarantined": r["pings"].rows_quarantined, "stays": len(s),
+                "first_date": str(dates.min().date()) if len(dates) else None,
+                "last_date": str(dates.max().date()) if len(dates) else None}
+    manifest_path = pdir / "manifest.json"
+    tmp = manifest_path.with_name(f".manifest.tmp-{os.getpid()}")
+    tmp.write_text(json.dumps(manifest))
+    os.replace(tmp, manifest_path)
+    return manifest, r
+
+
+def _ingest_args(args: tuple) -> tuple[dict, object]:
+    return ingest_part(*args)
+
+
 def process_pings(feeds_dir: Path, cells: pd.DataFrame, cache_dir: Path, key: bytes, params: BuildParams,
-                  *, progress: bool, quarantine_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+                  *, progress: bool, quarantine_dir: Path, map_parts: Callable = map
+                  ) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """Stays and city-days of every ping part, from the cache where the part has not changed.
 
-    ``info["companion_stays"]`` holds the parts' companion stays (concatenated, not yet joined).
+    Parts that changed are read by :func:`ingest_part` through ``map_parts`` (default: one after
+    another; a process pool's ``map`` reads several at once). ``info["companion_stays"]`` holds the
+    parts' companion stays (concatenated, not yet joined).
     """
-    from forecast.feeds import FeedReport, find_feed, read_feed, write_quarantine
+    from forecast.feeds import FeedReport, find_feed
     from forecast.feeds_files import feed_parts
-    from forecast.stays import CellTable
 
     path = find_feed(feeds_dir, "pings")
     parts = feed_parts(path) if path is not None else []
     stay_params = stay_ident(cells, params)
-    table = CellTable(cells)
-    stays, days, cstays, report, info = [], [], [], FeedReport(), {"parts": len(parts), "cached": 0, "processed": 0,
-                                                       "pings_in": 0, "pings_quarantined": 0, "manifests": {}}
-    bar = None
-    if progress and parts:
-        from tqdm import tqdm
-
-        bar = tqdm(total=len(parts), desc="ping parts", unit="part")
+    report, info = FeedReport(), {"parts": len(parts), "cached": 0, "processed": 0, "pings_in": 0,
+                                  "pings_quarantined": 0, "manifests": {}}
+    manifests, todo, pdirs = {}, [], []
     for part in parts:
         st = part.stat()
         ident = {"name": part.name, "bytes": st.st_size, "mtime_ns": st.st_mtime_ns, **stay_params}
         pdir = cache_dir / "pings" / part.name.replace(os.sep, "_")
-        manifest_path = pdir / "manifest.json"
+        pdirs.append(pdir)
         manifest = None
         with contextlib.suppress(OSError, ValueError):
-            manifest = json.loads(manifest_path.read_text())
+            manifest = json.loads((pdir / "manifest.json").read_text())
         if manifest and manifest.get("ident") == ident:
             info["cached"] += 1
+            manifests[part.name] = manifest
         else:
-            pings, q, r = read_feed(part, "pings", pseudonym_key=key, cells=cells, tz=params.tz)
-            report = report.merge(r)
-            s, cd, cs = part_stays(pings, table, params)
-            if len(q):
-                write_quarantine({"pings": q}, quarantine_dir / part.name)
-            pdir.mkdir(parents=True, exist_ok=True)
-            _atomic_parquet(s, pdir / "stays.parquet")
-            _atomic_parquet(cd, pdir / "city_days.parquet")
-            _atomic_parquet(cs, pdir / "companion_stays.parquet")
-            dates = cd["local_date"] if len(cd) else pd.Series([], dtype="datetime64[s]")
-            manifest = {"ident": ident, "sha256": file_sha256(part), "rows_in": r["pings"].rows_in,
-                        "rows_quarantined": r["pings"].rows_quarantined, "stays": len(s),
-                        "first_date": str(dates.min().date()) if len(dates) else None,
-                        "last_date": str(dates.max().date()) if len(dates) else None}
-            tmp = manifest_path.with_name(f".manifest.tmp-{os.getpid()}")
-            tmp.write_text(json.dumps(manifest))
-            os.replace(tmp, manifest_path)  # written last: a killed run leaves no valid manifest
-            info["processed"] += 1
-        info["pings_in"] += manifest["rows_in"]
-        info["pings_quarantined"] += manifest["rows_quarantined"]
-        info["manifests"][part.name] = manifest
-        stays.append(pdir / "stays.parquet")
-        days.append(pdir / "city_days.parquet")
-        cstays.append(pdir / "companion_stays.parquet")
+            todo.append((part, pdir, ident, cells, key, params, quarantine_dir))
+    bar = None
+    if progress and todo:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(todo), desc="ping parts", unit="part")
+    for (part, *_), (manifest, r) in zip(todo, map_parts(_ingest_args, todo)):
+        report = report.merge(r)
+        manifests[part.name] = manifest
+        info["processed"] += 1
         if bar is not None:
             bar.update(1)
     if bar is not None:
         bar.close()
+    for part in parts:
+        m = manifests[part.name]
+        info["pings_in"] += m["rows_in"]
+        info["pings_quarantined"] += m["rows_quarantined"]
+        info["manifests"][part.name] = m
     from forecast.schema import CITY_DAYS, STAYS, empty
 
-    s = pd.concat([pd.read_parquet(p) for p in stays], ignore_index=True) if stays else empty(STAYS)
-    d = pd.concat([pd.read_parquet(p) for p in days], ignore_index=True) if days else empty(CITY_DAYS)
+    def read_all(name: str):
+        return pd.concat([pd.read_parquet(d / name) for d in pdirs], ignore_index=True) if pdirs else None
+
+    s = read_all("stays.parquet")
+    d = read_all("city_days.parquet")
     info["report"] = report
-    info["companion_stays"] = pd.concat([pd.read_parquet(p) for p in cstays], ignore_index=True) if cstays else None
-    return s, d, info
+    info["companion_stays"] = read_all("companion_stays.parquet")
+    return (s if s is not None else empty(STAYS)), (d if d is not None else empty(CITY_DAYS)), info
 
 
 def apply_retention(cache_dir: Path, feeds_dir: Path, as_of: str, params: BuildParams, *,
@@ -281,22 +308,56 @@ def apply_retention(cache_dir: Path, feeds_dir: Path, as_of: str, params: BuildP
 
 
 class LocalExecutor:
-    """Runs the engine steps in this process: the default executor of :func:`run_build`.
+    """Runs the engine steps on this machine: the default executor of :func:`run_build`.
+
+    With ``processes`` > 1 the two heavy steps use a pool of that many worker processes: changed
+    ping parts are read side by side (:func:`ingest_part`), and the companion search runs its place
+    groups side by side (two groups per process, so that uneven groups still fill every process).
+    The result is the same for any number of processes.
 
     An executor provides ``process_pings`` (same signature and result as :func:`process_pings`) and
-    ``steps``, replacements for entries of :data:`DEFAULT_STEPS` (none here).
+    ``steps``, replacements for entries of :data:`DEFAULT_STEPS`.
 
     Examples
     --------
     >>> LocalExecutor().steps
     {}
+    >>> list(LocalExecutor(processes=2).steps)
+    ['companions']
     """
 
-    steps: Mapping[str, Callable] = {}
+    def __init__(self, processes: int = 1):
+        self.processes = max(1, int(processes))
+
+    @property
+    def steps(self) -> Mapping[str, Callable]:
+        if self.processes == 1:
+            return {}
+        from functools import partial
+
+        from miniapp.build_steps import step_companions
+
+        return {"companions": partial(step_companions, n_groups=2 * self.processes, map_groups=self.map)}
+
+    def map(self, fn: Callable, items) -> Iterator:
+        """``fn`` over ``items`` in the pool (results in order), or in this process when one is enough."""
+        items = list(items)
+        if self.processes == 1 or len(items) <= 1:
+            yield from map(fn, items)
+            return
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        # spawn, not fork: the build process runs Arrow's thread pools, which fork does not copy safely
+        pool = ProcessPoolExecutor(min(self.processes, len(items)), mp_context=multiprocessing.get_context("spawn"))
+        try:
+            yield from pool.map(fn, items)
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
 
     def process_pings(self, *args, **kwargs) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
-        """Stays and city-days of every ping part (:func:`process_pings`)."""
-        return process_pings(*args, **kwargs)
+        """Stays and city-days of every ping part (:func:`process_pings`), changed parts side by side."""
+        return process_pings(*args, map_parts=self.map, **kwargs)
 
 
 # ---- run -----------------------------------------------------------------------------------------------

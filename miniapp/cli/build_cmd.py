@@ -29,6 +29,9 @@ def _date(ctx, param, value: str) -> str:
               help="File holding the hex key (instead of RISKCARD_PSEUDONYM_KEY).")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON (last line).")
+@click.option("--processes", type=click.IntRange(1, 256), default=None,
+              help="Worker processes of the local build: changed ping parts and companion place groups side by "
+                   "side [default: the CPU count].")
 @click.option("--workers", type=click.IntRange(1, 1024), default=None,
               help="Run the engine on a local Dask cluster of N worker processes (1 thread each).")
 @click.option("--scheduler", default=None, metavar="tcp://HOST:PORT",
@@ -38,13 +41,15 @@ def _date(ctx, param, value: str) -> str:
 @click.option("--buckets", type=click.IntRange(1, 65536), default=None,
               help="Pseudonym-hash partitions (default: from the workers' memory limit).")
 def command(feeds_dir, as_of, out_dir, keep, members, purge_feeds, pseudonym_key_file, quiet, as_json,
-            workers, scheduler, worker_memory, buckets) -> None:
+            processes, workers, scheduler, worker_memory, buckets) -> None:
     """Build a snapshot from FEEDS for day AS_OF and publish it atomically in OUT/snapshots.
 
     A build that fails or is killed never touches the served snapshot. With --workers or
     --scheduler the engine runs on Dask; the snapshot's content is the same.
 
-    Example: riskcard build --feeds var/nation --as-of 2020-02-01 --out var --workers 2 --worker-memory 2GB
+    Example: riskcard build --feeds var/nation --as-of 2020-02-01 --out var --processes 2
+
+    On a local Dask cluster: riskcard build --feeds var/nation --as-of 2020-02-01 --out var --workers 2 --worker-memory 2GB
     """
     from dataclasses import replace
 
@@ -57,8 +62,10 @@ def command(feeds_dir, as_of, out_dir, keep, members, purge_feeds, pseudonym_key
     log = (lambda _msg: None) if as_json else click.echo
     if workers and scheduler:
         raise click.UsageError("use --workers or --scheduler, not both / 二者只能选一")
+    if processes and (workers or scheduler):
+        raise click.UsageError("--processes is for the local build; with Dask use --workers / --processes 仅用于本地构建")
     try:
-        with _executor(workers, scheduler, worker_memory, buckets, out_dir) as executor:
+        with _executor(workers, scheduler, worker_memory, buckets, out_dir, processes) as executor:
             summary = run_build(feeds_dir, as_of, out_dir, pseudonym_key=key, params=params, progress=not quiet,
                                 purge_feeds=purge_feeds, log=log, executor=executor)
     except NotImplementedError as exc:
@@ -70,10 +77,14 @@ def command(feeds_dir, as_of, out_dir, keep, members, purge_feeds, pseudonym_key
 
 
 @contextlib.contextmanager
-def _executor(workers, scheduler, worker_memory, buckets, out_dir):
-    """None (the local executor), or a DaskExecutor on a local or existing cluster."""
+def _executor(workers, scheduler, worker_memory, buckets, out_dir, processes=None):
+    """A LocalExecutor (``processes``, default the CPU count), or a DaskExecutor on a local or existing cluster."""
     if not workers and not scheduler:
-        yield None
+        import os
+
+        from miniapp.build import LocalExecutor
+
+        yield LocalExecutor(processes=processes or os.cpu_count() or 1)
         return
     from pathlib import Path
 

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from miniapp.build import BuildParams, run_build
+from miniapp.build import BuildParams, LocalExecutor, run_build
 from miniapp.distributed import DaskExecutor, dask_client, plan_partitions
 
 from .test_build import stub_flows, stub_grades
@@ -110,6 +110,24 @@ def test_distributed_build_equals_local_build(nation, tmp_path):
     assert len(uids) and (np.mod(uids, 4) == 3).all()  # partitioned by pseudonym hash
     assert (again["ping_parts_cached"], again["ping_parts_processed"]) == (len(parts), 0)
     assert _tables(tmp_path / "dist" / "snapshots" / again["snapshot"])["itineraries"] == a["itineraries"]
+
+
+def test_local_build_with_two_processes_equals_one_process(nation, tmp_path):
+    """LocalExecutor(processes=2): ping parts read side by side, companion place groups side by side."""
+    quiet = {"progress": False, "log": lambda _m: None}
+    one = run_build(nation, AS_OF, tmp_path / "one", pseudonym_key=KEY, params=PARAMS, steps=STEPS, **quiet)
+    two = run_build(nation, AS_OF, tmp_path / "two", pseudonym_key=KEY, params=PARAMS, steps=STEPS,
+                    executor=LocalExecutor(processes=2), **quiet)
+    a = _tables(tmp_path / "one" / "snapshots" / one["snapshot"])
+    b = _tables(tmp_path / "two" / "snapshots" / two["snapshot"])
+    assert sorted(a) == sorted(b)
+    for name in a:
+        assert a[name] == b[name], f"table {name} differs"
+    assert one["companions"] > 0 and len(a["exposure"]) > 0  # the comparison means something
+    assert two["ping_parts_processed"] == two["ping_parts"] > 1 and two["quarantined"] == one["quarantined"] == 3
+    assert _quarantine(tmp_path / "one") == _quarantine(tmp_path / "two")
+    manifests = sorted((tmp_path / "two" / "cache" / "pings").glob("*/manifest.json"))
+    assert len(manifests) == two["ping_parts"]
 
 
 def test_cli_checks_the_cluster_options(nation, tmp_path):
