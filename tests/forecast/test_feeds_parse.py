@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
-from forecast.feeds_parse import Problems, parse_int, parse_ts
+from forecast.feeds_parse import Problems, cast_text_fast, parse_int, parse_ts
 
 ODD_TIMES = ["2020-01-23 10:00", "1579744800", "soon", "", None, " 2020-01-23T02:00:00Z ", "2020-01-23T10:00:00.5+08:00",
              "2020-01-23T10:00:00+0800", "2020-01-23T10:00+08", "2100-01-01T00:00:00Z", "2020-02-30T10:00:00+08:00"]
@@ -45,13 +46,23 @@ def test_fast_timestamps_equal_the_slow_parser(n_odd):
     assert (fast_r[untouched] == "").all()
 
 
-def test_every_piece_with_a_bad_row_still_parses_its_good_rows():
-    """A bad row in every 4,096-row piece sends those pieces to the slow path; no row is lost."""
+def test_a_few_bad_rows_cost_only_their_pieces():
+    """Sparse bad rows (missed by the sample): the chunk is halved down to the pieces holding them,
+    which the slow path parses; every other row takes the fast path, and no row is lost."""
     good = ["2020-01-23T10:00:00+08:00"] * 50_000
-    values = [v if i % 4_000 else "bad" for i, v in enumerate(good)]
+    values = [v if i % 4_000 != 1_234 else "bad" for i, v in enumerate(good)]
+    fast_ok = cast_text_fast(pd.Series(values, dtype="str"), pa.timestamp("s", tz="UTC"))[1]
+    assert 50_000 - 13 * 4_096 <= fast_ok.sum() < 50_000 - 13
     (fast, fast_r), (slow, slow_r) = _parse_both(parse_ts, values, tz="Asia/Shanghai")
     assert fast.tolist() == slow.tolist() and fast_r.tolist() == slow_r.tolist()
     assert (fast_r == "bad_ts").sum() == 13 and (fast[fast_r == ""] == 1_579_744_800).all()
+
+
+def test_many_bad_rows_send_the_chunk_to_the_slow_path():
+    values = ["2020-01-23T10:00:00+08:00", "2020-01-23 10:00:00"] * 10_000  # half naive local times
+    assert not cast_text_fast(pd.Series(values, dtype="str"), pa.timestamp("s", tz="UTC"))[1].any()
+    (fast, fast_r), (slow, _) = _parse_both(parse_ts, values, tz="Asia/Shanghai")
+    assert fast.tolist() == slow.tolist() and (fast == 1_579_744_800).all() and (fast_r == "").all()
 
 
 @pytest.mark.parametrize("n_odd", [0, 5, 500])
