@@ -259,15 +259,20 @@ def process_pings(feeds_dir: Path, cells: pd.DataFrame, cache_dir: Path, key: by
             manifests[part.name] = manifest
         else:
             todo.append((part, pdir, ident, cells, key, params, quarantine_dir))
+    results = map_parts(_ingest_args, todo)  # a pool works on these while the cached parts are read below
+    names = ("stays.parquet", "city_days.parquet", "companion_stays.parquet")
+    changed = {str(t[1]) for t in todo}
+    frames = {(str(d), name): pd.read_parquet(d / name) for d in pdirs if str(d) not in changed for name in names}
     bar = None
     if progress and todo:
         from tqdm import tqdm
 
         bar = tqdm(total=len(todo), desc="ping parts", unit="part")
-    for (part, *_), (manifest, r) in zip(todo, map_parts(_ingest_args, todo)):
+    for (part, pdir, *_), (manifest, r) in zip(todo, results):
         report = report.merge(r)
         manifests[part.name] = manifest
         info["processed"] += 1
+        frames.update({(str(pdir), name): pd.read_parquet(pdir / name) for name in names})
         if bar is not None:
             bar.update(1)
     if bar is not None:
@@ -280,7 +285,7 @@ def process_pings(feeds_dir: Path, cells: pd.DataFrame, cache_dir: Path, key: by
     from forecast.schema import CITY_DAYS, STAYS, empty
 
     def read_all(name: str):
-        return pd.concat([pd.read_parquet(d / name) for d in pdirs], ignore_index=True) if pdirs else None
+        return pd.concat([frames.pop((str(d), name)) for d in pdirs], ignore_index=True) if pdirs else None
 
     s = read_all("stays.parquet")
     d = read_all("city_days.parquet")
@@ -305,6 +310,14 @@ def apply_retention(cache_dir: Path, feeds_dir: Path, as_of: str, params: BuildP
                     part.unlink()
                     feeds_deleted.append(part.name)
     return {"cutoff": cutoff, "cache_parts_deleted": deleted, "feed_parts_deleted": feeds_deleted}
+
+
+def _results(pool, futures: list) -> Iterator:
+    try:
+        for f in futures:
+            yield f.result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 class LocalExecutor:
@@ -340,20 +353,25 @@ class LocalExecutor:
         return {"companions": partial(step_companions, n_groups=2 * self.processes, map_groups=self.map)}
 
     def map(self, fn: Callable, items) -> Iterator:
-        """``fn`` over ``items`` in the pool (results in order), or in this process when one is enough."""
+        """``fn`` over ``items`` in the pool, results in order; in this process with ``processes=1``.
+
+        Every item is submitted before this returns, so the caller can do other work (read the
+        cache) while the pool runs; the pool is shut down when the results are consumed.
+        """
         items = list(items)
-        if self.processes == 1 or len(items) <= 1:
-            yield from map(fn, items)
-            return
+        if self.processes == 1 or not items:
+            return map(fn, items)
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
         # spawn, not fork: the build process runs Arrow's thread pools, which fork does not copy safely
         pool = ProcessPoolExecutor(min(self.processes, len(items)), mp_context=multiprocessing.get_context("spawn"))
         try:
-            yield from pool.map(fn, items)
-        finally:
+            futures = [pool.submit(fn, item) for item in items]
+        except BaseException:
             pool.shutdown(wait=True, cancel_futures=True)
+            raise
+        return _results(pool, futures)
 
     def process_pings(self, *args, **kwargs) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
         """Stays and city-days of every ping part (:func:`process_pings`), changed parts side by side."""
