@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from .contacts_arrays import _strings_by_code
 from .schema import COMPANIONS, DEFAULT_TZ
 
 if TYPE_CHECKING:
@@ -179,12 +180,12 @@ def find_companions(
     least = min_shared_minutes if min_possible_minutes is None else min(min_shared_minutes, min_possible_minutes)
     found = index.companions(run["uid"].to_numpy(np.int64), win, min_shared_minutes=least)
     case_ids = run["case_id"].to_numpy(object)
-    out = pd.DataFrame({"case_id": pd.array(case_ids[found["query"].to_numpy()], dtype="string")})
+    out = pd.DataFrame({"case_id": _strings_by_code(case_ids, found["query"].to_numpy())})
     for col in list(COMPANIONS)[1:] + ["places", "top_cell"]:
         out[col] = found[col].to_numpy() if col != "places" else found[col].array
     out = out.astype({k: v for k, v in COMPANIONS.items()})
     rule = out["shared_minutes"].to_numpy(np.float64) >= min_shared_minutes
-    out["level"] = pd.array(np.where(rule, "companion", "possible"), dtype="string")
+    out["level"] = _strings_by_code(["possible", "companion"], rule.astype(np.int64))
     n_comp = out[rule].groupby("case_id").size()
     n_possible = out[~rule].groupby("case_id").size()
     n = report["case_id"].map(n_comp).fillna(0).to_numpy(np.int64)

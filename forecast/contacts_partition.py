@@ -32,7 +32,8 @@ import numpy as np
 import pandas as pd
 
 from .contacts import StayIndex, _by_pair_and_place
-from .contacts_arrays import _chunks, _heads, _is_sorted_pair, _midpoints, _pad, _stay_arrays, _unique_sorted
+from .contacts_arrays import (_chunks, _heads, _is_sorted_pair, _midpoints, _pad, _stay_arrays, _strings_by_code,
+                              _unique_sorted)
 from .contacts_cases import STATUS_OK, check_cases
 from .schema import COMPANIONS, DEFAULT_TZ
 
@@ -351,13 +352,13 @@ def combine_pair_totals(parts: Iterable[pd.DataFrame], plan: pd.DataFrame, *, mi
     run = plan[plan["status"] == STATUS_OK]
     case_ids = run["case_id"].astype("string").to_numpy(object)
     minutes = sec[keep].astype(np.float64) / 60.0
-    out = pd.DataFrame({"case_id": pd.array(case_ids[q[h]], dtype="string"), "uid": uid[h],
+    out = pd.DataFrame({"case_id": _strings_by_code(case_ids, q[h]), "uid": uid[h],
                         "shared_minutes": minutes, "n_places": red("n_places", np.add),
                         "first_s": red("first_s", np.minimum), "last_s": red("last_s", np.maximum)})
     out = out.astype(COMPANIONS)
     out["top_cell"] = tcell
     rule = minutes >= min_shared_minutes
-    out["level"] = pd.array(np.where(rule, "companion", "possible"), dtype="string")
+    out["level"] = _strings_by_code(["possible", "companion"], rule.astype(np.int64))
     report = plan.copy()
     ok = report["status"].to_numpy(object) == STATUS_OK
     n_comp, n_possible = (np.zeros(len(report), np.int64) for _ in range(2))

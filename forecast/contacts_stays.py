@@ -135,13 +135,18 @@ def join_contact_stays(
     """
     if not len(stays):
         return empty(STAYS)
-    s = stays.sort_values(["uid", "start_s"], kind="stable", ignore_index=True)
-    uid, start = s["uid"].to_numpy(np.int64), s["start_s"].to_numpy(np.int64)
-    end, cell = s["end_s"].to_numpy(np.int64).copy(), s["cell_id"].to_numpy(np.int64)
-    npk = s["n_pings"].to_numpy(np.int64)
+    from .stays import uid_start_order
+
+    order = uid_start_order(stays["uid"].to_numpy(np.int64), stays["start_s"].to_numpy(np.int64))
+    rows = order  # input row of each sorted row; narrowed to the kept heads below
+
+    def col(name, dtype):
+        return stays[name].to_numpy(dtype)[order]
+
+    uid, start, end, cell, npk = (col(c, np.int64) for c in ("uid", "start_s", "end_s", "cell_id", "n_pings"))
     n = len(uid)
-    if all(f in s.columns for f in FLAGS):
-        o_start, o_end = s["open_start"].to_numpy(bool), s["open_end"].to_numpy(bool)
+    if all(f in stays.columns for f in FLAGS):
+        o_start, o_end = col("open_start", bool), col("open_end", bool)
         link = np.zeros(n, bool)  # link[i]: row i continues row i - 1 across a part boundary
         link[1:] = ((uid[1:] == uid[:-1]) & o_end[:-1] & o_start[1:] & (start[1:] >= end[:-1])
                     & (start[1:] - end[:-1] <= float(max_gap_minutes) * 60))
@@ -158,16 +163,14 @@ def join_contact_stays(
             if max_tail_minutes is not None:
                 to = np.minimum(to, end[nxt] + int(float(max_tail_minutes) * 60))
             end[nxt] = np.maximum(end[nxt], to)
-        s = s.iloc[head].reset_index(drop=True)
-        start = start[head]
+        rows, start, uid = rows[head], start[head], uid[head]
     if backfill_minutes and n:
         first = np.ones(len(start), bool)
-        u = s["uid"].to_numpy(np.int64)
-        first[1:] = u[1:] != u[:-1]
+        first[1:] = uid[1:] != uid[:-1]
         day = pd.DatetimeIndex(pd.to_datetime(start[first], unit="s", utc=True)).tz_convert(tz).normalize()
         back = np.maximum(start[first] - int(float(backfill_minutes) * 60), day.as_unit("s").asi8)
         start = start.copy()
         start[first] = np.minimum(start[first], back)
-    out = s[list(STAYS)].assign(start_s=start, end_s=end, n_pings=npk)
     keep = end - start >= float(min_stay_minutes) * 60
-    return out[keep].reset_index(drop=True).astype(STAYS)
+    out = stays[list(STAYS)].take(rows[keep]).reset_index(drop=True)
+    return out.assign(start_s=start[keep], end_s=end[keep], n_pings=npk[keep]).astype(STAYS)

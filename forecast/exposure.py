@@ -56,15 +56,29 @@ def exposure_tags(companions: pd.DataFrame, cases: pd.DataFrame | None = None, *
     >>> str(tag["last_exposure_date"].iloc[0].date())
     '2020-01-27'
     """
-    g = companions.groupby("uid", sort=True)
-    out = pd.DataFrame(
-        {
-            "first_s": g["first_s"].min(),
-            "last_s": g["last_s"].max(),
-            "minutes": g["shared_minutes"].sum().astype("float64"),
-            "n_cases": g["case_id"].nunique().astype("int64"),
-        }
-    ).reset_index()
+    uid = companions["uid"].to_numpy(np.int64)
+    case_code = pd.factorize(companions["case_id"].to_numpy(object) if len(companions) else np.zeros(0, object))[0]
+    # sort-and-reduce per uid (a groupby with nunique costs ~20 s on the 4M companion rows of 1M subscribers)
+    order = np.lexsort((case_code, uid))
+    u, c = uid[order], case_code[order]
+    n = len(u)
+    new_uid = np.ones(n, bool)
+    new_uid[1:] = u[1:] != u[:-1]
+    head = np.flatnonzero(new_uid)
+    new_pair = new_uid.copy()
+    new_pair[1:] |= c[1:] != c[:-1]
+
+    def reduce(ufunc, col, dtype):
+        v = companions[col].to_numpy(dtype)[order]
+        return ufunc.reduceat(v, head) if n else v[:0]
+
+    out = pd.DataFrame({
+        "uid": u[head],
+        "first_s": reduce(np.minimum, "first_s", np.int64),
+        "last_s": reduce(np.maximum, "last_s", np.int64),
+        "minutes": reduce(np.add, "shared_minutes", np.float64),
+        "n_cases": np.add.reduceat(new_pair.astype(np.int64), head) if n else np.zeros(0, np.int64),
+    })
     local = pd.to_datetime(out["last_s"], unit="s", utc=True).dt.tz_convert(tz)
     out.insert(1, "last_exposure_date", local.dt.tz_localize(None).dt.normalize().astype("datetime64[s]"))
     case_uids = cases["uid"].to_numpy(np.int64) if cases is not None and len(cases) else np.zeros(0, np.int64)

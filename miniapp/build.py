@@ -488,7 +488,11 @@ def run_build(
         serving = serving_cells(feeds_dir, feeds["cells"], cache_dir, pseudonym_key, p)
         stays, cdays, ping_info = ex.process_pings(feeds_dir, serving, cache_dir, pseudonym_key, p,
                                                    progress=progress, quarantine_dir=qdir)
-        ctx["stays"] = window_stays(stays, as_of, p)
+        from forecast.stays import sort_stays
+
+        # sorted once by (uid, start): the parts' own order merged, and later steps skip their sorts
+        ctx["stays"] = sort_stays(window_stays(stays, as_of, p))
+        del stays
         ctx["companion_stays"] = companion_window_stays(ping_info.pop("companion_stays", None), as_of, p)
         ctx["city_days"] = cdays
     with prog.step("itineraries"):

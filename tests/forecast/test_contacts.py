@@ -328,6 +328,9 @@ def test_companion_stays_of_daily_parts_join_into_the_stays_of_one_pass():
     cols = ["uid", "start_s", "end_s", "cell_id", "n_pings"]
     pd.testing.assert_frame_equal(joined[cols], whole[cols])
     assert ((joined["end_s"] - T0) // DAY > (joined["start_s"] - T0) // DAY).sum() > 100  # nights not cut
+    # parts in any row order (not the per-part (uid, start) order the build delivers): the same stays
+    shuffled = join_contact_stays(parts.sample(frac=1.0, random_state=1))
+    pd.testing.assert_frame_equal(shuffled[cols], whole[cols])
 
 
 def test_possible_companions_are_kept_apart_from_the_rule():

@@ -185,6 +185,39 @@ def test_home_is_where_the_nights_are():
     assert home_communities(stays.iloc[:0]).empty
 
 
+def _home_reference(stays: pd.DataFrame, tz: str = "Asia/Shanghai") -> pd.DataFrame:
+    """The rule written plainly: most night seconds (00-06 local, first three nights), then most seconds."""
+    from forecast.itinerary import local_seconds
+
+    s, e = (local_seconds(stays[c].to_numpy(np.int64), tz) for c in ("start_s", "end_s"))
+    d0 = s // 86_400 * 86_400
+    night = sum(np.clip(np.minimum(e, d0 + k * 86_400 + 6 * 3600) - np.maximum(s, d0 + k * 86_400), 0, None)
+                for k in range(3))
+    f = pd.DataFrame({"uid": stays["uid"], "community_id": stays["community_id"], "night": night,
+                      "secs": np.maximum(e - s, 0)})
+    f = f[f["community_id"] >= 0]
+    tot = f.groupby(["uid", "community_id"]).sum().reset_index()
+    tot["w"] = tot["night"] * 1e3 + tot["secs"] / 1e3
+    tot = tot.sort_values(["uid", "w", "community_id"], ascending=[True, False, True])
+    return tot.drop_duplicates("uid")[["uid", "community_id"]].reset_index(drop=True)
+
+
+@pytest.mark.parametrize("presorted", [True, False])
+def test_home_communities_equal_the_plain_rule(presorted):
+    rng = np.random.default_rng(7)
+    n = 20_000
+    start = 1_579_000_000 + rng.integers(0, 14 * 86_400, n)
+    stays = pd.DataFrame({"uid": rng.integers(-2**62, 2**62, 2_000)[rng.integers(0, 2_000, n)], "start_s": start,
+                          "end_s": start + rng.integers(0, 3, n) * 3_600 * rng.integers(1, 12, n),
+                          "community_id": rng.integers(-1, 30, n)})
+    if presorted:
+        stays = stays.sort_values(["uid", "start_s"], ignore_index=True)
+    got = home_communities(stays)
+    want = _home_reference(stays)
+    assert got["uid"].tolist() == want["uid"].tolist()
+    assert got["community_id"].tolist() == want["community_id"].tolist()
+
+
 def test_small_synthetic_evaluation_beats_the_references():
     from forecast.grades_eval import PanelSpec, evaluate, nation_panel
 

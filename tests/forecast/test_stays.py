@@ -300,3 +300,23 @@ def test_accuracy_on_the_synthetic_nation(nation):
     assert scores["recall"] >= 0.98
     raw = stay_scores(detect_stays(pings, nation.cells, **PLAIN), nation.true_stays, pings=pings)
     assert raw["precision"] < scores["precision"]  # smoothing is what buys the precision
+
+
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_sort_stays_merges_sorted_parts_like_a_two_key_sort(shuffle):
+    from forecast.stays import sort_stays
+
+    rng = np.random.default_rng(3)
+    parts = []
+    for day in range(5):  # each part sorted by (uid, start), as the build caches them
+        uid = rng.integers(-2**62, 2**62, 50)[rng.integers(0, 50, 400)]
+        start = day * 86_400 + rng.integers(0, 86_000, 400)
+        parts.append(pd.DataFrame({"uid": uid, "start_s": start, "end_s": start + 60}).sort_values(["uid", "start_s"]))
+    stays = pd.concat(parts, ignore_index=True)
+    if shuffle:
+        stays = stays.sample(frac=1.0, random_state=0)
+    before = stays.copy()
+    got = sort_stays(stays)
+    want = stays.sort_values(["uid", "start_s"], kind="stable", ignore_index=True)
+    pd.testing.assert_frame_equal(got, want)
+    pd.testing.assert_frame_equal(stays, before)  # input untouched
