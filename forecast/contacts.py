@@ -352,15 +352,24 @@ class StayIndex:
 
 def _sum_triples(q, uc, place, first, last, n_u: int, n_p: int) -> tuple:
     """Overlapping stay pairs summed per (query, companion code, place): seconds, first and last second."""
-    sec = last - first
-    key = (q * n_u + uc) * n_p + place if len(q) and int(q.max()) < np.iinfo(np.int64).max // (n_u * n_p) else None
-    order = np.argsort(key) if key is not None else np.lexsort((place, uc, q))
-    q, uc, place = q[order], uc[order], place[order]
-    head = _heads(key[order]) if key is not None else _heads(q, uc, place)
+    if len(q) and int(q.max()) < np.iinfo(np.int64).max // (n_u * n_p):
+        key = (q * n_u + uc) * n_p + place
+        order = np.argsort(key)
+        key = key[order]
+        head = _heads(key)
+        # the triple back from the key at the heads only: three gathers of every pair fewer
+        k, place_h = np.divmod(key[head], n_p)
+        q_h, uc_h = np.divmod(k, n_u)
+    else:
+        order = np.lexsort((place, uc, q))
+        q, uc, place = q[order], uc[order], place[order]
+        head = _heads(q, uc, place)
+        q_h, uc_h, place_h = q[head], uc[head], place[head]
     if not len(head):
-        return q, uc, place, first[:0], last[:0], sec[:0]
-    return (q[head], uc[head], place[head], np.minimum.reduceat(first[order], head),
-            np.maximum.reduceat(last[order], head), np.add.reduceat(sec[order], head))
+        return q[:0], uc[:0], place[:0], first[:0], last[:0], first[:0]
+    first, last = first[order], last[order]
+    return (q_h, uc_h, place_h, np.minimum.reduceat(first, head), np.maximum.reduceat(last, head),
+            np.add.reduceat(last - first, head))
 
 
 def _by_pair_and_place(pairs: dict, n_u: int, n_p: int) -> tuple:

@@ -25,8 +25,7 @@ Same place = same cell: a ``radius_m`` neighbourhood crosses groups, so it needs
 
 from __future__ import annotations
 
-from functools import partial
-from typing import Callable, Iterable, Iterator
+from typing import Iterable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -372,13 +371,12 @@ def combine_pair_totals(parts: Iterable[pd.DataFrame], plan: pd.DataFrame, *, mi
 def find_companions_by_place(stays: pd.DataFrame, cases: pd.DataFrame, cells: pd.DataFrame | None = None, *,
                              n_groups: int = 4, window_days: int = 15, min_shared_minutes: float = 60,
                              min_possible_minutes: float | None = None, as_of=None, tz: str = DEFAULT_TZ,
-                             stay_end: str = "auto", pad_minutes: float = 15.0, min_pings: int = 1,
-                             map_groups: Callable = map) -> pd.DataFrame:
+                             stay_end: str = "auto", pad_minutes: float = 15.0, min_pings: int = 1) -> pd.DataFrame:
     """:func:`forecast.contacts_cases.find_companions` over ``stays``, one place group at a time.
 
     Memory holds the adjusted stays and one group's index; the result equals the one-index search
-    (without ``places``) for any ``n_groups``. ``map_groups(function, groups)`` runs the groups
-    (default: the builtin ``map``, one after another; a process pool's ``map`` runs them side by side).
+    (without ``places``) for any ``n_groups``. To search on several processes, split by case instead
+    (:func:`forecast.contacts_batches.find_companions_by_case`).
 
     Examples
     --------
@@ -396,7 +394,6 @@ def find_companions_by_place(stays: pd.DataFrame, cases: pd.DataFrame, cells: pd
     plan = plan_cases(mine, cases, span, window_days=window_days, as_of=as_of, tz=tz)
     ranges = case_cell_ranges(mine, plan)
     adjusted = adjusted[near_cases(adjusted, ranges)]
-    search = partial(group_pair_totals, plan=plan, cells=cells, span_s=span)
-    totals = list(map_groups(search, split_by_place(adjusted, n_groups)))
+    totals = [group_pair_totals(g, plan, cells, span_s=span) for g in split_by_place(adjusted, n_groups)]
     return combine_pair_totals(totals, plan, min_shared_minutes=min_shared_minutes,
                                min_possible_minutes=min_possible_minutes)

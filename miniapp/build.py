@@ -324,9 +324,9 @@ class LocalExecutor:
     """Runs the engine steps on this machine: the default executor of :func:`run_build`.
 
     With ``processes`` > 1 the two heavy steps use a pool of that many worker processes: changed
-    ping parts are read side by side (:func:`ingest_part`), and the companion search runs its place
-    groups side by side (two groups per process, so that uneven groups still fill every process).
-    The result is the same for any number of processes.
+    ping parts are read side by side (:func:`ingest_part`), and the companion search runs one batch of
+    cases per process (:func:`forecast.contacts_batches.find_companions_by_case`). The result is the
+    same for any number of processes.
 
     An executor provides ``process_pings`` (same signature and result as :func:`process_pings`) and
     ``steps``, replacements for entries of :data:`DEFAULT_STEPS`.
@@ -350,7 +350,7 @@ class LocalExecutor:
 
         from miniapp.build_steps import step_companions
 
-        return {"companions": partial(step_companions, n_groups=2 * self.processes, map_groups=self.map)}
+        return {"companions": partial(step_companions, n_batches=self.processes, map_batches=self.map)}
 
     def map(self, fn: Callable, items) -> Iterator:
         """``fn`` over ``items`` in the pool, results in order; in this process with ``processes=1``.

@@ -113,19 +113,25 @@ def companion_search_args(ctx: dict) -> dict:
             "min_possible_minutes": p.possible_companion_minutes, "as_of": ctx["as_of"], "tz": p.tz}
 
 
-def case_companions(stays: pd.DataFrame, cases: pd.DataFrame, ctx: dict, *, n_groups: int = 1,
-                    map_groups: Callable = map) -> pd.DataFrame:
+def case_companions(stays: pd.DataFrame, cases: pd.DataFrame, ctx: dict, *, n_groups: int = 1, n_batches: int = 1,
+                    map_batches: Callable = map) -> pd.DataFrame:
     """Companions and possible companions (``level``) of ``cases`` over the companion stays.
 
-    The search runs by place group (:func:`forecast.contacts_partition.find_companions_by_place`); the
-    answer does not depend on ``n_groups`` (one group: one index over all stays, the fastest in one
-    process; more groups: less memory, or groups side by side with a pool's ``map_groups``). The Dask
-    executor runs the same functions as tasks.
+    One batch: the search by place group (:func:`forecast.contacts_partition.find_companions_by_place`;
+    one group is one index over all stays, the fastest; more groups, less memory). Several batches:
+    the cases dealt into ``n_batches``, run by ``map_batches`` (a process pool's ``map`` runs them side
+    by side; :func:`forecast.contacts_batches.find_companions_by_case`). The answer is the same. The
+    Dask executor runs the same functions as tasks.
     """
+    if n_batches > 1:
+        from forecast.contacts_batches import find_companions_by_case
+
+        return find_companions_by_case(stays, cases, ctx["feeds"]["cells"], n_batches=n_batches,
+                                       map_batches=map_batches, n_groups=n_groups, **companion_search_args(ctx))
     from forecast.contacts_partition import find_companions_by_place
 
     return find_companions_by_place(stays, cases, ctx["feeds"]["cells"], n_groups=n_groups,
-                                    map_groups=map_groups, **companion_search_args(ctx))
+                                    **companion_search_args(ctx))
 
 
 def exposure_table(found: pd.DataFrame | None, cases: pd.DataFrame | None, ctx: dict) -> pd.DataFrame:
@@ -153,18 +159,18 @@ def exposure_table(found: pd.DataFrame | None, cases: pd.DataFrame | None, ctx: 
                          "minutes": tags["minutes"], "cases": tags["n_cases"]})
 
 
-def step_companions(ctx: dict, *, n_groups: int = 1, map_groups: Callable = map) -> pd.DataFrame:
+def step_companions(ctx: dict, *, n_batches: int = 1, map_batches: Callable = map) -> pd.DataFrame:
     """Exposure tags (uid, last_date, minutes, cases) of the companions of recent cases.
 
     Runs on ``ctx["companion_stays"]`` (the companion settings' stays, joined across ping parts) when
-    the build made them, else on ``ctx["stays"]``; ``n_groups``, ``map_groups`` as :func:`case_companions`.
+    the build made them, else on ``ctx["stays"]``; ``n_batches``, ``map_batches`` as :func:`case_companions`.
     """
     cases = ctx["feeds"].get("cases")
     stays = ctx.get("companion_stays")
     stays = ctx["stays"] if stays is None else stays
     if cases is None or not len(cases) or not len(stays):
         return exposure_table(None, cases, ctx)
-    return exposure_table(case_companions(stays, cases, ctx, n_groups=n_groups, map_groups=map_groups), cases, ctx)
+    return exposure_table(case_companions(stays, cases, ctx, n_batches=n_batches, map_batches=map_batches), cases, ctx)
 
 
 def exposure_with_possible(exposure: pd.DataFrame, possible: pd.DataFrame | None, cases: pd.DataFrame | None,
