@@ -236,8 +236,8 @@ def pseudonymise_uniques(values: np.ndarray, key: bytes, default_country: str = 
     if default_country != "86":
         plain[:] = False
     mac = _hmac_sha256(key)
-    for i in np.flatnonzero(plain):
-        uid_u[i] = int.from_bytes(mac(b"+86" + stripped[i][-11:].encode("ascii"))[:8], "big", signed=True)
+    digests = b"".join([mac(b"+86" + v[-11:].encode("ascii"))[:8] for v in stripped[plain]])
+    uid_u[plain] = np.frombuffer(digests, dtype=">i8")  # first 8 bytes, big-endian, signed
     for i in np.flatnonzero(~plain):  # the rare other forms, per distinct value
         if stripped[i] == "":
             err_u[i] = "empty"
