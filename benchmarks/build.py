@@ -59,7 +59,7 @@ import pyarrow.parquet as pq
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from forecast.synth import NationConfig, generate_nation_to_dir  # noqa: E402
-from miniapp.build import BuildParams, run_build  # noqa: E402
+from miniapp.build import BuildParams, LocalExecutor, run_build  # noqa: E402
 
 KEY = b"benchmark-key-not-secret-000000"
 SUBSCRIBERS_PER_SEED = {"realistic": 5_000, "synth-default": 500}  # synth-default: NationConfig's own rule
@@ -89,11 +89,17 @@ def _generate_in_child(cfg: NationConfig, out: Path) -> tuple[dict, float, float
     return json.loads(paths["summary"].read_text()), elapsed, _peak_mb()
 
 
-def _build_in_child(feeds: Path, as_of: str, out: Path, params: BuildParams) -> tuple[dict, float, float]:
-    """run_build in this (child) process: (summary, seconds, peak RSS in MB)."""
+def _children_peak_mb() -> float:
+    # the pool's worker processes, reaped: RUSAGE_CHILDREN's ru_maxrss is the largest of them (KiB)
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+
+
+def _build_in_child(feeds: Path, as_of: str, out: Path, params: BuildParams, processes: int) -> tuple:
+    """run_build in this (child) process: (summary, seconds, peak RSS in MB, largest pool worker's peak in MB)."""
     t = time.perf_counter()
-    summary = run_build(feeds, as_of, out, pseudonym_key=KEY, params=params, progress=False, log=lambda _m: None)
-    return summary, time.perf_counter() - t, _peak_mb()
+    summary = run_build(feeds, as_of, out, pseudonym_key=KEY, params=params, progress=False, log=lambda _m: None,
+                        executor=LocalExecutor(processes=processes))
+    return summary, time.perf_counter() - t, _peak_mb(), _children_peak_mb()
 
 
 def _read_in_child(part: Path) -> tuple[int, float, float]:
@@ -146,6 +152,8 @@ def main() -> None:
                     help="uniform gap between a subscriber's pings; 5 60 gives 30.5 pings a subscriber-day, "
                          "5 34 ~50 (50.4 measured), 5 35 49.1")
     ap.add_argument("--keep", type=Path, default=None, help="keep the generated feeds here and reuse them")
+    ap.add_argument("--processes", type=int, default=os.cpu_count() or 1,
+                    help="worker processes of the build (riskcard build --processes; default the CPU count)")
     ap.add_argument("--generate-only", action="store_true", help="generate into --keep and stop")
     args = ap.parse_args()
     if args.generate_only and args.keep is None:
@@ -186,12 +194,13 @@ def main() -> None:
         prev_day = first_days[-1].stem.removeprefix("part-")
         as_full = (pd.Timestamp(prev_day) + pd.Timedelta(days=1)).date().isoformat()
         out = tmp / "out"
-        full, full_s, full_mb = in_child(_build_in_child, feeds, as_full, out, params)
+        full, full_s, full_mb, full_workers_mb = in_child(_build_in_child, feeds, as_full, out, params, args.processes)
 
         pings_per_day, raw_read_s, _ = in_child(_read_in_child, last)
         _link(last, feeds / "pings" / last.name)
         as_daily = (pd.Timestamp(last_day) + pd.Timedelta(days=1)).date().isoformat()
-        daily, daily_s, daily_mb = in_child(_build_in_child, feeds, as_daily, out, params)
+        daily, daily_s, daily_mb, daily_workers_mb = in_child(_build_in_child, feeds, as_daily, out, params,
+                                                              args.processes)
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     figures = {
         **gen_figures,
@@ -208,8 +217,11 @@ def main() -> None:
         "snapshot_bytes_per_subscriber": round(daily["snapshot_bytes"] / n_subs, 1),
         "daily_build_s_per_1m_subscribers_extrapolated": round(daily_s * 1_000_000 / n_subs, 1),
         "full_rebuild_s_per_1m_subscribers_extrapolated": round(full_s * 1_000_000 / n_subs, 1),
+        "processes": args.processes,
         "full_rebuild_peak_mb": round(full_mb),
+        "full_rebuild_worker_peak_mb": round(full_workers_mb),
         "daily_build_peak_mb": round(daily_mb),
+        "daily_build_worker_peak_mb": round(daily_workers_mb),
         "harness_max_rss_mb": round(rss_mb),
         "stays": full["stays"],
         "warnings": daily["warnings"],

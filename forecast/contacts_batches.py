@@ -3,10 +3,10 @@
 A case's companions depend only on the stays near that case, so the planned cases can be dealt into
 ``n_batches`` batches (round robin: cases of similar age, so of similar work, land in every batch),
 each searched in full on its own (its own index over the stays near its cases, the 60-minute rule
-applied at once) and the rows put back in case order. Each batch returns only its companions, a
-thousandth of the partial sums a split by place would send back, so a process pool's ``map`` runs
-the batches in parallel at little cost. The result equals :func:`forecast.contacts_partition.
-find_companions_by_place` for any number of batches.
+applied at once) and the rows put back in case order. Each batch returns only its companions, as
+numbers (case ids are attached once, at the end), so a process pool's ``map`` runs the batches side
+by side at little cost. The result equals :func:`forecast.contacts_partition.find_companions_by_place`
+for any number of batches.
 """
 
 from __future__ import annotations
@@ -18,15 +18,16 @@ import numpy as np
 import pandas as pd
 
 from .contacts_cases import STATUS_OK
-from .contacts_partition import (case_cell_ranges, combine_pair_totals, group_pair_totals, near_cases, plan_cases,
-                                 search_stays, split_by_place)
+from .contacts_partition import (case_cell_ranges, group_pair_totals, iter_group_pair_totals, label_companions,
+                                 near_cases, plan_cases, search_stays, split_by_place, sum_pair_totals)
 from .schema import DEFAULT_TZ
 
 
 def search_case_batch(task: tuple[pd.DataFrame, pd.DataFrame], *, cells: pd.DataFrame | None, span_s: tuple[int, int],
                       n_groups: int = 1, min_shared_minutes: float = 60,
-                      min_possible_minutes: float | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """One batch: ``(stays near its cases, its plan rows)`` -> ``(companions, case report)``.
+                      min_possible_minutes: float | None = None) -> pd.DataFrame:
+    """One batch: ``(stays near its cases, its plan rows)`` -> its companions as numbers
+    (:func:`forecast.contacts_partition.sum_pair_totals`; ``query`` counts the batch's ``ok`` rows).
 
     Examples
     --------
@@ -34,16 +35,18 @@ def search_case_batch(task: tuple[pd.DataFrame, pd.DataFrame], *, cells: pd.Data
     >>> s = pd.DataFrame({"uid": [1, 2], "start_s": [t, t], "end_s": [t + 7200, t + 5400], "cell_id": [5, 5]})
     >>> cases = pd.DataFrame({"case_id": ["c1"], "uid": [1], "confirmed_date": pd.to_datetime(["2020-01-25"])})
     >>> plan = plan_cases(s, cases, (t, t + 7200))
-    >>> found, report = search_case_batch((s, plan), cells=None, span_s=(t, t + 7200))
-    >>> found[["case_id", "uid", "shared_minutes"]].values.tolist(), report["n_companions"].tolist()
-    ([['c1', 2, 90.0]], [1])
+    >>> search_case_batch((s, plan), cells=None, span_s=(t, t + 7200))[["query", "uid", "shared_minutes"]].values.tolist()
+    [[0.0, 2.0, 90.0]]
     """
     stays, plan = task
+    rule = {"min_shared_minutes": min_shared_minutes, "min_possible_minutes": min_possible_minutes}
+    if n_groups == 1:
+        # one index: each piece holds whole cases, so the rule applies piece by piece and memory
+        # holds the companions, not every partial sum (14 GB -> 7 GB at 1M subscribers)
+        found = [sum_pair_totals([part], **rule) for _, part in iter_group_pair_totals(stays, plan, cells, span_s=span_s)]
+        return pd.concat(found, ignore_index=True) if found else sum_pair_totals([], **rule)
     totals = [group_pair_totals(g, plan, cells, span_s=span_s) for g in split_by_place(stays, n_groups)]
-    found = combine_pair_totals(totals, plan, min_shared_minutes=min_shared_minutes,
-                                min_possible_minutes=min_possible_minutes)
-    report = found.attrs.pop("case_report")
-    return found, report
+    return sum_pair_totals(totals, **rule)
 
 
 def find_companions_by_case(stays: pd.DataFrame, cases: pd.DataFrame, cells: pd.DataFrame | None = None, *,
@@ -71,28 +74,21 @@ def find_companions_by_case(stays: pd.DataFrame, cases: pd.DataFrame, cells: pd.
     mine = adjusted[adjusted["uid"].isin(case_uids)]
     plan = plan_cases(mine, cases, span, window_days=window_days, as_of=as_of, tz=tz)
     ok = np.flatnonzero(plan["status"].to_numpy(object) == STATUS_OK)
-    batches = [b for b in (ok[k::max(1, n_batches)] for k in range(max(1, n_batches))) if len(b)] or [ok]
+    k = max(1, min(n_batches, len(ok)))
     tasks = []
-    for b in batches:
-        sub = plan.iloc[b].reset_index(drop=True)
+    for b in range(k):  # batch b: the planned cases b, b + k, b + 2k, ... (queries of the whole plan)
+        sub = plan.iloc[ok[b::k]].reset_index(drop=True)
         tasks.append((adjusted[near_cases(adjusted, case_cell_ranges(mine, sub))].reset_index(drop=True), sub))
     del adjusted
     search = partial(search_case_batch, cells=cells, span_s=span, n_groups=n_groups,
                      min_shared_minutes=min_shared_minutes, min_possible_minutes=min_possible_minutes)
-    results = list(map_batches(search, tasks))
-    # back in case order: each batch's rows are in (its case, uid) order
-    report = plan.copy()
-    n_comp, n_possible = np.zeros(len(plan), np.int64), np.zeros(len(plan), np.int64)
-    frames, position = [], []
-    for b, (found, sub_report) in zip(batches, results):
-        n_comp[b] = sub_report["n_companions"].to_numpy(np.int64)
-        n_possible[b] = sub_report["n_possible"].to_numpy(np.int64)
-        pos_of_case = pd.Series(b, index=sub_report["case_id"].astype("string").to_numpy(object))
-        frames.append(found)
-        position.append(pos_of_case.reindex(found["case_id"].astype("string").to_numpy(object)).to_numpy(np.int64))
-    out = pd.concat(frames, ignore_index=True)
-    pos = np.concatenate(position)
-    out = out.take(np.lexsort((out["uid"].to_numpy(np.int64), pos))).reset_index(drop=True)
-    report["n_companions"], report["n_possible"] = n_comp, n_possible
-    out.attrs["case_report"] = report
-    return out
+    frames = list(map_batches(search, tasks)) or [search_case_batch((mine.iloc[:0], plan.iloc[:0]), cells=cells,
+                                                                    span_s=span)]
+    query = np.concatenate([f["query"].to_numpy(np.int64) * k + b for b, f in enumerate(frames)])
+    # each batch's rows are in (query, uid) order: a stable sort by query merges them (one gather per column)
+    order = np.argsort(query, kind="stable")
+    found = {"query": query[order]}
+    for c in frames[0].columns.drop("query"):
+        found[c] = np.concatenate([f[c].to_numpy() for f in frames])[order]
+    del frames
+    return label_companions(pd.DataFrame(found, copy=False), plan)

@@ -309,6 +309,8 @@ def combine_pair_totals(parts: Iterable[pd.DataFrame], plan: pd.DataFrame, *, mi
                         min_possible_minutes: float | None = None) -> pd.DataFrame:
     """Add up the groups' partial sums and apply the rule: the companions of the planned cases.
 
+    :func:`sum_pair_totals` then :func:`label_companions`.
+
     Returns
     -------
     DataFrame
@@ -325,6 +327,24 @@ def combine_pair_totals(parts: Iterable[pd.DataFrame], plan: pd.DataFrame, *, mi
     >>> out = combine_pair_totals([a, b], plan)
     >>> out[["case_id", "uid", "shared_minutes", "n_places", "top_cell", "level"]].values.tolist()
     [['c1', 2, 70.0, 2, 5, 'companion']]
+    """
+    found = sum_pair_totals(parts, min_shared_minutes=min_shared_minutes, min_possible_minutes=min_possible_minutes)
+    return label_companions(found, plan)
+
+
+def sum_pair_totals(parts: Iterable[pd.DataFrame], *, min_shared_minutes: float = 60,
+                    min_possible_minutes: float | None = None) -> pd.DataFrame:
+    """The groups' partial sums added up per (query, uid), the pairs under the least threshold dropped.
+
+    Numbers only (no case ids): ``query, uid, shared_minutes, n_places, first_s, last_s, top_cell`` and
+    ``companion`` (True: by the rule, False: a possible companion), in (query, uid) order.
+
+    Examples
+    --------
+    >>> a = pd.DataFrame({"query": [0], "uid": [2], "seconds": [2400], "first_s": [100], "last_s": [2500],
+    ...                   "n_places": [1], "top_cell": [5], "top_seconds": [2400]})
+    >>> sum_pair_totals([a, a], min_possible_minutes=40)[["uid", "shared_minutes", "companion"]].values.tolist()
+    [[2, 80.0, True]]
     """
     frames = [p for p in parts if p is not None and len(p)]
     df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame({k: np.zeros(0, np.int64) for k in PAIR_TOTALS})
@@ -348,21 +368,32 @@ def combine_pair_totals(parts: Iterable[pd.DataFrame], plan: pd.DataFrame, *, mi
         v = col(name)
         return ufunc.reduceat(v, head)[keep] if len(head) else v[:0]
 
-    run = plan[plan["status"] == STATUS_OK]
-    case_ids = run["case_id"].astype("string").to_numpy(object)
     minutes = sec[keep].astype(np.float64) / 60.0
-    out = pd.DataFrame({"case_id": _strings_by_code(case_ids, q[h]), "uid": uid[h],
-                        "shared_minutes": minutes, "n_places": red("n_places", np.add),
-                        "first_s": red("first_s", np.minimum), "last_s": red("last_s", np.maximum)})
+    return pd.DataFrame({"query": q[h], "uid": uid[h], "shared_minutes": minutes,
+                         "n_places": red("n_places", np.add), "first_s": red("first_s", np.minimum),
+                         "last_s": red("last_s", np.maximum), "top_cell": tcell,
+                         "companion": minutes >= min_shared_minutes})
+
+
+def label_companions(found: pd.DataFrame, plan: pd.DataFrame) -> pd.DataFrame:
+    """:func:`sum_pair_totals` rows (queries of ``plan``'s ``ok`` rows, in (query, uid) order) with their
+    case ids and levels, and ``attrs["case_report"]``: the rows of :func:`combine_pair_totals`."""
+    run = plan[plan["status"] == STATUS_OK]
+    q = found["query"].to_numpy(np.int64)
+    rule = found["companion"].to_numpy(bool)
+    out = pd.DataFrame({"case_id": _strings_by_code(run["case_id"].astype("string").to_numpy(object), q),
+                        "uid": found["uid"].to_numpy(np.int64),
+                        "shared_minutes": found["shared_minutes"].to_numpy(np.float64),
+                        "n_places": found["n_places"].to_numpy(np.int64),
+                        "first_s": found["first_s"].to_numpy(np.int64), "last_s": found["last_s"].to_numpy(np.int64)})
     out = out.astype(COMPANIONS)
-    out["top_cell"] = tcell
-    rule = minutes >= min_shared_minutes
+    out["top_cell"] = found["top_cell"].to_numpy(np.int64)
     out["level"] = _strings_by_code(["possible", "companion"], rule.astype(np.int64))
     report = plan.copy()
     ok = report["status"].to_numpy(object) == STATUS_OK
     n_comp, n_possible = (np.zeros(len(report), np.int64) for _ in range(2))
-    n_comp[ok] = np.bincount(q[h][rule], minlength=len(run))
-    n_possible[ok] = np.bincount(q[h][~rule], minlength=len(run))
+    n_comp[ok] = np.bincount(q[rule], minlength=len(run))
+    n_possible[ok] = np.bincount(q[~rule], minlength=len(run))
     report["n_companions"], report["n_possible"] = n_comp, n_possible
     out.attrs["case_report"] = report
     return out

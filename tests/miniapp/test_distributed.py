@@ -116,8 +116,9 @@ def test_local_build_with_two_processes_equals_one_process(nation, tmp_path):
     """LocalExecutor(processes=2): ping parts read side by side, companion place groups side by side."""
     quiet = {"progress": False, "log": lambda _m: None}
     one = run_build(nation, AS_OF, tmp_path / "one", pseudonym_key=KEY, params=PARAMS, steps=STEPS, **quiet)
-    two = run_build(nation, AS_OF, tmp_path / "two", pseudonym_key=KEY, params=PARAMS, steps=STEPS,
-                    executor=LocalExecutor(processes=2), **quiet)
+    ex = LocalExecutor(processes=2, pool_min_part_bytes=0, pool_min_stays=0)
+    two = run_build(nation, AS_OF, tmp_path / "two", pseudonym_key=KEY, params=PARAMS, steps=STEPS, executor=ex, **quiet)
+    assert ex.pool_tasks > two["ping_parts"]  # every part and the batches of cases ran in worker processes
     a = _tables(tmp_path / "one" / "snapshots" / one["snapshot"])
     b = _tables(tmp_path / "two" / "snapshots" / two["snapshot"])
     assert sorted(a) == sorted(b)
