@@ -75,15 +75,16 @@ def find_companions_by_case(stays: pd.DataFrame, cases: pd.DataFrame, cells: pd.
     plan = plan_cases(mine, cases, span, window_days=window_days, as_of=as_of, tz=tz)
     ok = np.flatnonzero(plan["status"].to_numpy(object) == STATUS_OK)
     k = max(1, min(n_batches, len(ok)))
-    tasks = []
-    for b in range(k):  # batch b: the planned cases b, b + k, b + 2k, ... (queries of the whole plan)
-        sub = plan.iloc[ok[b::k]].reset_index(drop=True)
-        tasks.append((adjusted[near_cases(adjusted, case_cell_ranges(mine, sub))].reset_index(drop=True), sub))
-    del adjusted
+
+    def tasks():  # batch b: the planned cases b, b + k, b + 2k, ... (made one at a time, for memory)
+        for b in range(k):
+            sub = plan.iloc[ok[b::k]].reset_index(drop=True)
+            yield adjusted[near_cases(adjusted, case_cell_ranges(mine, sub))].reset_index(drop=True), sub
+
     search = partial(search_case_batch, cells=cells, span_s=span, n_groups=n_groups,
                      min_shared_minutes=min_shared_minutes, min_possible_minutes=min_possible_minutes)
-    frames = list(map_batches(search, tasks)) or [search_case_batch((mine.iloc[:0], plan.iloc[:0]), cells=cells,
-                                                                    span_s=span)]
+    frames = list(map_batches(search, tasks())) or [search_case_batch((mine.iloc[:0], plan.iloc[:0]), cells=cells,
+                                                                      span_s=span)]
     query = np.concatenate([f["query"].to_numpy(np.int64) * k + b for b, f in enumerate(frames)])
     # each batch's rows are in (query, uid) order: a stable sort by query merges them (one gather per column)
     order = np.argsort(query, kind="stable")

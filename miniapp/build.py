@@ -409,10 +409,11 @@ class LocalExecutor:
         pool = ProcessPoolExecutor(min(self.processes, len(items)), mp_context=multiprocessing.get_context("spawn"))
         try:
             futures = []
-            for i, item in enumerate(items):
+            for i in range(len(items)):
                 path_in = scratch / f"task-{i}.pkl"
                 with open(path_in, "wb") as fh:
-                    pickle.dump(item, fh, protocol=5)
+                    pickle.dump(items[i], fh, protocol=5)
+                items[i] = None  # the worker reads it from the file: free this copy
                 futures.append(pool.submit(_call_through_files, fn, str(path_in), str(scratch / f"result-{i}.pkl")))
         except BaseException:
             pool.shutdown(wait=True, cancel_futures=True)
