@@ -89,17 +89,13 @@ def _generate_in_child(cfg: NationConfig, out: Path) -> tuple[dict, float, float
     return json.loads(paths["summary"].read_text()), elapsed, _peak_mb()
 
 
-def _children_peak_mb() -> float:
-    # the pool's worker processes, reaped: RUSAGE_CHILDREN's ru_maxrss is the largest of them (KiB)
-    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-
-
 def _build_in_child(feeds: Path, as_of: str, out: Path, params: BuildParams, processes: int) -> tuple:
     """run_build in this (child) process: (summary, seconds, peak RSS in MB, largest pool worker's peak in MB)."""
     t = time.perf_counter()
+    ex = LocalExecutor(processes=processes)
     summary = run_build(feeds, as_of, out, pseudonym_key=KEY, params=params, progress=False, log=lambda _m: None,
-                        executor=LocalExecutor(processes=processes))
-    return summary, time.perf_counter() - t, _peak_mb(), _children_peak_mb()
+                        executor=ex)
+    return summary, time.perf_counter() - t, _peak_mb(), ex.worker_peak_bytes / 2**20
 
 
 def _read_in_child(part: Path) -> tuple[int, float, float]:

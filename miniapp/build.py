@@ -6,6 +6,7 @@
     cache/pings/<part>/           per ping-feed part: stays.parquet, city_days.parquet,
                                   companion_stays.parquet (the companion search's), manifest.json
     cache/grades/<date>.parquet   each day's grades, for the 30-day history
+    cache/_pool/                  task and result files of the worker processes (--processes), while running
     quarantine/<as_of>/           rejected feed rows (phone numbers masked) with reasons
     reports/build-<as_of>.json    the summary of the run
 
@@ -312,12 +313,14 @@ def apply_retention(cache_dir: Path, feeds_dir: Path, as_of: str, params: BuildP
     return {"cutoff": cutoff, "cache_parts_deleted": deleted, "feed_parts_deleted": feeds_deleted}
 
 
-def _results(pool, futures: list, scratch: Path) -> Iterator:
+def _results(pool, futures: list, scratch: Path, executor: "LocalExecutor") -> Iterator:
     import pickle
 
     try:
         for f in futures:
-            path = Path(f.result())
+            path, peak = f.result()
+            path = Path(path)
+            executor.worker_peak_bytes = max(executor.worker_peak_bytes, peak)
             with open(path, "rb") as fh:
                 result = pickle.load(fh)
             path.unlink()
@@ -327,7 +330,7 @@ def _results(pool, futures: list, scratch: Path) -> Iterator:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _call_through_files(fn: Callable, path_in: str, path_out: str) -> str:
+def _call_through_files(fn: Callable, path_in: str, path_out: str) -> tuple[str, int]:
     """``fn(item)`` in a pool worker, the item and the result passed as pickle files: a pipe moves a
     GB of arrays at ~100 MB/s, a file at memory speed (a 20M-row result: 20 s -> 4 s)."""
     import pickle
@@ -340,7 +343,15 @@ def _call_through_files(fn: Callable, path_in: str, path_out: str) -> str:
     with open(path_out + ".tmp", "wb") as fh:
         pickle.dump(result, fh, protocol=5)
     os.replace(path_out + ".tmp", path_out)
-    return path_out
+    return path_out, _peak_rss_bytes()
+
+
+def _peak_rss_bytes() -> int:
+    """This process's peak resident memory (Linux VmHWM; 0 where /proc is missing)."""
+    with contextlib.suppress(OSError, StopIteration, ValueError):
+        status = Path("/proc/self/status").read_text()
+        return int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:"))) * 1024
+    return 0
 
 
 class LocalExecutor:
@@ -367,10 +378,13 @@ class LocalExecutor:
     def __init__(self, processes: int = 1, scratch_dir: str | os.PathLike | None = None, *,
                  pool_min_part_bytes: int = 32_000_000, pool_min_stays: int = 2_000_000):
         self.processes = max(1, int(processes))
-        self.scratch_dir = scratch_dir  # the pool's task and result files (default: the temp directory)
+        # the pool's task and result files: scratch_dir, else the build's OUT/cache/_pool (set by run_build),
+        # else the temp directory
+        self.scratch_dir, self.build_scratch_dir = scratch_dir, None
         # below these sizes starting worker processes (~2 s) costs more than it saves
         self.pool_min_part_bytes, self.pool_min_stays = pool_min_part_bytes, pool_min_stays
         self.pool_tasks = 0  # tasks run in worker processes (a count for reports and tests)
+        self.worker_peak_bytes = 0  # the largest worker's peak memory
 
     @property
     def steps(self) -> Mapping[str, Callable]:
@@ -404,7 +418,10 @@ class LocalExecutor:
         from concurrent.futures import ProcessPoolExecutor
 
         self.pool_tasks += len(items)
-        scratch = Path(tempfile.mkdtemp(prefix="riskcard-pool-", dir=self.scratch_dir))
+        parent = self.scratch_dir or self.build_scratch_dir
+        if parent is not None:
+            Path(parent).mkdir(parents=True, exist_ok=True)
+        scratch = Path(tempfile.mkdtemp(prefix="riskcard-pool-", dir=parent))
         # spawn, not fork: the build process runs Arrow's thread pools, which fork does not copy safely
         pool = ProcessPoolExecutor(min(self.processes, len(items)), mp_context=multiprocessing.get_context("spawn"))
         try:
@@ -419,7 +436,7 @@ class LocalExecutor:
             pool.shutdown(wait=True, cancel_futures=True)
             shutil.rmtree(scratch, ignore_errors=True)
             raise
-        return _results(pool, futures, scratch)
+        return _results(pool, futures, scratch, self)
 
     def process_pings(self, *args, **kwargs) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
         """Stays and city-days of every ping part (:func:`process_pings`), changed parts side by side."""
@@ -521,6 +538,10 @@ def run_build(
     cache_dir, snap_dir = out_dir / "cache", out_dir / "snapshots"
     qdir = out_dir / "quarantine" / as_of
     ex = executor or LocalExecutor()
+    if isinstance(ex, LocalExecutor):
+        # the pool's task files live in the build directory, where a killed run's leftovers are found
+        shutil.rmtree(cache_dir / "_pool", ignore_errors=True)
+        ex.build_scratch_dir = cache_dir / "_pool"
     run = {**DEFAULT_STEPS, **ex.steps, **(steps or {})}  # the caller's replacements win
     prog = _Progress(log, 11)
     ctx: dict = {"as_of": as_of, "params": p, "warnings": []}

@@ -119,6 +119,8 @@ def test_local_build_with_two_processes_equals_one_process(nation, tmp_path):
     ex = LocalExecutor(processes=2, pool_min_part_bytes=0, pool_min_stays=0)
     two = run_build(nation, AS_OF, tmp_path / "two", pseudonym_key=KEY, params=PARAMS, steps=STEPS, executor=ex, **quiet)
     assert ex.pool_tasks > two["ping_parts"]  # every part and the batches of cases ran in worker processes
+    assert not list((tmp_path / "two" / "cache" / "_pool").rglob("*.pkl"))  # task and result files removed
+    assert ex.worker_peak_bytes > 50_000_000  # measured in the workers (a Python with pandas loaded)
     a = _tables(tmp_path / "one" / "snapshots" / one["snapshot"])
     b = _tables(tmp_path / "two" / "snapshots" / two["snapshot"])
     assert sorted(a) == sorted(b)
