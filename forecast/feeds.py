@@ -311,10 +311,11 @@ def read_feed(
     >>> import tempfile, pathlib
     >>> tmp = tempfile.TemporaryDirectory()
     >>> d = pathlib.Path(tmp.name)
+    >>> example = "13800138000"
     >>> _ = (d / "pings.csv").write_text(
     ...     "msisdn,ts,cell_id\\n"
-    ...     "13800138000,2020-01-23 10:00,7\\n"
-    ...     "13800138000,2020-01-23T02:00:00Z,7\\n"
+    ...     f"{example},2020-01-23 10:00,7\\n"
+    ...     f"{example},2020-01-23T02:00:00Z,7\\n"
     ...     "12345,1579744800,7\\n")
     >>> pings, bad, report = read_feed(d / "pings.csv", "pings", pseudonym_key=b"k" * 32)
     >>> pings[["ts_s", "cell_id"]].values.tolist()
@@ -359,7 +360,8 @@ def iter_ping_batches(
     >>> import tempfile, pathlib
     >>> tmp = tempfile.TemporaryDirectory()
     >>> d = pathlib.Path(tmp.name)
-    >>> _ = (d / "pings.csv").write_text("msisdn,ts,cell_id\\n13800138000,1579744800,1\\n13800138001,1579744800,2\\n")
+    >>> example = ("13800138000", "13800138001")
+    >>> _ = (d / "pings.csv").write_text(f"msisdn,ts,cell_id\\n{example[0]},1579744800,1\\n{example[1]},1579744800,2\\n")
     >>> [len(b) for b, _, _ in iter_ping_batches(d / "pings.csv", pseudonym_key=b"k" * 32, batch_rows=1)]
     [1, 1]
     >>> tmp.cleanup()

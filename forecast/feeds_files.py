@@ -54,7 +54,8 @@ def mask_digit_runs(text: str) -> str:
 
     Examples
     --------
-    >>> mask_digit_runs("13800138000,x,2,9")
+    >>> example = "13800138000,x,2,9"
+    >>> mask_digit_runs(example)
     '***,x,2,9'
     """
     return _DIGIT_RUN.sub("***", text)

@@ -227,7 +227,8 @@ def mask_msisdn_column(s: pd.Series) -> np.ndarray:
 
     Examples
     --------
-    >>> mask_msisdn_column(pd.Series(["13800138000", "x", None])).tolist()
+    >>> example = ["13800138000", "x", None]
+    >>> mask_msisdn_column(pd.Series(example)).tolist()
     ['138****8000', '***', '***']
     """
     codes, uniques = pd.factorize(as_text(s))

@@ -28,7 +28,7 @@ class PhoneNumberError(ValueError):
 
 
 def normalise_msisdn(text: str, default_country: str = "86") -> str:
-    """Return ``text`` as an E.164 number (``+8613812345678``).
+    """Return ``text`` as an E.164 number (for example ``+8613812345678``).
 
     Accepts Chinese mobile numbers with or without ``+86``/``0086``/``86``, full-width digits, spaces,
     dashes and brackets, and any other E.164 number written with a leading ``+`` or ``00``.
@@ -47,14 +47,16 @@ def normalise_msisdn(text: str, default_country: str = "86") -> str:
 
     Examples
     --------
-    >>> normalise_msisdn("138 0013 8000")
-    '+8613800138000'
-    >>> normalise_msisdn("+86-138-0013-8000")
-    '+8613800138000'
-    >>> normalise_msisdn("＋８６１３８００１３８０００")
-    '+8613800138000'
-    >>> normalise_msisdn("+1 415 555 0100")
-    '+14155550100'
+    >>> example = "+8613800138000"
+    >>> normalise_msisdn("138 0013 8000") == example
+    True
+    >>> normalise_msisdn("+86-138-0013-8000") == example
+    True
+    >>> normalise_msisdn("＋８６１３８００１３８０００") == example
+    True
+    >>> us_example = "+14155550100"
+    >>> normalise_msisdn("+1 415 555 0100") == us_example
+    True
     """
     if not isinstance(text, str):
         raise PhoneNumberError("phone number must be text")
@@ -94,9 +96,10 @@ def mask_msisdn(e164: str) -> str:
 
     Examples
     --------
-    >>> mask_msisdn("+8613812345678")
+    >>> example, us_example = "+8613812345678", "+14155550100"
+    >>> mask_msisdn(example)
     '138****5678'
-    >>> mask_msisdn("+14155550100")
+    >>> mask_msisdn(us_example)
     '+1415***0100'
     >>> mask_msisdn("+12345678")  # short numbers: at least 3 digits stay hidden
     '+123***78'
@@ -123,7 +126,8 @@ def _hmac_sha256(key: bytes):
 
     Examples
     --------
-    >>> _hmac_sha256(b"k" * 32)(b"+8613800138000") == hmac.digest(b"k" * 32, b"+8613800138000", "sha256")
+    >>> example = b"+8613800138000"
+    >>> _hmac_sha256(b"k" * 32)(example) == hmac.digest(b"k" * 32, example, "sha256")
     True
     """
     block = key if len(key) <= 64 else hashlib.sha256(key).digest()
@@ -146,7 +150,8 @@ def pseudonymise(e164: str, key: bytes) -> int:
 
     Examples
     --------
-    >>> uid = pseudonymise("+8613800138000", b"k" * 32)
+    >>> example = "+8613800138000"
+    >>> uid = pseudonymise(example, b"k" * 32)
     >>> uid_to_pseudonym(uid)
     '68ba9da759ce5549'
     """
@@ -197,7 +202,8 @@ def pseudonymise_series(msisdn: pd.Series, key: bytes, default_country: str = "8
 
     Examples
     --------
-    >>> uid, err = pseudonymise_series(pd.Series(["13800138000", " +8613800138000", "12", None]), b"k" * 32)
+    >>> example = ["13800138000", " +8613800138000", "12", None]
+    >>> uid, err = pseudonymise_series(pd.Series(example), b"k" * 32)
     >>> bool(uid[0] == uid[1]), err[2] != "", err[3]
     (True, True, 'empty')
     """
@@ -223,7 +229,8 @@ def pseudonymise_uniques(values: np.ndarray, key: bytes, default_country: str = 
 
     Examples
     --------
-    >>> uid, err = pseudonymise_uniques(np.array(["+8613800138000", "not a number"], dtype=object), b"k" * 32)
+    >>> example = np.array(["+8613800138000", "not a number"], dtype=object)
+    >>> uid, err = pseudonymise_uniques(example, b"k" * 32)
     >>> uid_to_pseudonym(uid[0]), bool(err[1])
     ('68ba9da759ce5549', True)
     """

@@ -63,7 +63,8 @@ def subject_of(number_e164: str, key: bytes) -> str:
 
     Examples
     --------
-    >>> subject_of("+8613800138000", b"k" * 32)
+    >>> example = "+8613800138000"
+    >>> subject_of(example, b"k" * 32)
     '68ba9da759ce5549'
     """
     return uid_to_pseudonym(pseudonymise(number_e164, key))
@@ -87,9 +88,10 @@ def number_prefix(number_e164: str) -> str:
 
     Examples
     --------
-    >>> number_prefix("+8613800138000")
+    >>> example, us_example = "+8613800138000", "+14155550100"
+    >>> number_prefix(example)
     '+861380013'
-    >>> number_prefix("+14155550100")
+    >>> number_prefix(us_example)
     '+1415555'
     """
     return number_e164[:10] if number_e164.startswith("+86") else number_e164[:8]
@@ -154,13 +156,13 @@ def request_code(state: StateStore, number_e164: str, ip: str, *, secret: bytes,
     --------
     >>> from miniapp.state import open_state
     >>> st = open_state("sqlite:///:memory:")
-    >>> code, reason = request_code(st, "+8613800138000", "203.0.113.9", secret=b"s" * 32)
+    >>> example, national_example = "+8613800138000", "13800138000"
+    >>> code, reason = request_code(st, example, "203.0.113.9", secret=b"s" * 32)
     >>> reason, len(code)
     ('sent', 6)
-    >>> verify_code(st, "+8613800138000", code, secret=b"s" * 32), \
-verify_code(st, "+8613800138000", code, secret=b"s" * 32)
+    >>> verify_code(st, example, code, secret=b"s" * 32), verify_code(st, example, code, secret=b"s" * 32)
     ('ok', 'missing')
-    >>> request_code(st, "13800138000", "203.0.113.9", secret=b"s" * 32)
+    >>> request_code(st, national_example, "203.0.113.9", secret=b"s" * 32)
     (None, 'invalid_number')
     """
     key = _key(secret, pseudonym_key)
@@ -196,7 +198,8 @@ def verify_code(state: StateStore, number_e164: str, code: str, *, secret: bytes
     --------
     >>> from miniapp.state import open_state
     >>> st = open_state("sqlite:///:memory:")
-    >>> verify_code(st, "+8613800138000", "12345x", secret=b"s" * 32)
+    >>> example = "+8613800138000"
+    >>> verify_code(st, example, "12345x", secret=b"s" * 32)
     'invalid'
     """
     key = _key(secret, pseudonym_key)

@@ -41,7 +41,8 @@ def send_sms(config: Mapping[str, object], state, to_e164: str, body: str, *, pu
     >>> class S:
     ...     def record_message(self, m): self.m = m
     >>> s = S()
-    >>> send_sms({"SMS_BACKEND": "outbox"}, s, "+8613800138000", "code 123456", purpose="otp")["to"]
+    >>> example = "+8613800138000"
+    >>> send_sms({"SMS_BACKEND": "outbox"}, s, example, "code 123456", purpose="otp")["to"]
     '138****8000'
     """
     message = {

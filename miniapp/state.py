@@ -173,7 +173,8 @@ def check_subject(subject: str) -> str:
     '68ba9da759ce5549'
     >>> check_subject("1234567890123456")  # a pseudonym that happens to be all digits
     '1234567890123456'
-    >>> check_subject("+8613800138000")
+    >>> example = "+8613800138000"
+    >>> check_subject(example)
     Traceback (most recent call last):
     ...
     miniapp.state.StateValueError: subject looks like a raw phone number; store pseudonyms only
@@ -204,7 +205,8 @@ def check_no_phone(value: Any, what: str) -> None:
     --------
     >>> check_no_phone({"masked": "138****8000", "n": 3}, "fields")
     >>> check_no_phone({"sid": "OUT38291048573920abcd"}, "fields")
-    >>> check_no_phone(["13800138000"], "fields")
+    >>> example = ["13800138000"]
+    >>> check_no_phone(example, "fields")
     Traceback (most recent call last):
     ...
     miniapp.state.StateValueError: fields contain what looks like a raw phone number
