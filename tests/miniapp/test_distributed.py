@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import shutil
 import sqlite3
 from dataclasses import replace
 from pathlib import Path
@@ -131,6 +132,58 @@ def test_local_build_with_two_processes_equals_one_process(nation, tmp_path):
     assert _quarantine(tmp_path / "one") == _quarantine(tmp_path / "two")
     manifests = sorted((tmp_path / "two" / "cache" / "pings").glob("*/manifest.json"))
     assert len(manifests) == two["ping_parts"]
+
+
+KILLED_BUILD = """
+import sys
+sys.path.insert(0, {root!r})
+from dataclasses import replace
+from miniapp.build import BuildParams, LocalExecutor, run_build
+from tests.miniapp.test_distributed import KEY, PARAMS, STEPS
+
+if __name__ == "__main__":
+    ex = LocalExecutor(processes=2, pool_min_part_bytes=0, pool_min_stays=0)
+    run_build(sys.argv[1], sys.argv[2], sys.argv[3], pseudonym_key=KEY, params=PARAMS, steps=STEPS, executor=ex,
+              progress=False)
+"""
+
+
+def test_build_killed_while_its_workers_run_leaves_the_served_snapshot(nation, tmp_path):
+    """kill -9 of the build process while its pool reads ping parts: the served snapshot stays, and the
+    next build (orphaned workers may still be finishing a part: cache files are replaced atomically)
+    publishes, its pool's leftovers removed."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from miniapp.publish import read_current
+    from miniapp.store import SnapshotStore
+    from tests.miniapp.test_publish import ROOT
+
+    def served_ok(snapshot_dir):  # CURRENT names a complete snapshot that passes the full check
+        pointer = read_current(snapshot_dir)
+        SnapshotStore(snapshot_dir / pointer["name"], pointer["sha256"], full_check=True).close()
+        return pointer["name"]
+
+    quiet = {"progress": False, "log": lambda _m: None}
+    out = tmp_path / "out"
+    first = run_build(nation, AS_OF, out, pseudonym_key=KEY, params=PARAMS, steps=STEPS, **quiet)
+    shutil.rmtree(out / "cache" / "pings")  # every part is read again, by the pool
+    script = tmp_path / "build.py"
+    script.write_text(KILLED_BUILD.format(root=str(ROOT)))
+    proc = subprocess.Popen([sys.executable, str(script), str(nation), AS_OF, str(out)], cwd=ROOT)
+    deadline = time.monotonic() + 120
+    while not list((out / "cache" / "_pool").glob("riskcard-pool-*/task-*.pkl")) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert proc.poll() is None, "the build ended before its pool started"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert served_ok(out / "snapshots") == first["snapshot"]
+    again = run_build(nation, AS_OF, out, pseudonym_key=KEY, params=PARAMS, steps=STEPS,
+                      executor=LocalExecutor(processes=2, pool_min_part_bytes=0, pool_min_stays=0), **quiet)
+    assert served_ok(out / "snapshots") == again["snapshot"] != first["snapshot"]
+    assert not list((out / "cache" / "_pool").rglob("*.pkl"))
 
 
 def test_cli_checks_the_cluster_options(nation, tmp_path):
