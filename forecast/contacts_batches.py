@@ -83,8 +83,7 @@ def find_companions_by_case(stays: pd.DataFrame, cases: pd.DataFrame, cells: pd.
 
     search = partial(search_case_batch, cells=cells, span_s=span, n_groups=n_groups,
                      min_shared_minutes=min_shared_minutes, min_possible_minutes=min_possible_minutes)
-    frames = list(map_batches(search, tasks())) or [search_case_batch((mine.iloc[:0], plan.iloc[:0]), cells=cells,
-                                                                      span_s=span)]
+    frames = list(map_batches(search, tasks()))  # at least one batch, if empty
     query = np.concatenate([f["query"].to_numpy(np.int64) * k + b for b, f in enumerate(frames)])
     # each batch's rows are in (query, uid) order: a stable sort by query merges them (one gather per column)
     order = np.argsort(query, kind="stable")

@@ -15,7 +15,7 @@ import pandas as pd
 
 from forecast import schema
 from forecast.feeds_parse import Problems, as_text, parse_date, parse_float, parse_int, parse_text, parse_ts
-from forecast.phones import PhoneNumberError, mask_msisdn, normalise_msisdn, pseudonymise_uniques
+from forecast.phones import PhoneNumberError, mask_msisdn, normalise_msisdn, pseudonymise_codes
 
 TRIP_MODES = ("train", "flight", "bus", "ship")
 CITY_CODE_RANGE = (100000, 999999)
@@ -58,13 +58,9 @@ def _msisdn(raw: pd.DataFrame, p: Problems, ctx: Context, kind: str, *, with_ran
     col = raw["msisdn"]
     # Text columns go straight in (stripped per distinct value); other types become text first.
     text = col if pd.api.types.is_string_dtype(col.dtype) and col.dtype != object else as_text(col)
-    codes, uniques = pd.factorize(text, sort=False, use_na_sentinel=True)
-    uid_u, err_u = pseudonymise_uniques(np.asarray(uniques, dtype=object), ctx.key(kind))
-    # code -1 (a missing value) indexes the extra last slot
-    uid_u, empty_u, bad_u = np.append(uid_u, 0), np.append(err_u == "empty", True), np.append(err_u != "", True)
-    codes = np.asarray(codes)
-    p.flag(empty_u[codes], "missing_value", "msisdn: empty")
-    p.flag(bad_u[codes], "bad_msisdn", "msisdn: not a valid phone number")
+    codes, uid_u, err_u = pseudonymise_codes(text, ctx.key(kind))
+    p.flag((err_u == "empty")[codes], "missing_value", "msisdn: empty")
+    p.flag((err_u != "")[codes], "bad_msisdn", "msisdn: not a valid phone number")
     if not with_rank:
         return uid_u[codes]
     _, rank_u = np.unique(uid_u, return_inverse=True)

@@ -207,17 +207,29 @@ def pseudonymise_series(msisdn: pd.Series, key: bytes, default_country: str = "8
     >>> bool(uid[0] == uid[1]), err[2] != "", err[3]
     (True, True, 'empty')
     """
-    key = check_key(key)
-    codes, uniques = pd.factorize(msisdn, sort=False, use_na_sentinel=True)
-    uid_u, err_u = pseudonymise_uniques(np.asarray(uniques, dtype=object), key, default_country)
-    # one slot past the uniques for missing values (code -1 indexes it)
-    uid_u = np.append(uid_u, 0)
-    err_u = np.append(err_u, "empty")
-    codes = np.asarray(codes)
+    codes, uid_u, err_u = pseudonymise_codes(msisdn, key, default_country)
     return (
         pd.Series(uid_u[codes], index=msisdn.index, dtype="int64"),
         pd.Series(err_u[codes], index=msisdn.index, dtype="string"),
     )
+
+
+def pseudonymise_codes(msisdn: pd.Series, key: bytes, default_country: str = "86"
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(codes, uid, error)``: each row's code into the distinct values' ``uid`` and ``error`` arrays,
+    whose last slot (code -1) is a missing value's (uid 0, error ``"empty"``).
+
+    Examples
+    --------
+    >>> example = pd.Series(["13800138000", None, "13800138000"])
+    >>> codes, uid, err = pseudonymise_codes(example, b"k" * 32)
+    >>> codes.tolist(), err[codes].tolist()
+    ([0, -1, 0], ['', 'empty', ''])
+    """
+    key = check_key(key)
+    codes, uniques = pd.factorize(msisdn, sort=False, use_na_sentinel=True)
+    uid_u, err_u = pseudonymise_uniques(np.asarray(uniques, dtype=object), key, default_country)
+    return np.asarray(codes), np.append(uid_u, 0), np.append(err_u, "empty")
 
 
 # The delivered forms worth a fast path: 11 national digits, or E.164 +86 and 11 digits.
