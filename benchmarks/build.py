@@ -59,7 +59,9 @@ import pyarrow.parquet as pq
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from forecast.synth import NationConfig, generate_nation_to_dir  # noqa: E402
-from miniapp.build import BuildParams, LocalExecutor, run_build  # noqa: E402
+from miniapp.pipeline import BuildParams
+from miniapp.pipeline import LocalExecutor
+from miniapp.pipeline import run_build  # noqa: E402
 
 KEY = b"benchmark-key-not-secret-000000"
 SUBSCRIBERS_PER_SEED = {"realistic": 5_000, "synth-default": 500}  # synth-default: NationConfig's own rule

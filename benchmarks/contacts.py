@@ -6,7 +6,7 @@ case, a batch of 1,000 cases, and the same at half the city to measure growth (t
 i.e. the city doubling; 2M subscribers would not fit the 8 GB budget).
 
 Accuracy: against the synthetic nation's true contacts (forecast.synth), companion stays made as the
-build makes them (one ping part per local day, forecast.contacts_stays); recall and precision for true
+build makes them (one ping part per local day, forecast.contacts.stays); recall and precision for true
 shared time >= 60 min at three samplings (ping intervals 5-60, 30-120, 60-240 minutes), for the rule
 (>= 60 min) and with possible companions (>= 40 min), against the raw truth and against the truth cut
 to what pings can show (visible).
@@ -16,7 +16,7 @@ to what pings can show (visible).
     .venv/bin/python benchmarks/contacts.py --silent-days      # adds silent days (~10 min)
 
 Silent days (``--silent-days``, off by default): bridged as today, cut out, or imputed from each
-subscriber's routine (forecast.contacts_impute); the routine threshold is chosen on seed 1 and the
+subscriber's routine (forecast.contacts.impute); the routine threshold is chosen on seed 1 and the
 figures are reported on the held-out seed 2 (key ``silent_days``; docs/contacts.md).
 
 The last line of stdout is one JSON object.
@@ -37,9 +37,11 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from forecast.contacts import StayIndex, companion_accuracy, find_companions  # noqa: E402
-from forecast.contacts_accuracy import true_companions, visible_true_stays  # noqa: E402
-from forecast.contacts_stays import join_contact_stays, part_contact_stays  # noqa: E402
+from forecast.contacts import StayIndex
+from forecast.contacts import companion_accuracy
+from forecast.contacts import find_companions  # noqa: E402
+from forecast.contacts import true_companions, visible_true_stays  # noqa: E402
+from forecast.contacts import join_contact_stays, part_contact_stays  # noqa: E402
 from forecast.stays import CellTable  # noqa: E402
 
 T0 = int(pd.Timestamp("2020-01-05", tz="Asia/Shanghai").timestamp())
@@ -135,7 +137,7 @@ POSSIBLE_MINUTES = 40  # BuildParams.possible_companion_minutes
 
 def build_path_stays(pings: pd.DataFrame, cells: pd.DataFrame, tz: str = "Asia/Shanghai") -> pd.DataFrame:
     """Companion stays as the build makes them: one ping part per local day, joined across midnight."""
-    from miniapp.build_steps import BuildParams, companion_stay_params
+    from miniapp.pipeline.params import BuildParams, companion_stay_params
 
     p = BuildParams()
     table = CellTable(cells)
@@ -190,7 +192,7 @@ def accuracy_synth(n_subs: int, seed: int, min_pings: int) -> dict:
 
 
 # ---- accuracy: silent days (bridged today, cut out, or imputed from the routine) ------------------------
-IMPUTE_SHARES = (0.5, 0.6, 0.7, 0.8, 0.9)  # routine regularity thresholds tried (forecast.contacts_impute)
+IMPUTE_SHARES = (0.5, 0.6, 0.7, 0.8, 0.9)  # routine regularity thresholds tried (forecast.contacts.impute)
 IMPUTE_MIN_DAYS = 3
 
 
@@ -215,7 +217,7 @@ def _score(pairs: set, raw: set, vis: set) -> dict:
 def accuracy_silent_days(n_subs: int, seed: int, shares=IMPUTE_SHARES, by_weekday: bool = True,
                          samplings=tuple(SAMPLINGS)) -> dict:
     """Silent days three ways, at each sampling: ``bridged`` (today: join_contact_stays bridges them),
-    ``cut`` (forecast.contacts_impute.cut_silent_days: nothing claimed on a silent day) and ``imputed``
+    ``cut`` (forecast.contacts.impute.cut_silent_days: nothing claimed on a silent day) and ``imputed``
     (impute_silent_days at each regularity threshold in ``shares``). Each is one search; pairs are
     diffed between searches. Levels scored against true >= 60 min (raw and visible):
 
@@ -226,7 +228,7 @@ def accuracy_silent_days(n_subs: int, seed: int, shares=IMPUTE_SHARES, by_weekda
       >= 40 min (the "possible, imputed routine" level); ``with_imputed`` = bridged >= 40 min plus
       them; ``cut_with_imputed`` = cut >= 40 min plus pairs >= 60 min with imputed stays not in it.
     """
-    from forecast.contacts_impute import cut_silent_days, impute_silent_days
+    from forecast.contacts import cut_silent_days, impute_silent_days
     from forecast.phones import pseudonymise_series
     from forecast.synth import NationConfig, generate_nation
 
@@ -340,7 +342,7 @@ def main(argv=None) -> None:
     if not a.skip_accuracy:
         acc = accuracy_synth(1_500 if a.quick else 10_000, seed=1, min_pings=a.min_pings)
         result["truth_source"] = ("forecast.synth true_contacts; companion stays as the build makes them "
-                                  "(daily parts, forecast.contacts_stays)")
+                                  "(daily parts, forecast.contacts.stays)")
         print(json.dumps({"accuracy": acc}), flush=True)
         typical = acc["5-60"]
         for k in ("recall", "precision", "recall_outside_band", "precision_outside_band", "recall_visible",

@@ -24,7 +24,7 @@ import click
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from forecast.grades import DEFAULT_MODEL, THRESHOLDS  # noqa: E402
-from forecast.grades_eval import build_panels, default_specs, evaluate  # noqa: E402
+from forecast.grades import build_panels, default_specs, evaluate  # noqa: E402
 
 FULL = {"communities_per_city": 30, "n_subscribers": 10000, "epidemic_days": 35, "n_days": 28}
 QUICK = {"communities_per_city": 30, "n_subscribers": 8000, "epidemic_days": 35, "n_days": 22, "day_step": 2}

@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/scale.py            # full: ~34M pings for speed, ~136M (>= 8 GB raw) for memory
     .venv/bin/python benchmarks/scale.py --quick    # under a minute, same keys
 
-What is timed: the distributed engine steps of a build (miniapp.distributed.DaskExecutor): ingest
+What is timed: the distributed engine steps of a build (miniapp.pipeline.cluster.executor.DaskExecutor): ingest
 (validation + pseudonymisation of raw Parquet pings), repartition by pseudonym hash, stays and
 city-days, itineraries, flows, companion search. Not timed: generating the data, starting the cluster,
 the forecast and the SQLite snapshot (they do not depend on the number of subscribers' pings).
@@ -35,8 +35,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from forecast.synth import NationConfig, generate_nation_to_dir  # noqa: E402
-from miniapp.build import BuildParams, read_reference_feeds  # noqa: E402
-from miniapp.distributed import DaskExecutor, dask_client, parse_bytes  # noqa: E402
+from miniapp.pipeline import (BuildContext, BuildParams, CompanionResult, DaskExecutor, dask_client,  # noqa: E402
+                              list_feed_folder, parse_bytes)
+from miniapp.pipeline.inputs import read_reference_feeds  # noqa: E402
 
 KEY = b"riskcard-benchmark-scale-key-001"
 AS_OF = "2020-02-01"
@@ -89,21 +90,20 @@ def run_engine(client, feeds: Path, work: Path, params: BuildParams) -> dict:
     """The distributed engine steps on ``feeds`` from scratch; seconds per step."""
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
-    ref, _, _ = read_reference_feeds(feeds, KEY, params.tz)
+    folder = list_feed_folder(feeds)
+    ref, _, _ = read_reference_feeds(folder, KEY, params.tz)
     pids = client.run(_warm)
     assert os.getpid() not in pids.values() and len(set(pids.values())) == len(pids)  # worker processes
     ex = DaskExecutor(client, collect=False)
     t = {}
     t0 = time.perf_counter()
-    info = ex.ingest(feeds, ref["cells"], work / "cache", KEY, params, progress=False, quarantine_dir=work / "q")
+    info = ex.ingest(folder.ping_parts, ref["cells"], work / "cache", KEY, params, progress=False, quarantine_dir=work / "q")
     t["ingest_stays_s"] = time.perf_counter() - t0
-    ctx = {"as_of": AS_OF, "params": params, "feeds": ref, "warnings": []}
+    ctx = BuildContext(AS_OF, params, ref)
     for name in ("itineraries", "flows", "companions"):
         t1 = time.perf_counter()
-        try:
-            rows = len(ex.steps[name](ctx))
-        except NotImplementedError:  # an engine function not written yet
-            rows = None
+        result = ex.steps[name](ctx)
+        rows = len(result.exposure if isinstance(result, CompanionResult) else result)
         t[f"{name}_s"] = time.perf_counter() - t1
         t[f"{name}_rows"] = rows
     t["total_s"] = time.perf_counter() - t0
@@ -125,7 +125,7 @@ def _peak_rss() -> int:
 def _warm() -> int:
     import forecast.contacts  # noqa: F401  (imports are not the engine's cost)
     import forecast.feeds  # noqa: F401
-    import miniapp.build  # noqa: F401
+    import miniapp.pipeline.run  # noqa: F401
 
     return os.getpid()
 

@@ -21,7 +21,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from forecast import backtest, china2020, fit  # noqa: E402
+from forecast.epidemic import backtest, china2020, fit  # noqa: E402
 
 
 def reference_workload() -> float:

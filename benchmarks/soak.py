@@ -193,7 +193,8 @@ def build_requests(public_url: str, community_ids: list[int], tokens: list[str],
 
 
 def mint_tokens(key_dir: Path, n: int = 50) -> list[str]:
-    from miniapp.proofs import generate_key, load_signing_keys, sign_card
+    from miniapp.proofs import generate_key, load_signing_keys
+    from miniapp.proofs import sign_card
 
     generate_key(key_dir, not_before_s=0)
     ring = load_signing_keys(key_dir)
@@ -260,8 +261,8 @@ def main(argv: list[str] | None = None) -> None:
         return
 
     sys.path.insert(0, str(ROOT))
-    from miniapp.store import SnapshotStore
-    from miniapp.publish import read_current
+    from miniapp.snapshot import SnapshotStore
+    from miniapp.snapshot import read_current
     from tests.miniapp.snapshot_fixture import TEST_KEY, publish_fixture
 
     seconds = 30.0 if args.quick else args.minutes * 60

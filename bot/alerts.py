@@ -30,7 +30,8 @@ from typing import Any, Callable, Iterable
 from zoneinfo import ZoneInfo
 
 from bot import replies as R
-from forecast.phones import mask_msisdn, pseudonymise, uid_to_pseudonym
+from forecast.phones import PhoneNumberError, mask_msisdn, normalise_msisdn, pseudonymise, uid_to_pseudonym
+from miniapp.cards import card_for
 
 log = logging.getLogger(__name__)
 
@@ -278,15 +279,15 @@ def exposures_from_order(rows: Iterable[dict], store: Any, pseudonym_key: bytes)
     Examples
     --------
     >>> class Store:
-    ...     def itinerary(self, uid): return {"companion": True}
+    ...     def itinerary(self, uid):
+    ...         return {"window_start": "2020-01-18", "window_end": "2020-01-31", "cities": [],
+    ...                 "exposure": [{"level": "companion"}]}
     >>> number = "138" + "0013" + "8000"  # a test number, spelled so it is not taken for a real one
     >>> exps, skipped = exposures_from_order([{"msisdn": number, "case_id": "C1"}, {"msisdn": "12"}],
     ...                                      Store(), b"k" * 32)
     >>> exps[0].key, skipped
     ('companion:C1:68ba9da759ce5549', {'bad_number': 1})
     """
-    from forecast.phones import PhoneNumberError, normalise_msisdn
-
     exposures: list[Exposure] = []
     skipped: dict[str, int] = {}
     for row in rows:
@@ -296,8 +297,7 @@ def exposures_from_order(rows: Iterable[dict], store: Any, pseudonym_key: bytes)
             skipped["bad_number"] = skipped.get("bad_number", 0) + 1
             continue
         uid = pseudonymise(e164, pseudonym_key)
-        itinerary = store.itinerary(uid)
-        if not itinerary or not itinerary.get("companion"):
+        if not card_for(store, uid)["companion"]:
             skipped["not_companion"] = skipped.get("not_companion", 0) + 1
             continue
         case = str(row.get("case_id") or "-").strip()[:40] or "-"

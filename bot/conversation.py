@@ -19,6 +19,7 @@ from typing import Any, Callable
 
 from bot import replies as R
 from bot.commands import Intent, parse
+from miniapp.cards import card_for
 
 log = logging.getLogger(__name__)
 
@@ -160,13 +161,10 @@ class Conversation:
         store = self._snapshot()
         if store is None:
             return R.message("no_data", lang)
-        itinerary = store.itinerary(int(ctx.uid))
-        self.state.audit("itinerary_shown", subject=ctx.subject, channel=ctx.channel,
-                         found=itinerary is not None)
+        card = card_for(store, int(ctx.uid))
+        self.state.audit("itinerary_shown", subject=ctx.subject, channel=ctx.channel, found=card["has_records"])
         link = self._link("card", int(ctx.uid), ctx.masked)
-        if itinerary is None:
-            itinerary = {"cities": [], "window_start": "", "window_end": ""}
-        return R.itinerary_text(itinerary, lang, ctx.channel, link, ctx.masked)
+        return R.itinerary_text(card, lang, ctx.channel, link, ctx.masked)
 
     def _consent_yes(self, ctx: "_Ctx", intent: Intent) -> str:
         if ctx.uid is None:

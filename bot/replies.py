@@ -18,6 +18,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Iterable
 
+from miniapp.cards import COLOUR_NAMES
+
 MAX_SMS_SEGMENTS = 2
 CHAT_MAX_CHARS = 1000
 ELLIPSIS = "…"
@@ -204,11 +206,6 @@ POSSIBLE_COMPANION = {
     "en": "You may have shared a place with a case for about 40-60 min (approximate); watch your health.",
 }
 
-COLOURS = {
-    "green": {"zh": "绿色", "en": "green"},
-    "yellow": {"zh": "黄色", "en": "yellow"},
-    "orange": {"zh": "橙色", "en": "orange"},
-}
 TRENDS = {
     "up": {"zh": "上升", "en": "rising"},
     "flat": {"zh": "持平", "en": "flat"},
@@ -303,7 +300,7 @@ def itinerary_text(itinerary: dict, lang: str, channel: str, link: str, masked: 
     if not cities:
         head = message("itinerary_none", lang, start=start, end=end)
         return fit(head + (f" {possible}" if possible else "") + f" {link}", channel, link)
-    colour = COLOURS.get(str(itinerary.get("colour")), {"zh": "", "en": ""})[lang if lang == "en" else "zh"]
+    colour = COLOUR_NAMES.get(str(itinerary.get("colour")), {"zh": "", "en": ""})[lang if lang == "en" else "zh"]
     who = f"{masked} " if masked else ""
     text = ""
     for n in range(len(cities), 0, -1):

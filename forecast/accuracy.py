@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .itinerary import DAY_S, _to_day_s
+from forecast.itinerary import DAY_S, to_day_s
 
 __all__ = ["match_stays", "pings_inside", "stay_scores", "itinerary_exactness"]
 
@@ -30,6 +30,16 @@ def match_stays(detected: pd.DataFrame, truth: pd.DataFrame, *, min_overlap_shar
 
     Both tables need ``uid, start_s, end_s``; stays of one subscriber must not overlap each other
     within a table (true for :func:`forecast.stays.detect_stays` and the synthetic truth).
+
+    Parameters
+    ----------
+    detected : DataFrame
+        Detected stays with ``uid``, ``start_s``, ``end_s`` (UTC Unix seconds), e.g. STAYS.
+    truth : DataFrame
+        True stays with the same columns, e.g. TRUE_STAYS.
+    min_overlap_share : float
+        Least overlap, as a share of the shorter stay's duration, that makes two stays candidates
+        (0.5: half of the shorter stay).
 
     Returns
     -------
@@ -88,6 +98,18 @@ def match_stays(detected: pd.DataFrame, truth: pd.DataFrame, *, min_overlap_shar
 def pings_inside(stays: pd.DataFrame, pings: pd.DataFrame) -> np.ndarray:
     """Number of each stay's subscriber's pings with ``start_s <= ts_s < end_s`` (int64 array).
 
+    Parameters
+    ----------
+    stays : DataFrame
+        Stays with ``uid``, ``start_s``, ``end_s`` (UTC Unix seconds).
+    pings : DataFrame
+        Pings with ``uid`` and ``ts_s`` (UTC Unix seconds), in any order.
+
+    Returns
+    -------
+    ndarray of int64
+        One count per row of ``stays``, in row order.
+
     Examples
     --------
     >>> st = pd.DataFrame({"uid": [1, 2], "start_s": [0, 0], "end_s": [100, 100]})
@@ -115,6 +137,28 @@ def stay_scores(detected: pd.DataFrame, truth: pd.DataFrame, *, pings: pd.DataFr
     least ``min_true_pings`` pings inside (a stay seen by one ping, or none, shows no duration);
     ``recall_all`` counts every true stay of ``>= min_stay_minutes``. Without ``pings`` both are
     ``recall_all``.
+
+    Parameters
+    ----------
+    detected : DataFrame
+        Detected stays with ``uid``, ``start_s``, ``end_s`` (UTC Unix seconds), e.g. STAYS.
+    truth : DataFrame
+        True stays with the same columns, e.g. TRUE_STAYS.
+    pings : DataFrame, optional
+        Pings (``uid``, ``ts_s``) that make a true stay observable; None: every long true stay counts.
+    min_stay_minutes : float
+        Least duration, in minutes, of a true stay that recall counts.
+    min_true_pings : int
+        Least number of pings inside a true stay that makes it observable.
+    min_overlap_share : float
+        Least overlap, as a share of the shorter stay, for a match (see :func:`match_stays`).
+
+    Returns
+    -------
+    dict
+        ``precision``, ``recall`` and ``recall_all`` (floats in [0, 1]; 1.0 when there is nothing to
+        count), ``n_detected`` (detected stays), ``n_true`` (true stays of ``>= min_stay_minutes``),
+        ``n_observable`` (those observable) and ``n_matched`` (matched pairs), all ints.
 
     Examples
     --------
@@ -155,6 +199,29 @@ def itinerary_exactness(detected_city_days: pd.DataFrame, true_city_days: pd.Dat
     ``subscribers`` needs ``uid`` and ``near_border`` (bool). Subscribers with no visited city in
     either table count as exact (both sets empty).
 
+    Parameters
+    ----------
+    detected_city_days : DataFrame
+        CITY_DAYS from detection (``uid, local_date, city_code, minutes``).
+    true_city_days : DataFrame
+        TRUE_CITY_DAYS, the same columns from the ground truth.
+    query_date : date-like
+        Local day D of the query (date, Timestamp, string or datetime64); the window is
+        D - ``window_days`` .. D - 1.
+    subscribers : DataFrame
+        The subscribers to score: ``uid`` and ``near_border`` (bool).
+    window_days : int
+        Length of the window in days.
+    min_city_minutes : float
+        Minutes in a city on one local day that make it a visited city (240: 4 hours).
+
+    Returns
+    -------
+    dict
+        ``exact_share`` (all subscribers), ``exact_share_away`` (not near a border) and
+        ``exact_share_near`` (near a border), floats in [0, 1] (1.0 for an empty group);
+        ``error_near`` (1 - ``exact_share_near``); ``n_subscribers`` and ``n_near_border`` (ints).
+
     Examples
     --------
     >>> subs = pd.DataFrame({"uid": [1, 2], "near_border": [False, True]})
@@ -165,7 +232,7 @@ def itinerary_exactness(detected_city_days: pd.DataFrame, true_city_days: pd.Dat
     >>> itinerary_exactness(det, tru, "2020-01-15", subs)["exact_share_away"]
     1.0
     """
-    d = _to_day_s(query_date)
+    d = to_day_s(query_date)
     lo = d - window_days * DAY_S
     det = _city_pairs(detected_city_days, lo, d, min_city_minutes)
     tru = _city_pairs(true_city_days, lo, d, min_city_minutes)

@@ -16,9 +16,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .itinerary import DAY_S, _to_day_s, local_seconds
-from .schema import DEFAULT_TZ, FLOWS, empty
-from .stays import sort_pings
+from forecast.itinerary import DAY_S, local_seconds, to_day_s
+from forecast.schema import DEFAULT_TZ, FLOWS, empty
+from forecast.stays import sort_pings
 
 TRIPS = {
     "uid": "int64",
@@ -42,6 +42,22 @@ __all__ = ["TRIPS", "ROUND_TRIPS", "trips", "daily_flows", "inflow_from", "round
 
 def trips(stays: pd.DataFrame, *, min_end_stay_minutes: float = 120, tz: str = DEFAULT_TZ) -> pd.DataFrame:
     """Inter-city trips between consecutive end stays (>= 2 h) of each subscriber.
+
+    Parameters
+    ----------
+    stays : DataFrame
+        STAYS (at least ``uid, start_s, end_s, city_code``; times in UTC Unix seconds), in any order.
+    min_end_stay_minutes : float
+        Least duration, in minutes, of an end stay (120: 2 hours); shorter stays are passed through.
+    tz : str
+        IANA time zone of the departure's local day (``Asia/Shanghai`` by default).
+
+    Returns
+    -------
+    DataFrame
+        TRIPS: ``uid``, ``depart_s`` (end of the origin stay), ``arrive_s`` (start of the destination
+        stay), ``origin`` and ``destination`` (city codes) and ``local_date`` (local day of departure),
+        each subscriber's trips in time order.
 
     Examples
     --------
@@ -82,6 +98,18 @@ def daily_flows(trip_table: pd.DataFrame, *, tz: str = DEFAULT_TZ) -> pd.DataFra
 
     ``tz`` is accepted for symmetry; the trips' ``local_date`` already carries the local day.
 
+    Parameters
+    ----------
+    trip_table : DataFrame
+        TRIPS (from :func:`trips`; at least ``local_date, origin, destination``).
+    tz : str
+        Unused (see above).
+
+    Returns
+    -------
+    DataFrame
+        FLOWS: ``local_date, origin, destination, trips`` (number of trips), sorted by those keys.
+
     Examples
     --------
     >>> t = pd.DataFrame({"local_date": pd.to_datetime(["2020-01-01"] * 3),
@@ -110,6 +138,23 @@ def inflow_from(flows: pd.DataFrame, origin_city_code: int, *, start_date=None, 
 
     ``start_date``/``end_date`` bound ``local_date`` (inclusive). Sorted by trips, largest first.
 
+    Parameters
+    ----------
+    flows : DataFrame
+        FLOWS (``local_date, origin, destination, trips``), e.g. from :func:`daily_flows`.
+    origin_city_code : int
+        The 6-digit code of the city the trips leave.
+    start_date, end_date : date-like, optional
+        First and last local day counted (inclusive); None: no bound.
+    by_day : bool
+        True: one row per (day, destination); False: days summed, one row per destination.
+
+    Returns
+    -------
+    DataFrame
+        ``local_date`` (only when ``by_day``), ``origin``, ``destination`` and ``trips`` (int64 sum),
+        sorted by ``trips`` descending, then by the keys; a fresh 0-based index.
+
     Examples
     --------
     >>> f = pd.DataFrame({"local_date": pd.to_datetime(["2020-01-01", "2020-01-02", "2020-01-02"]),
@@ -122,9 +167,9 @@ def inflow_from(flows: pd.DataFrame, origin_city_code: int, *, start_date=None, 
     day = flows["local_date"].to_numpy().astype("datetime64[s]").astype(np.int64)
     sel = flows["origin"].to_numpy(np.int64) == int(origin_city_code)
     if start_date is not None:
-        sel &= day >= _to_day_s(start_date)
+        sel &= day >= to_day_s(start_date)
     if end_date is not None:
-        sel &= day <= _to_day_s(end_date)
+        sel &= day <= to_day_s(end_date)
     f = flows.loc[sel]
     keys = ["local_date", "origin", "destination"] if by_day else ["origin", "destination"]
     out = f.groupby(keys, sort=True)["trips"].sum().reset_index()
@@ -136,6 +181,19 @@ def inflow_from(flows: pd.DataFrame, origin_city_code: int, *, start_date=None, 
 
 def round_trips(trip_table: pd.DataFrame, *, max_away_days: float | None = None) -> pd.DataFrame:
     """Trips A -> B followed by the same subscriber's next trip B -> A ("went there and came back").
+
+    Parameters
+    ----------
+    trip_table : DataFrame
+        TRIPS (from :func:`trips`; ``uid, depart_s, arrive_s, origin, destination, local_date``).
+    max_away_days : float, optional
+        Longest time away, in days, from arriving at B to departing B for A; None: no limit.
+
+    Returns
+    -------
+    DataFrame
+        ROUND_TRIPS: ``uid``, ``origin`` (A), ``destination`` (B), ``depart_s`` (departure from A),
+        ``return_s`` (arrival back at A) and ``local_date`` (local day of the departure from A).
 
     Examples
     --------
@@ -177,6 +235,17 @@ def round_trips(trip_table: pd.DataFrame, *, max_away_days: float | None = None)
 
 def round_trip_counts(round_trip_table: pd.DataFrame) -> pd.DataFrame:
     """Round trips and distinct subscribers per (origin, destination), most frequent first.
+
+    Parameters
+    ----------
+    round_trip_table : DataFrame
+        ROUND_TRIPS (from :func:`round_trips`; at least ``uid, origin, destination``).
+
+    Returns
+    -------
+    DataFrame
+        ``origin, destination, round_trips, subscribers`` (int64): round trips and distinct ``uid``
+        per pair, sorted by ``round_trips`` descending, then by ``origin, destination``.
 
     Examples
     --------

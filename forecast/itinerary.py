@@ -21,8 +21,8 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 
-from .schema import CITY_DAYS, DEFAULT_TZ, ITINERARY, empty
-from .stays import CellTable, sort_pings
+from forecast.schema import CITY_DAYS, DEFAULT_TZ, ITINERARY, empty
+from forecast.stays import CellTable, sort_pings
 
 DAY_S = 86_400
 _CHUNK_ROWS = 131_072  # stays per chunk of city_days (whole subscribers)
@@ -32,6 +32,19 @@ __all__ = ["local_seconds", "city_days", "itineraries", "visited_city_sets"]
 
 def local_seconds(ts_s: np.ndarray, tz: str = DEFAULT_TZ) -> np.ndarray:
     """Wall-clock seconds of ``tz`` for UTC Unix seconds (int64), offsets looked up per hour.
+
+    Parameters
+    ----------
+    ts_s : array_like of int64
+        UTC Unix seconds.
+    tz : str
+        IANA time zone (``Asia/Shanghai`` by default).
+
+    Returns
+    -------
+    ndarray of int64
+        Seconds since 1970-01-01 00:00 wall-clock time of ``tz``, one per input (UTC offset of the
+        hour each time falls in).
 
     Examples
     --------
@@ -59,8 +72,24 @@ def _hour_offsets(tz: str, h0: int, h1: int) -> np.ndarray:
     return offset
 
 
-def _to_day_s(query_date) -> int:
-    """Local calendar day (date, Timestamp, string or datetime64) as seconds of its midnight."""
+def to_day_s(query_date) -> int:
+    """Local calendar day (date, Timestamp, string or datetime64) as seconds of its midnight.
+
+    Parameters
+    ----------
+    query_date : date, Timestamp, str or numpy.datetime64
+        The local day; a time of day is dropped, and a time zone is dropped without conversion.
+
+    Returns
+    -------
+    int
+        Unix seconds of that day's midnight read as UTC (the ``local_date`` convention of CITY_DAYS).
+
+    Raises
+    ------
+    TypeError
+        If ``query_date`` is none of the accepted types.
+    """
     if isinstance(query_date, (np.datetime64, str, dt.date, pd.Timestamp)):
         ts = pd.Timestamp(query_date)
     else:
@@ -298,7 +327,7 @@ def itineraries(
     del tz
     if window_days < 1:
         raise ValueError("window_days must be >= 1")
-    d = _to_day_s(query_date)
+    d = to_day_s(query_date)
     day = city_days["local_date"].to_numpy().astype("datetime64[s]").astype(np.int64)
     sel = (day >= d - window_days * DAY_S) & (day < d) & (city_days["minutes"].to_numpy() >= min_city_minutes)
     uid = city_days["uid"].to_numpy(np.int64)[sel]
@@ -335,6 +364,16 @@ def itineraries(
 
 def visited_city_sets(itinerary: pd.DataFrame) -> pd.Series:
     """Each subscriber's set of visited cities as a sorted tuple, indexed by uid.
+
+    Parameters
+    ----------
+    itinerary : DataFrame
+        ITINERARY (at least ``uid`` and ``city_code``), e.g. from :func:`itineraries`.
+
+    Returns
+    -------
+    Series
+        Index ``uid``; each value a tuple of that subscriber's ``city_code`` values in ascending order.
 
     Examples
     --------

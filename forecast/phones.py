@@ -40,6 +40,11 @@ def normalise_msisdn(text: str, default_country: str = "86") -> str:
     default_country : str
         Country calling code assumed for national numbers without a prefix.
 
+    Returns
+    -------
+    str
+        The E.164 form: ``+`` and 8 to 15 digits (``+86`` and 11 digits for a Chinese mobile).
+
     Raises
     ------
     PhoneNumberError
@@ -94,6 +99,17 @@ def normalise_msisdn(text: str, default_country: str = "86") -> str:
 def mask_msisdn(e164: str) -> str:
     """Mask a normalised number the way the itinerary card shows it.
 
+    Parameters
+    ----------
+    e164 : str
+        A normalised number (from :func:`normalise_msisdn`).
+
+    Returns
+    -------
+    str
+        A Chinese mobile as its first 3 and last 4 national digits around ``****``; any other number
+        as ``+``, up to 4 leading digits, ``***`` and the last 4 digits (2 for numbers under 11 digits).
+
     Examples
     --------
     >>> example, us_example = "+8613812345678", "+14155550100"
@@ -114,7 +130,23 @@ def mask_msisdn(e164: str) -> str:
 
 
 def check_key(key: bytes) -> bytes:
-    """Return ``key`` if it is long enough to be a pseudonym key, else raise ``ValueError``."""
+    """Return ``key`` if it is long enough to be a pseudonym key, else raise ``ValueError``.
+
+    Parameters
+    ----------
+    key : bytes or bytearray
+        The pseudonym key (``RISKCARD_PSEUDONYM_KEY``); at least ``MIN_KEY_BYTES`` (16) bytes.
+
+    Returns
+    -------
+    bytes
+        ``key`` as ``bytes``.
+
+    Raises
+    ------
+    ValueError
+        If ``key`` is not bytes or is shorter than ``MIN_KEY_BYTES``.
+    """
     if not isinstance(key, (bytes, bytearray)) or len(key) < MIN_KEY_BYTES:
         raise ValueError(f"pseudonym key must be at least {MIN_KEY_BYTES} bytes")
     return bytes(key)
@@ -148,6 +180,18 @@ def _hmac_sha256(key: bytes):
 def pseudonymise(e164: str, key: bytes) -> int:
     """Return the int64 ``uid`` of a normalised number.
 
+    Parameters
+    ----------
+    e164 : str
+        A normalised number (from :func:`normalise_msisdn`); hashed as its ASCII bytes.
+    key : bytes
+        The pseudonym key (checked by :func:`check_key`).
+
+    Returns
+    -------
+    int
+        The ``uid``: the first 8 bytes of HMAC-SHA256(key, e164) as a signed big-endian int64.
+
     Examples
     --------
     >>> example = "+8613800138000"
@@ -162,6 +206,16 @@ def pseudonymise(e164: str, key: bytes) -> int:
 def uid_to_pseudonym(uid: int) -> str:
     """The 16-hex-character text form of a ``uid``.
 
+    Parameters
+    ----------
+    uid : int
+        A subscriber's int64 ``uid`` (negative values are read as their unsigned 64-bit pattern).
+
+    Returns
+    -------
+    str
+        16 lowercase hex characters, zero-padded (the uid's 8 bytes, big-endian).
+
     Examples
     --------
     >>> uid_to_pseudonym(-1)
@@ -172,6 +226,21 @@ def uid_to_pseudonym(uid: int) -> str:
 
 def pseudonym_to_uid(pseudonym: str) -> int:
     """Inverse of :func:`uid_to_pseudonym`.
+
+    Parameters
+    ----------
+    pseudonym : str
+        16 hex characters (from :func:`uid_to_pseudonym`).
+
+    Returns
+    -------
+    int
+        The signed int64 ``uid``.
+
+    Raises
+    ------
+    ValueError
+        If ``pseudonym`` is not 16 hex characters.
 
     Examples
     --------
@@ -184,7 +253,18 @@ def pseudonym_to_uid(pseudonym: str) -> int:
 
 
 def uids_to_pseudonyms(uids: np.ndarray) -> np.ndarray:
-    """Vectorised :func:`uid_to_pseudonym` over an int64 array, as an array of str."""
+    """Vectorised :func:`uid_to_pseudonym` over an int64 array, as an array of str.
+
+    Parameters
+    ----------
+    uids : array_like of int64
+        Subscribers' ``uid`` values.
+
+    Returns
+    -------
+    ndarray of str
+        One 16-hex-character pseudonym per uid, in input order (empty array for no uids).
+    """
     u = np.asarray(uids, dtype=np.int64).view(np.uint64)
     return np.char.zfill(np.char.mod("%x", u), 16) if len(u) else np.array([], dtype=str)
 
@@ -194,6 +274,15 @@ def pseudonymise_series(msisdn: pd.Series, key: bytes, default_country: str = "8
 
     Each distinct raw value is stripped, normalised and hashed once, so the cost is per subscriber,
     not per record. Empty or missing values get the error ``"empty"``.
+
+    Parameters
+    ----------
+    msisdn : pandas.Series
+        Raw numbers as delivered (text; surrounding spaces are stripped, missing values allowed).
+    key : bytes
+        The pseudonym key (checked by :func:`check_key`).
+    default_country : str
+        Country calling code assumed for national numbers without a prefix (see :func:`normalise_msisdn`).
 
     Returns
     -------
@@ -219,6 +308,24 @@ def pseudonymise_codes(msisdn: pd.Series, key: bytes, default_country: str = "86
     """``(codes, uid, error)``: each row's code into the distinct values' ``uid`` and ``error`` arrays,
     whose last slot (code -1) is a missing value's (uid 0, error ``"empty"``).
 
+    Parameters
+    ----------
+    msisdn : pandas.Series
+        Raw numbers as delivered (text; missing values allowed).
+    key : bytes
+        The pseudonym key (checked by :func:`check_key`).
+    default_country : str
+        Country calling code assumed for national numbers without a prefix (see :func:`normalise_msisdn`).
+
+    Returns
+    -------
+    codes : ndarray of int64
+        For each row of ``msisdn``, the index of its distinct value (-1 for a missing value).
+    uid : ndarray of int64
+        ``uid`` per distinct value (0 where invalid), plus a last slot 0 for missing values.
+    error : ndarray of str (object)
+        Error per distinct value (``""`` where valid, else the reason), plus a last slot ``"empty"``.
+
     Examples
     --------
     >>> example = pd.Series(["13800138000", None, "13800138000"])
@@ -238,6 +345,24 @@ _PLAIN_CN = r"(?:\+86)?1[3-9][0-9]{9}"
 
 def pseudonymise_uniques(values: np.ndarray, key: bytes, default_country: str = "86") -> tuple[np.ndarray, np.ndarray]:
     """``(uid, error)`` arrays for an object array of distinct raw numbers (see :func:`pseudonymise_series`).
+
+    Parameters
+    ----------
+    values : ndarray of object
+        Distinct raw numbers (text or missing); each is stripped before normalising.
+    key : bytes
+        The pseudonym key (checked by :func:`check_key`).
+    default_country : str
+        Country calling code assumed for national numbers without a prefix; the fast path for plain
+        Chinese mobiles applies only with ``"86"``.
+
+    Returns
+    -------
+    uid : ndarray of int64
+        ``uid`` per value, 0 where the number is empty or invalid.
+    error : ndarray of object (str)
+        ``""`` where valid, ``"empty"`` for an empty or missing value, else the reason from
+        :class:`PhoneNumberError`.
 
     Examples
     --------

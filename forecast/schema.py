@@ -153,6 +153,16 @@ GRADE_NAMES_ZH = {
 def empty(table: dict) -> "pandas.DataFrame":  # noqa: F821 - documented return type
     """Return an empty data frame with the columns and dtypes of ``table``.
 
+    Parameters
+    ----------
+    table : dict
+        Column name -> pandas dtype, one of the tables of this module (e.g. ``PINGS``, ``STAYS``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        No rows; the columns of ``table``, in its order, with its dtypes.
+
     Examples
     --------
     >>> empty(PINGS).dtypes.to_dict()

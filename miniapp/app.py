@@ -10,8 +10,7 @@ from pathlib import Path
 from flask import Flask, g, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from miniapp import config as settings
-from miniapp import errors, i18n, security
+from miniapp import config as settings, errors, i18n, security, services
 from miniapp.response_cache import ResponseCache
 
 log = logging.getLogger(__name__)
@@ -61,7 +60,6 @@ def create_app(config: Mapping[str, object] | None = None) -> Flask:
     if hops:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_prefix=hops)  # type: ignore[method-assign]
 
-    from miniapp import services
 
     app.extensions["riskcard"] = services.Services.from_config(app.config)
     i18n.init_app(app)

@@ -1,39 +1,157 @@
-"""Itinerary cards: what a card shows, what its signed proof carries, and short links to it.
+"""The itinerary card (行程卡): the one home of what a card says.
 
-Shared by the web card flow and the bot (whose SMS replies carry a short link to a signed card).
+- the colour policy (:data:`COLOUR_POLICY`, first matching rule wins) and the colours' names in
+  Chinese and English (:data:`COLOUR_NAMES`), which the card page, the verify page and the bot show;
+- the card of a subscriber (:func:`card_for`), built from the snapshot's records of them, including
+  the answer for a number the snapshot has no records of;
+- what the signed proof carries (:func:`card_claims`).
+
+The snapshot (:meth:`miniapp.snapshot.SnapshotStore.itinerary`) holds the facts: the cities of the
+window and the exposure rows. The rules that turn facts into a colour live here only.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import secrets
+from typing import Mapping
 
-SHORT_LINK_TTL_S = 24 * 3600
-_LINK_PREFIX = "cardlink:"
+# The itinerary card's colour policy (docs/snapshot.md): first matching row wins. Only a companion
+# (>= 60 min, the rule) turns orange; a possible companion (estimated 40-60 min, within the
+# measurement error) keeps its colour and gets POSSIBLE_COMPANION_NOTICE instead.
+COLOUR_POLICY = (
+    ("orange", "companion", "与确诊病例有时空伴随", "Shared a place with a confirmed case for 60 min or more"),
+    ("yellow", "starred_city", "14天内到访过带星号的城市", "Visited a starred city in the last 14 days"),
+    ("green", "default", "14天内未到访带星号的城市", "No starred city in the last 14 days"),
+)
+COLOURS = tuple(rule[0] for rule in COLOUR_POLICY)
+COLOUR_NAMES = {
+    "green": {"zh": "绿色", "en": "Green"},
+    "yellow": {"zh": "黄色", "en": "Yellow"},
+    "orange": {"zh": "橙色", "en": "Orange"},
+}
+POSSIBLE_COMPANION_NOTICE = {
+    "zh": "您可能曾与确诊病例在同一地点停留（约40-60分钟，测量有误差）。请留意健康状况。",
+    "en": "You may have shared a place with a confirmed case (about 40-60 minutes; the measurement is "
+          "approximate). Watch your health.",
+}
+
+
+def colour_of(facts: Mapping[str, bool]) -> tuple[str, str, str, str]:
+    """The first rule of :data:`COLOUR_POLICY` that ``facts`` meet: (colour, rule, reason zh, reason en).
+
+    Parameters
+    ----------
+    facts : mapping
+        ``companion`` (a companion of a case by the rule) and ``starred_city`` (a starred city in
+        the window); missing facts are false.
+
+    Returns
+    -------
+    tuple
+        The colour, the name of the rule that chose it, and the reason in Chinese and English.
+
+    Examples
+    --------
+    >>> colour_of({"companion": False, "starred_city": True})[:2]
+    ('yellow', 'starred_city')
+    >>> colour_of({})[0]
+    'green'
+    """
+    met = {**facts, "default": True}
+    return next(rule for rule in COLOUR_POLICY if met.get(rule[1]))
+
+
+def card_from_records(records: Mapping) -> dict:
+    """A card from the snapshot's records of one subscriber (:meth:`SnapshotStore.itinerary`).
+
+    Parameters
+    ----------
+    records : mapping
+        ``window_start``, ``window_end``, ``cities`` (each with ``starred``), ``exposure`` (rows with
+        ``level``), ``updated_at``, ``as_of``.
+
+    Returns
+    -------
+    dict
+        The records plus ``companion``, ``possible_companion``, the notices, ``colour``,
+        ``colour_rule`` and the reasons.
+
+    Examples
+    --------
+    >>> rec = {"window_start": "2020-01-18", "window_end": "2020-01-31", "exposure": [],
+    ...        "cities": [{"name": "武汉", "starred": True}]}
+    >>> card = card_from_records(rec)
+    >>> card["colour"], card["colour_reason_en"]
+    ('yellow', 'Visited a starred city in the last 14 days')
+    """
+    cities = list(records.get("cities") or [])
+    levels = {e.get("level") for e in records.get("exposure") or []}
+    companion = "companion" in levels
+    possible = not companion and "possible" in levels
+    colour, rule, why_zh, why_en = colour_of({"companion": companion,
+                                              "starred_city": any(c.get("starred") for c in cities)})
+    return {**records, "cities": cities, "companion": companion, "possible_companion": possible,
+            "notice_zh": POSSIBLE_COMPANION_NOTICE["zh"] if possible else None,
+            "notice_en": POSSIBLE_COMPANION_NOTICE["en"] if possible else None,
+            "colour": colour, "colour_rule": rule, "colour_reason_zh": why_zh, "colour_reason_en": why_en}
+
+
+def no_records(meta: Mapping) -> dict:
+    """The records of a subscriber the snapshot knows nothing of: the window, no city, no exposure.
+
+    Parameters
+    ----------
+    meta : mapping
+        The snapshot's meta (``window_start``, ``window_end``, ``built_at``, ``as_of``).
+
+    Returns
+    -------
+    dict
+        Records in the form of :meth:`SnapshotStore.itinerary`.
+
+    Examples
+    --------
+    >>> no_records({"window_start": "2020-01-18", "window_end": "2020-01-31", "as_of": "2020-02-01"})["cities"]
+    []
+    """
+    return {"window_start": meta["window_start"], "window_end": meta["window_end"], "cities": [], "exposure": [],
+            "updated_at": meta.get("built_at"), "as_of": meta.get("as_of")}
 
 
 def card_for(store, uid: int) -> dict:
-    """The card of ``uid``: the snapshot's itinerary, or the window with no cities.
+    """The card of ``uid`` from ``store`` (a :class:`miniapp.snapshot.SnapshotStore`).
 
-    A subscriber the snapshot does not know has no city with a 4 h stay in the window: green.
+    Parameters
+    ----------
+    store : SnapshotStore
+        The snapshot being served.
+    uid : int
+        The subscriber's pseudonym (``forecast.phones``).
+
+    Returns
+    -------
+    dict
+        :func:`card_from_records` of the snapshot's records, or of :func:`no_records` when it has none;
+        ``has_records`` says which.
     """
-    card = store.itinerary(uid)
-    if card is None:
-        meta = store.meta()
-        as_of = dt.date.fromisoformat(str(meta["as_of"]))
-        card = {
-            "window_start": (as_of - dt.timedelta(days=14)).isoformat(),
-            "window_end": (as_of - dt.timedelta(days=1)).isoformat(),
-            "cities": [],
-            "companion": False,
-            "colour": "green",
-            "updated_at": meta.get("built_at"),
-        }
-    return card
+    records = store.itinerary(uid)
+    card = card_from_records(records if records is not None else no_records(store.meta()))
+    return {**card, "has_records": records is not None}
 
 
-def card_claims(card: dict, masked: str) -> dict:
+def card_claims(card: Mapping, masked: str) -> dict:
     """What the signed proof carries: no pseudonym, no raw number.
+
+    Parameters
+    ----------
+    card : mapping
+        A card (:func:`card_for`).
+    masked : str
+        The masked number (``138****5678``).
+
+    Returns
+    -------
+    dict
+        The claims :func:`miniapp.proofs.sign_card` signs.
 
     Examples
     --------
@@ -48,26 +166,3 @@ def card_claims(card: dict, masked: str) -> dict:
         "msisdn_masked": masked,
         "updated": card.get("updated_at"),
     }
-
-
-def issue_card_token(state, store, keyring, uid: int, pseudonym: str, masked: str) -> tuple[dict, str]:
-    """Build ``uid``'s card, sign it, record the proof; return (card, token)."""
-    from miniapp.proofs import issue_card
-
-    card = card_for(store, uid)
-    return card, issue_card(state, pseudonym, card_claims(card, masked), keyring)
-
-
-def mint_short_link(state, token: str, ttl_s: int = SHORT_LINK_TTL_S) -> str:
-    """Store ``token`` under a short random id (for SMS) and return the id."""
-    link_id = secrets.token_urlsafe(9)
-    state.remember(_LINK_PREFIX + link_id, {"token": token}, ttl_s)
-    return link_id
-
-
-def resolve_short_link(state, link_id: str) -> str | None:
-    """The token behind a short link, or None when unknown or expired."""
-    if not link_id or len(link_id) > 32:
-        return None
-    value = state.recall(_LINK_PREFIX + link_id)
-    return value.get("token") if value else None

@@ -13,6 +13,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from forecast.phones import pseudonymise_series
+from forecast.synth import NationConfig, generate_nation, write_nation
+from miniapp.cards import card_for
+from miniapp.pipeline import run_build
+from miniapp.proofs import generate_key, load_signing_keys
+from miniapp.snapshot import open_current, read_current
+
+
 DEMO_AS_OF = "2020-02-01"
 
 
@@ -56,11 +64,6 @@ def demo_settings(demo_dir: Path, port: int = 8000) -> dict[str, str]:
 
 def prepare_demo(demo_dir: Path, size: DemoSize = DemoSize(), *, port: int = 8000, log: Callable[[str], None] = print) -> dict:
     """Generate, build and pick examples; returns settings, example communities and numbers."""
-    from forecast.synth import NationConfig, generate_nation, write_nation
-    from miniapp.build import run_build
-    from miniapp.proofs import generate_key, load_signing_keys
-    from miniapp.publish import read_current
-
     demo_dir = Path(demo_dir)
     env = demo_settings(demo_dir, port)
     key = bytes.fromhex(env["RISKCARD_PSEUDONYM_KEY"])
@@ -99,15 +102,14 @@ def pick_people(feeds: Path, snapshot_dir: Path, key: bytes) -> dict[str, str]:
     """One synthetic test number per card colour (orange, yellow, green) for the demo to print."""
     import pandas as pd
 
-    from forecast.phones import pseudonymise_series
-    from miniapp.store import open_current
 
     store = open_current(snapshot_dir)()
     numbers = pd.read_parquet(feeds / "pings.parquet", columns=["msisdn"])["msisdn"].drop_duplicates().head(3000)
     uids, _ = pseudonymise_series(numbers, key)
     found: dict[str, str] = {}
     for number, uid in zip(numbers, uids):  # demo-time only, a few thousand at most
-        colour = (store.itinerary(int(uid)) or {}).get("colour")
+        card = card_for(store, int(uid))
+        colour = card["colour"] if card["has_records"] else None
         if colour and colour not in found:
             found[colour] = str(number)
         if len(found) == 3:
@@ -119,7 +121,6 @@ def pick_communities(snapshot_dir: Path, n: int = 3) -> list[dict]:
     """The highest-graded communities, with their pinyin initials to type."""
     from pypinyin import Style, lazy_pinyin
 
-    from miniapp.store import open_current
 
     store = open_current(snapshot_dir)()
     graded = sorted((g for g in store.grades() if g.get("score") is not None), key=lambda g: -float(g["score"]))[:n]

@@ -10,6 +10,7 @@ from flask import Flask, abort, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from miniapp.i18n import tr
+from miniapp.state import StateUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +58,6 @@ def init_app(app: Flask) -> None:
             return _render(503, STATE_DOWN)
         return _render(code)
 
-    from miniapp.state import StateUnavailable
 
     @app.errorhandler(StateUnavailable)
     def _state_down(exc: StateUnavailable):

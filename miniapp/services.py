@@ -13,6 +13,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from forecast.phones import uid_to_pseudonym
+from miniapp.proofs import issue_card_token, load_signing_keys, mint_short_link
+from miniapp.snapshot import open_current
+from miniapp.state import open_state
+
+
 log = logging.getLogger(__name__)
 
 
@@ -47,8 +53,6 @@ class Services:
         if self._state is None:
             with self._lock:
                 if self._state is None:
-                    from miniapp.state import open_state
-
                     self._state = open_state(self.state_url)
         return self._state
 
@@ -58,8 +62,6 @@ class Services:
         if self._store_opener is None:
             with self._lock:
                 if self._store_opener is None:
-                    from miniapp.store import open_current
-
                     self._store_opener = open_current(self.snapshot_dir)
         return self._store_opener()
 
@@ -73,17 +75,12 @@ class Services:
         if self._keyring is None or stamp != self._keyring_stamp:
             with self._lock:
                 if self._keyring is None or stamp != self._keyring_stamp:
-                    from miniapp.proofs import load_signing_keys
-
                     self._keyring = load_signing_keys(self.signing_key_dir)
                     self._keyring_stamp = stamp
         return self._keyring
 
     def card_link(self, uid: int, masked: str | None) -> str:
         """A short link to a freshly signed card of ``uid`` (the bot's SMS replies carry it)."""
-        from forecast.phones import uid_to_pseudonym
-        from miniapp.cards import issue_card_token, mint_short_link
-
         store = self.store()
         if store is None:
             return self.public_url + "/card"

@@ -3,7 +3,7 @@
 The published coefficients (forecast.grades.DEFAULT_MODEL) change only through this script:
 
     .venv/bin/python scripts/fit_grade_model.py            # fit and print (Python and JSON)
-    .venv/bin/python scripts/fit_grade_model.py --write    # also rewrite the block in forecast/grades.py
+    .venv/bin/python scripts/fit_grade_model.py --write    # also rewrite the block in forecast/grades/model.py
 
 Training nations use seeds 101.. (the benchmark evaluates seeds 1 and 2: never the same outbreaks).
 """
@@ -21,7 +21,7 @@ import click
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from forecast.grades_eval import build_panels, default_specs, evaluate, fit_model  # noqa: E402
+from forecast.grades import build_panels, default_specs, evaluate, fit_model  # noqa: E402
 
 TRAIN_SEEDS = (101, 102)
 PANEL = {"communities_per_city": 30, "n_subscribers": 10000, "epidemic_days": 35, "n_days": 28}
@@ -37,7 +37,7 @@ def model_source(model) -> str:
 
 @click.command()
 @click.option("--seeds", default=",".join(map(str, TRAIN_SEEDS)), show_default=True, help="training seeds")
-@click.option("--write", is_flag=True, help="rewrite DEFAULT_MODEL in forecast/grades.py")
+@click.option("--write", is_flag=True, help="rewrite DEFAULT_MODEL in forecast/grades/model.py")
 def main(seeds: str, write: bool) -> None:
     """Fit the grade model on the large- and small-city nations of the training seeds."""
     seeds_ = [int(s) for s in seeds.split(",")]
@@ -57,7 +57,7 @@ def main(seeds: str, write: bool) -> None:
         pat = re.compile("(" + re.escape(BEGIN) + r"[^\n]*\n).*?" + re.escape(END), re.S)
         new, n = pat.subn(lambda m: m.group(1) + src + END, text)
         if n != 1:
-            raise SystemExit("could not find the golden block in forecast/grades.py")
+            raise SystemExit("could not find the golden block in forecast/grades/model.py")
         path.write_text(new, encoding="utf-8")
         print(f"wrote {path}", file=sys.stderr)
 

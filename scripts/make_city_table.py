@@ -12,7 +12,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from forecast.synth_geo import CITY_TABLE_PATH, read_china2020_cities  # noqa: E402
+from forecast.synth.geo import CITY_TABLE_PATH, read_china2020_cities  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

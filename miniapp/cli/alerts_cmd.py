@@ -47,10 +47,10 @@ def send(order_path: str, dry_run: bool, basis: str, per_minute: int, details: b
 
     Example: riskcard alerts send --order order.csv --dry-run
     """
-    from miniapp.cli._keys import pseudonym_key
+    from miniapp.cli.pseudonym import pseudonym_key
     from bot.alerts import AlertPolicy, TwilioSender, exposures_from_order, make_client, send_alerts
     from miniapp.state import open_state
-    from miniapp.store import open_current
+    from miniapp.snapshot import open_current
 
     cfg = _settings()
     key = pseudonym_key()

@@ -7,7 +7,7 @@ import json
 import click
 import pandas as pd
 
-from forecast import backtest
+from forecast.epidemic import backtest
 
 COLUMNS = ["n_tasks", "mean_wis_seir", "mean_wis_persistence", "mean_wis_loglinear",
            "relative_wis_vs_persistence", "relative_wis_vs_loglinear", "coverage_50", "coverage_95",

@@ -53,8 +53,9 @@ def command(feeds_dir, as_of, out_dir, keep, members, purge_feeds, pseudonym_key
     """
     from dataclasses import replace
 
-    from miniapp.build import BuildParams, run_build
-    from miniapp.cli._keys import pseudonym_key
+    from miniapp.pipeline import BuildParams
+    from miniapp.pipeline import run_build
+    from miniapp.cli.pseudonym import pseudonym_key
     from miniapp.snapshot import SnapshotError
 
     key = pseudonym_key(pseudonym_key_file)
@@ -82,13 +83,13 @@ def _executor(workers, scheduler, worker_memory, buckets, out_dir, processes=Non
     if not workers and not scheduler:
         import os
 
-        from miniapp.build import LocalExecutor
+        from miniapp.pipeline import LocalExecutor
 
         yield LocalExecutor(processes=processes or os.cpu_count() or 1)
         return
     from pathlib import Path
 
-    from miniapp.distributed import DaskExecutor, dask_client, parse_bytes
+    from miniapp.pipeline import DaskExecutor, dask_client, parse_bytes
 
     try:
         parse_bytes(worker_memory)

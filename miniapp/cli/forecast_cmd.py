@@ -8,7 +8,7 @@ import click
 import numpy as np
 import pandas as pd
 
-from forecast import china2020, fit
+from forecast.epidemic import china2020, fit
 
 REGION_COLUMNS = ("region", "province", "city", "city_code", "city_en")
 
@@ -49,16 +49,9 @@ def load_flows(path: str | None, regions: list[str]) -> np.ndarray | None:
         raise click.UsageError("flows need origin, destination, trips / 流量表需要 origin, destination, trips")
     df = df.assign(origin=df["origin"].astype(str), destination=df["destination"].astype(str))
     day_col = next((c for c in ("local_date", "date", "Day") if c in df.columns), None)
-    n_days = df[day_col].nunique() if day_col else 1
-    pos = pd.Series(np.arange(len(regions)), index=regions)
-    known = df["origin"].isin(pos.index) & df["destination"].isin(pos.index)
-    if not known.any():
+    if not (df["origin"].isin(regions) & df["destination"].isin(regions)).any():
         raise click.UsageError("no flow matches the series' regions / 流量与病例地区不匹配")
-    d = df[known]
-    out = np.zeros((len(regions), len(regions)))
-    np.add.at(out, (pos[d["origin"]].to_numpy(), pos[d["destination"]].to_numpy()),
-              pd.to_numeric(d["trips"], errors="raise").to_numpy(float) / n_days)
-    return out
+    return fit.od_matrix(df, regions, day_col=day_col)
 
 
 @click.command("forecast")
@@ -101,9 +94,8 @@ def command(series, flows, population, as_of, out, horizon_days, members, contac
         else:
             pop = china2020.province_population(regions)
         od = load_flows(flows, regions)
-        f = fit.fit_eakf(daily, pop, od, n_members=members)
-        table = fit.quantile_table(f, fit.forecast_samples(f, horizon_days, od), spread_scale=spread_scale,
-                                   contacts_per_case=contacts_per_case)
+        table = fit.forecast_quantiles(daily, pop, od, horizon_days=horizon_days, n_members=members,
+                                       spread_scale=spread_scale, contacts_per_case=contacts_per_case)
     except (fit.SeriesError, KeyError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
     except click.ClickException:

@@ -19,7 +19,8 @@ def command(state_url: str, as_json: bool) -> None:
 
     Example: RISKCARD_STATE_URL=sqlite:///var/state.db riskcard purge
     """
-    from miniapp.state import StateError, open_state
+    from miniapp.state import StateError
+    from miniapp.state import open_state
 
     try:
         state = open_state(state_url)

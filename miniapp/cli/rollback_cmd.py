@@ -16,7 +16,7 @@ def command(snapshot_dir, to, list_only) -> None:
 
     Example: riskcard rollback --snapshots var/snapshots
     """
-    from miniapp.publish import list_snapshots, rollback
+    from miniapp.snapshot import list_snapshots, rollback
     from miniapp.snapshot import SnapshotError
 
     if list_only:

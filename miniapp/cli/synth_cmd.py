@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from miniapp.cli._keys import pseudonym_key
+from miniapp.cli.pseudonym import pseudonym_key
 
 
 def _date(ctx, param, value: str) -> str:

@@ -33,7 +33,8 @@ def command(token: str, jwks_file: str | None, key_dir: str | None, now_s: int |
 
     Example: riskcard verify "https://riskcard.example/v/eyJ..." --jwks jwks.json
     """
-    from miniapp.proofs import ProofError, load_jwks, load_signing_keys, token_from_text, verify_token
+    from miniapp.proofs import ProofError, load_jwks, load_signing_keys
+    from miniapp.proofs import token_from_text, verify_token
 
     if jwks_file and key_dir:
         raise click.UsageError("give --jwks or --key-dir, not both")

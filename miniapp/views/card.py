@@ -13,8 +13,15 @@ import time
 from flask import Blueprint, abort, current_app, redirect, render_template, request, session, url_for
 
 from forecast.phones import PhoneNumberError, mask_msisdn, normalise_msisdn, pseudonymise, uid_to_pseudonym
+from miniapp.cards import COLOUR_NAMES
+from miniapp.errors import STATE_DOWN
 from miniapp.i18n import tr
+from miniapp.otp import request_code, verify_code
+from miniapp.proofs import issue_card_token
+from miniapp.qr import qr_png
 from miniapp.sealed import seal, unseal
+from miniapp.sms_out import SmsUnavailable, send_sms
+from miniapp.state import StateUnavailable
 
 bp = Blueprint("card", __name__, url_prefix="/card")
 
@@ -22,11 +29,6 @@ CONSENT_SCOPE = "itinerary"
 SESSION_TTL_S = 15 * 60
 CODE_TTL_S = 10 * 60
 
-COLOUR_NAMES = {
-    "green": ("绿色", "Green"),
-    "yellow": ("黄色", "Yellow"),
-    "orange": ("橙色", "Orange"),
-}
 
 
 def _services():
@@ -35,9 +37,6 @@ def _services():
 
 def _state_or_503():
     """The state store, or a 503 page saying the card is unavailable (risk pages still work)."""
-    from miniapp.errors import STATE_DOWN
-    from miniapp.state import StateUnavailable
-
     try:
         state = _services().state
         if state.ping():
@@ -65,9 +64,6 @@ def start():
 
 @bp.post("/code")
 def send_code():
-    from miniapp.otp import request_code
-    from miniapp.sms_out import SmsUnavailable, send_sms
-
     state = _state_or_503()
     raw = request.form.get("number", "")
     try:
@@ -123,8 +119,6 @@ def enter_code():
 
 @bp.post("/verify")
 def check_code():
-    from miniapp.otp import verify_code
-
     state = _state_or_503()
     e164 = _pending_number()
     if e164 is None:
@@ -175,9 +169,6 @@ def consent():
 
 @bp.get("/show")
 def show():
-    from miniapp.cards import issue_card_token
-    from miniapp.qr import qr_png
-
     who = _verified_subject()
     if who is None:
         return redirect(url_for("card.start"))

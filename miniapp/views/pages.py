@@ -9,6 +9,7 @@ from flask import Blueprint, abort, current_app, render_template, request, url_f
 
 from miniapp import charts
 from miniapp.i18n import tr
+from miniapp.qr import qr_svg
 
 bp = Blueprint("pages", __name__)
 
@@ -78,8 +79,6 @@ def community(community_id: int):
 
 @bp.get("/community/<int:community_id>/poster")
 def poster(community_id: int):
-    from miniapp.qr import qr_svg
-
     store = current_store()
     c = store.community(community_id) if community_id <= MAX_ID else None
     if c is None:

@@ -6,6 +6,10 @@ import datetime as dt
 
 from flask import Blueprint, current_app, jsonify, render_template
 
+from miniapp.cards import COLOUR_NAMES
+from miniapp.proofs import jwks as make_jwks, resolve_short_link, verify_token
+
+
 bp = Blueprint("verify", __name__)
 
 MAX_TOKEN_CHARS = 4096
@@ -14,8 +18,6 @@ STATUS_CODES = {"genuine": 200, "expired": 200, "revoked": 200, "forged": 200, "
 
 @bp.get("/v/<path:token>")
 def check(token: str):
-    from miniapp.proofs import verify_token
-
     services = current_app.extensions["riskcard"]
     if len(token) > MAX_TOKEN_CHARS:
         result_status, claims, reason = "malformed", None, "token too long"
@@ -29,7 +31,8 @@ def check(token: str):
         for k in ("iat", "exp"):
             if isinstance(claims.get(k), (int, float)):
                 times[k] = dt.datetime.fromtimestamp(claims[k], dt.timezone.utc).astimezone(_tz()).strftime("%Y-%m-%d %H:%M")
-    return render_template("verify.html", status=result_status, claims=claims, reason=reason, times=times), STATUS_CODES.get(result_status, 400)
+    return (render_template("verify.html", status=result_status, claims=claims, reason=reason, times=times,
+                            colour_names=COLOUR_NAMES), STATUS_CODES.get(result_status, 400))
 
 
 def _tz():
@@ -52,7 +55,6 @@ def short_link(link_id: str):
     """A short link from an SMS: redirect to the signed card's verify page."""
     from flask import abort, redirect, url_for
 
-    from miniapp.cards import resolve_short_link
 
     token = resolve_short_link(current_app.extensions["riskcard"].state, link_id)
     if token is None:
@@ -62,8 +64,6 @@ def short_link(link_id: str):
 
 @bp.get("/.well-known/jwks.json")
 def jwks():
-    from miniapp.proofs import jwks as make_jwks
-
     resp = jsonify(make_jwks(current_app.extensions["riskcard"].keyring))
     resp.headers["Cache-Control"] = "public, max-age=300"
     resp.headers["Access-Control-Allow-Origin"] = "*"

@@ -43,7 +43,7 @@ COMMUNITIES = [
 
 
 class FakeStore:
-    """Test double of miniapp.store.SnapshotStore: only the methods the bot may call."""
+    """Test double of miniapp.snapshot.read.SnapshotStore: only the methods the bot may call."""
 
     def __init__(self, itineraries: dict[int, dict] | None = None):
         self.itineraries = itineraries or {}
@@ -74,16 +74,20 @@ class FakeStore:
         return self.itineraries.get(int(uid))
 
     def meta(self) -> dict:
-        return {"built_at": "2020-02-03T00:00:00+08:00"}
+        return {"built_at": "2020-02-03T00:00:00+08:00", "as_of": "2020-02-03", "window_start": "2020-01-20",
+                "window_end": "2020-02-02"}
 
 
 def itinerary_for(n_cities: int = 2, colour: str = "yellow") -> dict:
+    """The snapshot's records of one subscriber whose card has ``colour`` (miniapp.cards' policy)."""
     names = [("武汉", "Wuhan", True), ("北京", "Beijing", False), ("上海", "Shanghai", False),
              ("广州", "Guangzhou", True), ("深圳", "Shenzhen", False), ("成都", "Chengdu", False)]
     cities = [{"city_code": 100000 + i, "name": names[i % 6][0], "name_en": names[i % 6][1],
-               "starred": names[i % 6][2]} for i in range(n_cities)]
-    return {"window_start": "2020-01-20", "window_end": "2020-02-02", "cities": cities, "colour": colour,
-            "companion": colour == "orange", "updated_at": "2020-02-03T06:00:00+08:00"}
+               "starred": names[i % 6][2] and colour != "green"} for i in range(n_cities)]
+    exposure = [{"last_date": "2020-01-30", "minutes": 75.0, "cases": 1, "level": "companion"}] \
+        if colour == "orange" else []
+    return {"window_start": "2020-01-20", "window_end": "2020-02-02", "cities": cities, "exposure": exposure,
+            "updated_at": "2020-02-03T06:00:00+08:00", "as_of": "2020-02-03"}
 
 
 

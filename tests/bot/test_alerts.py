@@ -263,12 +263,12 @@ def test_exposures_from_order_keep_only_companions(kit, store):
 def test_cli_dry_run(tmp_path, kit, store, monkeypatch):
     from click.testing import CliRunner
 
-    import miniapp.store
+    import miniapp.snapshot
     from miniapp.cli import cli
 
     order = tmp_path / "order.csv"
     order.write_text(f"msisdn,case_id\n{kit.phone(2)},C1\n{kit.phone(1)},C1\nbad,C1\n", encoding="utf-8")
-    monkeypatch.setattr(miniapp.store, "open_current", lambda d, *a, **k: (lambda: store))
+    monkeypatch.setattr(miniapp.snapshot, "open_current", lambda d, *a, **k: (lambda: store))
     env = {"RISKCARD_PSEUDONYM_KEY": kit.PSEUDONYM_KEY.hex(), "RISKCARD_STATE_URL": f"sqlite:///{tmp_path}/s.db"}
     result = CliRunner().invoke(cli, ["alerts", "send", "--order", str(order), "--dry-run", "--details"], env=env)
     assert result.exit_code == 0, result.output

@@ -109,7 +109,7 @@ def test_itinerary_needs_consent_then_answers_with_cities_and_link(client, kit, 
     assert "武汉*" in answer and "北京" in answer and "黄色" in answer and "138****8001" in answer
     assert answer.endswith(kit.PUBLIC_URL + "/card")
     [again] = messages(post(client, kit, "TRIP"))  # consent remembered
-    assert "Wuhan*" in again and "yellow" in again
+    assert "Wuhan*" in again and "Colour: Yellow." in again
     events = [e for e in state.audit_log() if e["event"] == "itinerary_shown"]
     assert len(events) == 2 and events[0]["subject"] == kit.subject_of(kit.phone(1))
     assert state.has_consent(kit.subject_of(kit.phone(1)), "itinerary")

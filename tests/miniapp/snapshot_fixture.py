@@ -182,7 +182,7 @@ def write_fixture_snapshot(path: Path, as_of: str = AS_OF, **kwargs) -> Path:
 
 def publish_fixture(snapshot_dir: Path, as_of: str = AS_OF, keep: int = 3, **kwargs) -> Path:
     """Write and publish a fixture snapshot into ``snapshot_dir``; return the directory."""
-    from miniapp.publish import new_build_path, publish
+    from miniapp.snapshot import new_build_path, publish
 
     snapshot_dir = Path(snapshot_dir)
     snapshot_dir.mkdir(parents=True, exist_ok=True)

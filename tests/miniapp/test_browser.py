@@ -278,7 +278,8 @@ def test_whole_card_flow_and_qr_verifies_as_genuine(page, live):
 
 
 def test_expired_and_wrong_key_tokens_on_the_verify_page(page, live, tmp_path):
-    from miniapp.proofs import generate_key, load_signing_keys, sign_card
+    from miniapp.proofs import generate_key, load_signing_keys
+    from miniapp.proofs import sign_card
 
     claims = {"window": ["2020-01-27", "2020-02-09"], "cities": [("武汉", True, "Wuhan")], "colour": "yellow",
               "masked": "139****9000"}

@@ -18,11 +18,7 @@ import http.client
 import json
 import os
 import re
-import shutil
 import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -31,87 +27,10 @@ import pytest
 
 from tests.conftest import require_binary
 from tests.miniapp.redis_server import RedisServer
+from tests.miniapp.servers import Gunicorn, http_get
 from tests.miniapp.snapshot_fixture import PHONES, TEST_KEY, fixture_meta, publish_fixture, snapshot_tables
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _get(port: int, path: str, timeout_s: float = 5) -> tuple[int, bytes]:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout_s)
-    try:
-        conn.request("GET", path, headers={"Connection": "close"})
-        resp = conn.getresponse()
-        return resp.status, resp.read()
-    finally:
-        conn.close()
-
-
-class Gunicorn:
-    """gunicorn with miniapp/gunicorn_conf.py on a free loopback port, in its own process group."""
-
-    def __init__(self, tmp: Path, snapshots: Path, workers: int = 2, threads: int = 4,
-                 env: dict[str, str] | None = None, port: int | None = None) -> None:
-        self.port = port or _free_port()
-        self.log = tmp / "gunicorn.log"
-        (tmp / "keys").mkdir(exist_ok=True)
-        self.env = {
-            **os.environ,
-            "PYTHONPATH": str(ROOT),
-            "RISKCARD_SNAPSHOT_DIR": str(snapshots),
-            "RISKCARD_STATE_URL": f"sqlite:///{tmp / 'state.db'}",
-            "RISKCARD_PSEUDONYM_KEY": TEST_KEY.hex(),
-            "RISKCARD_SECRET_KEY": "faults-" + "s" * 40,
-            "RISKCARD_SIGNING_KEY_DIR": str(tmp / "keys"),
-            "RISKCARD_PUBLIC_URL": f"http://127.0.0.1:{self.port}",
-            "RISKCARD_GUNICORN_BIND": f"127.0.0.1:{self.port}",
-            "RISKCARD_GUNICORN_WORKERS": str(workers),
-            "RISKCARD_GUNICORN_THREADS": str(threads),
-            "RISKCARD_GUNICORN_LOGLEVEL": "info",
-            **(env or {}),
-        }
-        self.proc: subprocess.Popen | None = None
-
-    def __enter__(self) -> "Gunicorn":
-        self._out = open(self.log, "wb")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", "python:miniapp.gunicorn_conf", "miniapp.wsgi:app"],
-            cwd=ROOT, env=self.env, stdout=self._out, stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError("gunicorn exited: " + self.log.read_text(errors="replace")[-2000:])
-            try:
-                if _get(self.port, "/healthz", 2)[0] == 200 and len(self.workers()) >= 1:
-                    return self
-            except OSError:
-                pass
-            time.sleep(0.2)
-        self.__exit__()
-        raise RuntimeError("gunicorn did not become ready")
-
-    def workers(self) -> list[int]:
-        assert self.proc is not None
-        try:
-            text = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text()
-        except OSError:
-            return []
-        return [int(p) for p in text.split()]
-
-    def __exit__(self, *exc) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(timeout=10)
-        self._out.close()
 
 
 @pytest.fixture
@@ -138,7 +57,7 @@ def _load(port: int, stop: threading.Event, results: list, lock: threading.Lock,
             active[0] += 1
         start = time.monotonic()
         try:
-            status, body = _get(port, path, timeout_s=10)
+            status, body = http_get(port, path, timeout_s=10)
             outcome = status if status == 200 and b"Traceback" not in body else f"status {status}"
         except (OSError, http.client.HTTPException) as exc:
             outcome = type(exc).__name__
@@ -186,20 +105,21 @@ def test_worker_killed_under_load_fails_only_requests_in_flight(server, capsys):
     while time.monotonic() < deadline and (len(server.workers()) < 2 or victim in server.workers()):
         time.sleep(0.2)
     assert victim not in server.workers() and len(server.workers()) == 2
-    assert _get(server.port, "/community/1")[0] == 200
+    assert http_get(server.port, "/community/1")[0] == 200
 
 
 # ---- a corrupt snapshot published under the server's feet ---------------------------------------------
 
 
 def _as_of(port: int) -> str:
-    status, body = _get(port, "/api/v1/meta")
+    status, body = http_get(port, "/api/v1/meta")
     assert status == 200
     return json.loads(body)["as_of"]
 
 
 def _point_current(snapshots: Path, path: Path, sha256: str) -> None:
-    from miniapp.publish import CURRENT, atomic_write_text
+    from miniapp.snapshot import CURRENT
+    from miniapp.snapshot import atomic_write_text
 
     atomic_write_text(snapshots / CURRENT, json.dumps({"name": path.name, "sha256": sha256,
                                                        "published_at": "2020-02-11T00:00:00Z"}))
@@ -210,13 +130,13 @@ def _stays_on(port: int, as_of: str, seconds: float = 2.5) -> None:
     end = time.monotonic() + seconds
     while time.monotonic() < end:
         assert _as_of(port) == as_of
-        assert _get(port, "/community/1")[0] == 200
-        assert _get(port, "/healthz")[0] == 200
+        assert http_get(port, "/community/1")[0] == 200
+        assert http_get(port, "/healthz")[0] == 200
         time.sleep(0.05)
 
 
 def test_corrupt_snapshot_is_refused_and_previous_keeps_serving(server, tmp_path):
-    from miniapp.build import write_and_publish
+    from miniapp.pipeline import write_and_publish
     from miniapp.snapshot import file_sha256
     from tests.miniapp.snapshot_fixture import write_fixture_snapshot
 

@@ -7,8 +7,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from miniapp import otp
-from miniapp import state as S
-from miniapp.state import open_state
+from miniapp.state import base as S, open_state
 
 SECRET = b"test-secret-0123456789abcdef"
 NUMBER = "+86" + "138" + "0013" + "8000"

@@ -8,7 +8,7 @@ store (with its WAL), the build cache, quarantine and reports, the keys and secr
 numbers may appear only in the raw feed files and in the demo's printed list of example numbers.
 
 Retention: ``riskcard purge`` deletes codes, limits, memory, proofs, alerts, outbox messages and audit
-entries past their lifetimes (miniapp/state.py), keeps younger ones, and records itself in the audit log.
+entries past their lifetimes (miniapp/state/base.py), keeps younger ones, and records itself in the audit log.
 """
 
 from __future__ import annotations
@@ -117,7 +117,7 @@ def _demo_env(demo_dir: Path, port: int) -> dict[str, str]:
 def _exercise_in_process(demo_dir: Path, numbers: list[str], caplog) -> None:
     """Card flow and bot for a few subscribers, through the app built on the demo directory."""
     from miniapp.app import create_app
-    from tests.miniapp.test_card import _qr_url
+    from tests.miniapp.qr_read import qr_url
 
     env = _demo_env(demo_dir, 8000)
     app = create_app({"TESTING": True, **{k[len("RISKCARD_"):]: v for k, v in env.items()}})
@@ -138,7 +138,7 @@ def _exercise_in_process(demo_dir: Path, numbers: list[str], caplog) -> None:
             assert card.status_code == 200
             html = card.get_data(as_text=True)
             assert national not in html and national[:3] + "****" + national[-4:] in html
-            verify_url = _qr_url(html)  # the QR code, decoded by zxing-cpp
+            verify_url = qr_url(html)  # the QR code, decoded by zxing-cpp
             assert national not in verify_url
             verified = client.get("/v/" + verify_url.split("/v/", 1)[1])
             assert verified.status_code == 200 and national not in verified.get_data(as_text=True)
@@ -159,9 +159,9 @@ def _exercise_in_process(demo_dir: Path, numbers: list[str], caplog) -> None:
 
 def _exercise_gunicorn(demo_dir: Path, numbers: list[str], tmp: Path) -> str:
     """The same, over HTTP, against gunicorn with the production config at debug log level."""
-    from tests.miniapp.test_faults import Gunicorn, _free_port
+    from tests.miniapp.servers import Gunicorn, free_port
 
-    port = _free_port()
+    port = free_port()
     env = {**_demo_env(demo_dir, port), "RISKCARD_GUNICORN_LOGLEVEL": "debug"}
     with Gunicorn(tmp, Path(env["RISKCARD_SNAPSHOT_DIR"]), workers=2, env=env, port=port) as g:
         base = f"http://127.0.0.1:{g.port}"
@@ -222,7 +222,7 @@ def test_no_raw_number_in_any_output_of_a_full_demo_run(demo, numbers, caplog, t
 def test_purge_command_deletes_past_lifetimes_and_keeps_the_rest(tmp_path):
     from click.testing import CliRunner
 
-    from miniapp import state as S
+    from miniapp.state import base as S
     from miniapp.cli import cli
     from miniapp.state import open_state
 
@@ -274,7 +274,7 @@ def test_purge_command_reports_an_unreachable_store_clearly():
 
 def test_documented_lifetimes_match_the_code():
     """docs/security.md states each lifetime that state.purge enforces."""
-    from miniapp import state as S
+    from miniapp.state import base as S
 
     text = (ROOT / "docs" / "security.md").read_text(encoding="utf-8")
     section = text.split("### Lifetimes", 1)[1].split("\n## ", 1)[0]

@@ -1,0 +1,14 @@
+"""Stays: where a subscriber stayed, from the pings (the sliding rule of Li et al. 2008).
+
+- :mod:`~forecast.stays.detect`: :func:`detect_stays` (trackintel-equivalent staypoints) and the
+  learned serving city of each tower (:func:`learn_serving_cities`);
+- :mod:`~forecast.stays.scan`: the vectorised scan behind it (anchors by radius, majorities);
+- :mod:`~forecast.stays.border`: border smoothing, the city of a visit near a border.
+"""
+
+from forecast.stays.detect import (CellTable, detect_stays, learn_serving_cities, sort_pings, sort_stays,
+                                   uid_start_order)
+from forecast.stays.scan import EARTH_RADIUS_M
+
+__all__ = ["CellTable", "EARTH_RADIUS_M", "detect_stays", "learn_serving_cities", "sort_pings", "sort_stays",
+           "uid_start_order"]

@@ -1,0 +1,540 @@
+"""Stays (驻留): where a subscriber remained, detected from pings on sorted arrays (docs/engine.md).
+
+``method="sliding"`` is the rule of Li et al. (2008) as trackintel 1.4's ``generate_staypoints``
+applies it per subscriber on pings in time order: the first ping at ``>= radius_m`` from the anchor
+triggers (the candidate = anchor .. trigger - 1, ending at the trigger's time, is a stay when it
+lasts ``>= min_stay_minutes``; the trigger becomes the anchor); a silence ``> max_gap_minutes``
+discards the candidate; the last candidate counts only with ``include_last``. With
+``border_radius_m=None, max_tail_minutes=None`` the stays equal trackintel's staypoints.
+
+Vectorised on runs (consecutive pings at one cell): a trigger is always a run's first ping. All
+subscribers are scanned at once (:func:`forecast.stays.scan.anchors_by_radius`: next triggers from
+per-cell masks and pointer doubling, or a lockstep scan).
+
+On by default: border smoothing (pings at a tower of another city inside a neighbourhood visit are
+moved to the visit's city, :func:`forecast.stays.border.smooth_borders`; towers that mostly serve
+another city are learned by :func:`learn_serving_cities`) and a tail (a stay ends at most
+``max_tail_minutes`` after its last ping, not at the next morning's trigger).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from forecast.schema import STAYS, empty
+from forecast.stays.border import smooth_borders, visit_cities
+from forecast.stays.scan import anchors_by_radius, longest, majority
+
+_CHUNK_PINGS = 500_000
+_STEP_CAP_S = 3600
+
+__all__ = ["detect_stays", "learn_serving_cities", "sort_pings", "sort_stays", "uid_start_order", "CellTable"]
+
+
+class CellTable:
+    """Cell positions, cities and communities, with a fast ``cell_id`` -> row lookup.
+
+    Parameters
+    ----------
+    cells : DataFrame
+        CELLS table (``cell_id, lon, lat, city_code, community_id``).
+
+    Examples
+    --------
+    >>> t = CellTable(pd.DataFrame({"cell_id": [7, 3], "lon": [116.0, 117.0], "lat": [39.0, 39.5],
+    ...                              "city_code": [110000, 120000], "community_id": [1, 2]}))
+    >>> t.rows(np.array([3, 7, 3])).tolist()
+    [1, 0, 1]
+    """
+
+    def __init__(self, cells: pd.DataFrame):
+        missing = {"cell_id", "lon", "lat", "city_code", "community_id"} - set(cells.columns)
+        if missing:
+            raise ValueError(f"cells table lacks columns {sorted(missing)}")
+        ids = cells["cell_id"].to_numpy(np.int64)
+        if len(np.unique(ids)) != len(ids):
+            raise ValueError("cells table has duplicate cell_id values")
+        self.cell_id = ids
+        self.lon = cells["lon"].to_numpy(np.float64)
+        self.lat = cells["lat"].to_numpy(np.float64)
+        lon_rad, lat_rad = np.radians(self.lon), np.radians(self.lat)
+        self.xyz = np.column_stack(
+            (np.cos(lat_rad) * np.cos(lon_rad), np.cos(lat_rad) * np.sin(lon_rad), np.sin(lat_rad))
+        )
+        self.city_code = cells["city_code"].to_numpy(np.int64)
+        self.community_id = cells["community_id"].to_numpy(np.int64)
+        # dense city codes (0..n_cities-1, in city_code order) keep the majority sort keys small
+        # cities as dense ranks keep the majority sort keys small; a cell may serve a city other
+        # than the one it is registered to (column serves_city_code, see learn_serving_cities)
+        serves = cells["serves_city_code"].to_numpy(np.int64) if "serves_city_code" in cells else self.city_code
+        self.cities = np.unique(np.concatenate([self.city_code, serves]))
+        self.city_rank = np.searchsorted(self.cities, self.city_code).astype(np.int64)
+        self.serve_rank = np.searchsorted(self.cities, serves).astype(np.int64)
+        self.communities, comm_rank = np.unique(self.community_id, return_inverse=True)
+        self.community_rank = comm_rank.astype(np.int64).ravel()
+        lo = int(ids.min()) if len(ids) else 0
+        hi = int(ids.max()) if len(ids) else -1
+        self._dense = None
+        self._lo = lo
+        if len(ids) and hi - lo < 4 * len(ids) + 1024:  # ids fairly dense: direct lookup table
+            dense = np.full(hi - lo + 1, -1, np.int64)
+            dense[ids - lo] = np.arange(len(ids))
+            self._dense = dense
+        else:
+            self._order = np.argsort(ids)
+            self._sorted = ids[self._order]
+
+    def rows(self, cell_ids: np.ndarray) -> np.ndarray:
+        """Row index of each cell id; raises ``ValueError`` on an unknown cell."""
+        cell_ids = np.asarray(cell_ids, np.int64)
+        if self._dense is not None:
+            off = cell_ids - self._lo
+            if len(off) and off.min() >= 0 and off.max() < len(self._dense):
+                rows = self._dense[off]
+            else:
+                ok = (off >= 0) & (off < len(self._dense))
+                rows = self._dense[np.where(ok, off, 0)]
+                rows[~ok] = -1
+        else:
+            pos = np.searchsorted(self._sorted, cell_ids)
+            pos = np.minimum(pos, len(self._sorted) - 1)
+            found = self._sorted[pos] == cell_ids if len(self._sorted) else np.zeros(len(cell_ids), bool)
+            rows = np.where(found, self._order[pos] if len(self._sorted) else 0, -1)
+        if len(rows) and rows.min() < 0:
+            bad = np.unique(cell_ids[rows < 0])[:5].tolist()
+            raise ValueError(f"pings refer to cells missing from the cells table, e.g. {bad}")
+        return rows
+
+
+def sort_pings(uid: np.ndarray, ts_s: np.ndarray) -> np.ndarray | None:
+    """Order that groups pings by subscriber and sorts them by time, or None if they already are.
+
+    "Already" means each subscriber's pings are contiguous and in time order (subscribers need not
+    be in uid order); the check costs a few passes, far less than a sort. Ties keep input order.
+    Pings in time order across subscribers (a feed) are grouped by order of first appearance with
+    a linear-time stable sort; anything else is sorted by (uid, time).
+
+    Parameters
+    ----------
+    uid : ndarray of int64
+        Subscriber of each ping.
+    ts_s : ndarray of int64
+        Time of each ping, UTC Unix seconds.
+
+    Returns
+    -------
+    ndarray of int64 or None
+        Row positions that put the pings grouped by subscriber and in time order; None when they are
+        already (no copy needed).
+
+    Examples
+    --------
+    >>> sort_pings(np.array([5, 5, 2]), np.array([1, 2, 0])) is None
+    True
+    >>> sort_pings(np.array([5, 2, 5]), np.array([1, 0, 2])).tolist()
+    [1, 0, 2]
+    """
+    return _grouping(uid, ts_s)[0]
+
+
+def _grouping(uid: np.ndarray, ts_s: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """(order as :func:`sort_pings`, ``uid[order]`` when it comes cheaper than a gather, else None)."""
+    n = len(uid)
+    if n < 2:
+        return None, None
+    same = uid[1:] == uid[:-1]
+    back = ts_s[1:] < ts_s[:-1]
+    if not back.any():  # a feed in time order, or one subscriber, or grouped pings in time order
+        n_blocks = n - int(np.count_nonzero(same))
+        if n_blocks == 1 or (uid[1:] >= uid[:-1]).all():
+            return None, None
+        # subscribers as dense codes in order of first appearance (hashing, linear)
+        codes, uniques = pd.factorize(uid)
+        if len(uniques) == n_blocks:
+            return None, None  # grouped
+        # a stable sort by subscriber alone suffices: the codes sorted by 16-bit radix passes
+        sorted_uid = np.repeat(np.asarray(uniques, np.int64), np.bincount(codes, minlength=len(uniques)))
+        order = np.argsort((codes & 0xFFFF).astype(np.uint16), kind="stable")
+        if len(uniques) > 1 << 16:
+            high = (codes[order] >> 16).astype(np.uint16)
+            del codes
+            order = order[np.argsort(high, kind="stable")]
+        return order, sorted_uid
+    if not (same & back).any():
+        block_uids = uid[np.flatnonzero(~same) + 1]
+        n_blocks = len(block_uids) + 1
+        if len(np.unique(np.append(block_uids, uid[0]))) == n_blocks:
+            return None, None
+    return np.lexsort((ts_s, uid)), None
+
+
+def uid_start_order(uid: np.ndarray, start: np.ndarray) -> np.ndarray:
+    """Stable order by ``(uid, start)``. Concatenated parts are each sorted already: a stable sort
+    by uid merges those runs (timsort) in a fraction of a two-key sort, and keeps each subscriber's
+    parts in time order; anything else falls back to the two-key sort.
+
+    Parameters
+    ----------
+    uid : ndarray of int64
+        Subscriber of each row.
+    start : ndarray of int64
+        Start of each row (e.g. ``start_s``, UTC Unix seconds).
+
+    Returns
+    -------
+    ndarray of int64
+        Row positions sorted by ``(uid, start)``; ties keep input order.
+
+    Examples
+    --------
+    >>> uid_start_order(np.array([1, 2, 1, 2]), np.array([0, 0, 9, 9])).tolist()
+    [0, 2, 1, 3]
+    >>> uid_start_order(np.array([1, 1]), np.array([9, 0])).tolist()
+    [1, 0]
+    """
+    order = np.argsort(uid, kind="stable")
+    u, s = uid[order], start[order]
+    if len(u) > 1 and ((u[1:] == u[:-1]) & (s[1:] < s[:-1])).any():
+        order = np.lexsort((start, uid))
+    return order
+
+
+def sort_stays(stays: pd.DataFrame) -> pd.DataFrame:
+    """``stays`` in ``(uid, start_s)`` order (stable), cheap for parts that are each sorted already
+    (:func:`uid_start_order`); later steps then find them sorted and skip their own sort. Not modified.
+
+    Parameters
+    ----------
+    stays : DataFrame
+        Stays with at least ``uid`` and ``start_s`` (e.g. STAYS, or several parts concatenated).
+
+    Returns
+    -------
+    DataFrame
+        The same rows and columns sorted by ``(uid, start_s)``, with a 0-based index.
+
+    Examples
+    --------
+    >>> s = pd.DataFrame({"uid": [2, 1, 2, 1], "start_s": [0, 0, 9, 9], "end_s": [5, 5, 12, 12]})
+    >>> sort_stays(s)[["uid", "start_s"]].values.tolist()
+    [[1, 0], [1, 9], [2, 0], [2, 9]]
+    """
+    if len(stays) < 2:
+        return stays.reset_index(drop=True)
+    order = uid_start_order(stays["uid"].to_numpy(np.int64), stays["start_s"].to_numpy(np.int64))
+    if (order[1:] > order[:-1]).all():
+        return stays.reset_index(drop=True)
+    return stays.take(order).reset_index(drop=True)
+
+
+def _runs(uid, ts, cell, table: CellTable, max_gap_s, border_radius_m):
+    """Runs of sorted pings (after border smoothing): first ping, group/uid start flags, cell
+    rows and time weights of each run.
+
+    A ping's time weight is the time until the subscriber's next ping, at most ``_STEP_CAP_S`` (so
+    the last ping before a silent night does not carry the night); a run's is the sum over its pings.
+    """
+    n = len(uid)
+    new_uid = np.empty(n, bool)
+    new_uid[0] = True
+    np.not_equal(uid[1:], uid[:-1], out=new_uid[1:])
+    step = np.empty(n + 1, np.int64)  # step[i + 1]: seconds from ping i to ping i + 1
+    step[0] = 0
+    np.subtract(ts[1:], ts[:-1], out=step[1:n])
+    brk = np.empty(n, bool)  # a new gap-free group starts here
+    brk[0] = True
+    np.greater(step[1:n], max_gap_s, out=brk[1:])
+    brk |= new_uid
+    run_start = np.empty(n, bool)
+    run_start[0] = True
+    np.not_equal(cell[1:], cell[:-1], out=run_start[1:])
+    run_start |= brk
+    rs = np.flatnonzero(run_start)  # first ping of each run
+    del run_start
+    r_group_start = brk[rs]
+    r_uid_start = new_uid[rs]
+    del brk
+    r_rows = table.rows(cell[rs])
+    # cumulative weights in place: step[j] - step[i] is the weight of pings i .. j - 1
+    np.minimum(step[1:n], _STEP_CAP_S, out=step[1:n])
+    step[1:n][new_uid[1:]] = 0
+    step[n] = 0
+    np.cumsum(step[1:], out=step[1:])
+    del new_uid
+    rs_end = np.append(rs, n)
+    if border_radius_m is not None and len(rs) > 1:
+        keep, r_rows = smooth_borders(r_rows, np.diff(step[rs_end]), r_group_start, table, border_radius_m)
+        if not keep.all():
+            rs, r_group_start, r_uid_start, r_rows = rs[keep], r_group_start[keep], r_uid_start[keep], r_rows[keep]
+            rs_end = np.append(rs, n)
+    return rs, r_group_start, r_uid_start, r_rows, np.diff(step[rs_end])
+
+
+def _stays_sorted(uid, ts, cell, table: CellTable, min_stay_s, radius_m, max_gap_s, include_last, border_radius_m,
+                  tail_s):
+    """Stays of pings already grouped by uid and time-sorted; returns a dict of columns."""
+    n = len(uid)
+    rs, r_group_start, r_uid_start, r_rows, r_weight = _runs(uid, ts, cell, table, max_gap_s, border_radius_m)
+    n_runs = len(rs)
+    r_ts = ts[rs]
+    r_len = np.diff(np.append(rs, n))
+
+    if radius_m is None:
+        is_anchor = np.ones(n_runs, bool)
+    else:
+        is_anchor = anchors_by_radius(r_group_start, r_rows, table.xyz, float(radius_m))
+    seg_first = np.flatnonzero(is_anchor)  # segments partition the runs; each group starts one
+    n_seg = len(seg_first)
+    seg_next = np.append(seg_first[1:], n_runs)
+    # a segment is closed by a trigger when the next segment continues the same group
+    next_in_group = np.zeros(n_seg, bool)
+    inner = seg_next < n_runs
+    next_in_group[inner] = ~r_group_start[seg_next[inner]]
+    # the open candidate at a subscriber's last ping
+    last_of_uid = np.zeros(n_seg, bool)
+    last_of_uid[~inner] = True
+    last_of_uid[inner] = r_uid_start[seg_next[inner]]
+    last_of_uid &= ~next_in_group
+
+    start_s = r_ts[seg_first]
+    end_s = np.empty(n_seg, np.int64)
+    end_s[next_in_group] = r_ts[seg_next[next_in_group]]
+    last_ping = np.append(rs, n)[seg_next] - 1  # last ping of the segment's runs
+    end_s[~next_in_group] = ts[last_ping[~next_in_group]]
+    if tail_s is not None:  # after a silence the subscriber may have left long before the trigger
+        np.minimum(end_s, ts[last_ping] + np.int64(tail_s), out=end_s)
+    keep = (end_s - start_s >= min_stay_s) & (next_in_group | (last_of_uid & include_last))
+
+    ks = np.flatnonzero(keep)
+    if n_seg == n_runs:  # every run is a segment (cells farther apart than 2 * radius_m): no reductions
+        n_pings, k_rows = r_len, r_rows[ks]
+        lon_sum = r_len * table.lon[r_rows]
+        lat_sum = r_len * table.lat[r_rows]
+        city = table.cities[table.serve_rank[k_rows]]
+        comm = table.communities[table.community_rank[k_rows]]
+        cellid = table.cell_id[k_rows]
+    else:
+        seg_of_run = np.cumsum(is_anchor) - 1
+        n_pings = np.add.reduceat(r_len, seg_first)
+        # open segments kept with include_last include the last ping; closed ones exclude the trigger
+        lon_sum = np.add.reduceat(r_len * table.lon[r_rows], seg_first)
+        lat_sum = np.add.reduceat(r_len * table.lat[r_rows], seg_first)
+        kept_runs = keep[seg_of_run]
+        k_seg, k_rows, k_w = seg_of_run[kept_runs], r_rows[kept_runs], r_weight[kept_runs]
+        if len(k_seg):
+            k_first = np.flatnonzero(np.r_[True, k_seg[1:] != k_seg[:-1]])
+            city = table.cities[majority(k_seg, table.serve_rank[k_rows], k_w, n_seg, k_first)[ks]]
+            comm = table.communities[majority(k_seg, table.community_rank[k_rows], k_w, n_seg, k_first)[ks]]
+            cellid = longest(k_seg, table.cell_id[k_rows], k_w, n_seg, k_first)[ks]
+        else:
+            city = comm = cellid = np.zeros(0, np.int64)
+    npk = n_pings[ks]
+    return {
+        "uid": uid[rs[seg_first[ks]]],
+        "start_s": start_s[ks],
+        "end_s": end_s[ks],
+        "cell_id": cellid,
+        "lon": lon_sum[ks] / npk,
+        "lat": lat_sum[ks] / npk,
+        "city_code": city,
+        "community_id": comm,
+        "n_pings": npk.astype(np.int64),
+    }
+
+
+def detect_stays(
+    pings: pd.DataFrame,
+    cells: pd.DataFrame | CellTable,
+    *,
+    min_stay_minutes: float = 30,
+    radius_m: float | None = 100,
+    max_gap_minutes: float = 720,
+    method: str = "sliding",
+    include_last: bool = True,
+    border_radius_m: float | None = 3000,
+    max_tail_minutes: float | None = 30,
+    chunk_pings: int = _CHUNK_PINGS,
+) -> pd.DataFrame:
+    """Detect stays from pings with the sliding rule (Li et al. 2008, as trackintel does it).
+
+    Parameters
+    ----------
+    pings : DataFrame
+        Canonical PINGS (``uid, ts_s, cell_id``), sorted or not (sorted input skips the sort).
+    cells : DataFrame or CellTable
+        CELLS table; every ping's cell must be in it.
+    min_stay_minutes : float
+        Shortest stay (trackintel's ``time_threshold``), compared with ``>=``.
+    radius_m : float or None
+        Distance from the anchor ping that ends a stay (``dist_threshold``, ``>=``); ``None``: any
+        change of cell ends it.
+    max_gap_minutes : float
+        A silence longer than this discards the open candidate (``gap_threshold``, ``>``).
+    method : {"sliding"}
+        Only the sliding rule is implemented.
+    include_last : bool
+        Keep the open candidate at each subscriber's last ping (trackintel's ``include_last``).
+    border_radius_m : float or None
+        Border smoothing before the scan: within a neighbourhood visit (the same sliding rule
+        with this radius), pings at cells of a city other than the visit's majority-time city are
+        taken as towers across the border and moved to the visit's main cell. ``None``: no
+        smoothing (the plain sliding rule, identical to trackintel's).
+    max_tail_minutes : float or None
+        A stay ends at the trigger ping, but at most this long after its own last ping (a stay
+        before a silent night ends soon after its last ping instead of the next morning); the
+        ``min_stay_minutes`` test uses that end. ``None``: always at the trigger (trackintel).
+    chunk_pings : int
+        Pings per uid-aligned chunk; bounds the temporaries (memory), not the result.
+
+    Returns
+    -------
+    DataFrame
+        STAYS, one row per stay, ordered by subscriber (input order of subscribers when the input
+        was grouped, order of first appearance for a time-ordered feed, uid order otherwise) and
+        time.
+
+    Examples
+    --------
+    >>> cells = pd.DataFrame({"cell_id": [1, 2], "lon": [116.40, 116.50], "lat": [39.90, 39.90],
+    ...                       "city_code": [110000, 110000], "community_id": [11, 12]})
+    >>> pings = pd.DataFrame({"uid": [9] * 4, "ts_s": [0, 1800, 3600, 7200], "cell_id": [1, 1, 2, 2]})
+    >>> detect_stays(pings, cells)[["uid", "start_s", "end_s", "cell_id", "n_pings"]]
+       uid  start_s  end_s  cell_id  n_pings
+    0    9        0   3600        1        2
+    1    9     3600   7200        2        2
+    """
+    if method != "sliding":
+        raise ValueError(f"unknown stay method {method!r}; only 'sliding' is implemented")
+    if min_stay_minutes < 0 or max_gap_minutes < 0 or (radius_m is not None and radius_m <= 0):
+        raise ValueError("min_stay_minutes and max_gap_minutes must be >= 0 and radius_m > 0 (or None)")
+    table = cells if isinstance(cells, CellTable) else CellTable(cells)
+    min_stay_s = float(min_stay_minutes) * 60.0
+    max_gap_s = float(max_gap_minutes) * 60.0
+    border_radius_m = None if not border_radius_m else float(border_radius_m)
+    tail_s = None if max_tail_minutes is None else float(max_tail_minutes) * 60.0
+    parts = [
+        _stays_sorted(u, t, c, table, min_stay_s, radius_m, max_gap_s, include_last, border_radius_m, tail_s)
+        for u, t, c in _sorted_chunks(pings, chunk_pings)
+    ]
+    if not parts:
+        return empty(STAYS)
+    cols = {c: parts[0][c] if len(parts) == 1 else np.concatenate([p[c] for p in parts]) for c in STAYS}
+    return pd.DataFrame(cols, copy=False)
+
+
+def _sorted_chunks(pings: pd.DataFrame, chunk_pings: int):
+    """Yield (uid, ts_s, cell_id) arrays of pings grouped by uid and time-sorted, cut into chunks of
+    about ``chunk_pings`` at subscriber boundaries (a chunk holds whole subscribers)."""
+    missing = {"uid", "ts_s", "cell_id"} - set(pings.columns)
+    if missing:
+        raise ValueError(f"pings lack columns {sorted(missing)}")
+    uid = pings["uid"].to_numpy(np.int64)
+    ts = pings["ts_s"].to_numpy(np.int64)
+    cell = pings["cell_id"].to_numpy(np.int64)
+    order, sorted_uid = _grouping(uid, ts)
+    if order is not None:
+        uid = uid[order] if sorted_uid is None else sorted_uid
+    n = len(uid)
+    lo = 0
+    while lo < n:
+        hi = min(n, lo + max(1, int(chunk_pings)))
+        if hi < n and uid[hi] == uid[hi - 1]:  # cut at a subscriber boundary
+            # each subscriber's pings are contiguous, so uid[hi]'s pings in [lo, hi) are a suffix
+            before = int(np.count_nonzero(uid[lo:hi] != uid[hi]))
+            if before:
+                hi = lo + before
+            else:  # one subscriber fills the chunk: take all of its pings
+                hi += int(np.argmax(uid[hi:] != uid[hi])) or (n - hi)
+        if order is None:
+            yield uid[lo:hi], ts[lo:hi], cell[lo:hi]
+        else:  # gather chunk by chunk: no sorted copy of the whole input
+            yield uid[lo:hi], ts[order[lo:hi]], cell[order[lo:hi]]
+        lo = hi
+
+
+def learn_serving_cities(
+    pings: pd.DataFrame,
+    cells: pd.DataFrame,
+    *,
+    border_radius_m: float = 3000,
+    max_gap_minutes: float = 720,
+    min_share: float = 0.5,
+    chunk_pings: int = _CHUNK_PINGS,
+) -> pd.DataFrame:
+    """Learn which city each tower really serves (towers across a border), from pings.
+
+    The pings are cut into neighbourhood visits (the sliding rule with ``border_radius_m``) and
+    each visit takes the city where most of its time was spent (registered cities). A cell whose
+    time falls more than ``min_share`` in visits of one other city serves that city: a tower
+    across the border that answers the neighbours' phones. Run it on a few weeks of pings (it is
+    a property of the network, not of one day) and pass the result to :func:`detect_stays`.
+
+    Parameters
+    ----------
+    pings : DataFrame
+        Canonical PINGS (``uid, ts_s, cell_id``), sorted or not.
+    cells : DataFrame
+        CELLS table; every ping's cell must be in it. A ``serves_city_code`` column already there is
+        ignored and replaced.
+    border_radius_m : float
+        Radius, in metres, of a neighbourhood visit (the sliding rule's distance).
+    max_gap_minutes : float
+        A silence longer than this, in minutes, ends a visit.
+    min_share : float
+        Share of a cell's time (0 .. 1) that visits of one other city must exceed for the cell to
+        serve that city.
+    chunk_pings : int
+        Pings per uid-aligned chunk; bounds the temporaries (memory), not the result.
+
+    Returns
+    -------
+    DataFrame
+        ``cells`` with a column ``serves_city_code`` (= ``city_code`` for ordinary cells).
+
+    References
+    ----------
+    Li, Q., Zheng, Y., Xie, X., Chen, Y., Liu, W. and Ma, W.-Y. (2008). Mining user similarity based on
+    location history. Proceedings of the 16th ACM SIGSPATIAL International Conference on Advances in
+    Geographic Information Systems, 34.
+
+    Examples
+    --------
+    >>> cells = pd.DataFrame({"cell_id": [1, 2], "lon": [116.40, 116.415], "lat": [39.9, 39.9],
+    ...                       "city_code": [110000, 130600], "community_id": [11, 21]})
+    >>> pings = pd.DataFrame({"uid": [5] * 6, "ts_s": [0, 1800, 3600, 5400, 7200, 9000],
+    ...                       "cell_id": [1, 2, 1, 1, 2, 1]})
+    >>> learn_serving_cities(pings, cells)["serves_city_code"].tolist()
+    [110000, 110000]
+    """
+    registered = cells.drop(columns=["serves_city_code"], errors="ignore")
+    table = CellTable(registered)
+    n_cells, n_cities = len(table.cell_id), len(table.cities)
+    total = np.zeros(n_cells)
+    f_rows, f_city, f_w = [], [], []
+    for uid, ts, cell in _sorted_chunks(pings, chunk_pings):
+        rs, g_start, _, rows, w = _runs(uid, ts, cell, table, float(max_gap_minutes) * 60.0, None)
+        visit_city = visit_cities(g_start, rows, w, table.city_rank, table.xyz, float(border_radius_m))[2]
+        total += np.bincount(rows, w, minlength=n_cells)
+        foreign = visit_city != table.city_rank[rows]
+        f_rows.append(rows[foreign])
+        f_city.append(visit_city[foreign])
+        f_w.append(w[foreign])
+    serves = table.city_code.copy()
+    rows = np.concatenate(f_rows) if f_rows else np.zeros(0, np.int64)
+    if len(rows):
+        key = rows * n_cities + np.concatenate(f_city)
+        order = np.argsort(key, kind="stable")
+        key, w = key[order], np.concatenate(f_w)[order]
+        start = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+        k, kw = key[start], np.add.reduceat(w, start)
+        row, city = k // n_cities, k % n_cities
+        best = np.lexsort((-kw, row))
+        row, city, kw = row[best], city[best], kw[best]
+        top = np.r_[True, row[1:] != row[:-1]]
+        row, city, kw = row[top], city[top], kw[top]
+        switch = kw > min_share * total[row]
+        serves[row[switch]] = table.cities[city[switch]]
+    out = cells.copy()
+    out["serves_city_code"] = serves
+    return out
