@@ -15,12 +15,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import logging
 import re
 import time
 from urllib.parse import urlsplit
 
-from flask import Blueprint, current_app, jsonify, request, session
+from flask import Blueprint, abort, current_app, g, jsonify, request, session
+from werkzeug.exceptions import HTTPException
 
 from bot.conversation import conversation_for, services
 from forecast.phones import uid_to_pseudonym
@@ -42,7 +44,6 @@ _ERRORS = {
     "type": (415, "请以 JSON 发送。Send JSON (application/json)."),
     "origin": (403, "来源不被允许。Origin not allowed."),
     "bad": (400, "请求格式不对:需要 session 和 text。Bad request: session and text are required."),
-    "rate": (429, "请求太频繁,请稍后再试。Too many requests; try again later."),
     "busy": (503, "服务暂时繁忙,请稍后再试。The service is busy; try again later."),
 }
 
@@ -62,6 +63,56 @@ def chat_subject(session_id: str, key: bytes) -> str:
     """
     digest = hmac.new(key, session_id.encode("ascii"), hashlib.sha256).digest()[:16]
     return "chat-" + base64.b32encode(digest).decode("ascii").rstrip("=").lower()
+
+
+MAX_JSON_DEPTH = 4  # {"session": ..., "text": ...} is one level; anything deeper is not a chat message
+
+
+def parse_chat_body(raw: bytes) -> object:
+    """The JSON of a chat request, or None for anything that is not small, flat, valid JSON.
+
+    Nesting is measured before parsing: a body of a thousand nested arrays would otherwise reach
+    the parser's recursion limit (a RecursionError, not a ValueError) on every request.
+
+    Parameters
+    ----------
+    raw : bytes
+        The request body (at most ``MAX_CHAT_BYTES``).
+
+    Returns
+    -------
+    object or None
+        The parsed JSON value; None when it is not UTF-8, too deeply nested, or not JSON.
+
+    Examples
+    --------
+    >>> parse_chat_body(b'{"session": "s", "text": "hi"}')
+    {'session': 's', 'text': 'hi'}
+    >>> parse_chat_body(b"[" * 1200 + b"]" * 1200) is None, parse_chat_body(bytes([255])) is None
+    (True, True)
+    """
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    depth = deepest = 0
+    in_string = escaped = False
+    for ch in text:  # at most MAX_CHAT_BYTES characters
+        if in_string:
+            escaped, in_string = (False, True) if escaped else (ch == "\\", ch != '"')
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in "]}":
+            depth -= 1
+    if deepest > MAX_JSON_DEPTH:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
 
 
 def _same_origin(origin: str) -> bool:
@@ -88,7 +139,7 @@ def chat_api():
     if origin and not _same_origin(origin):
         return _error("origin")
     request.max_content_length = MAX_CHAT_BYTES
-    data = request.get_json(silent=True)
+    data = parse_chat_body(request.get_data(cache=False))
     if not isinstance(data, dict):
         return _error("bad")
     session_id, text = data.get("session"), data.get("text")
@@ -99,12 +150,17 @@ def chat_api():
     try:
         svc = services()
         conv = conversation_for(current_app)
-        if not conv.state.hit(f"chat:ip:{request.remote_addr}", REQUESTS_PER_MINUTE_PER_IP, 60):
-            return _error("rate")
+        bucket = f"chat:ip:{request.remote_addr}"
+        if not conv.state.hit(bucket, REQUESTS_PER_MINUTE_PER_IP, 60):
+            # the app's error handler answers: counted at /metrics, Retry-After = when the window has room
+            g.retry_after_s = conv.state.retry_after_s(bucket, REQUESTS_PER_MINUTE_PER_IP, 60)
+            abort(429)
         uid, masked = _verified()
         # A verified person is one subject across SMS and chat (consent, memory, limits).
         subject = uid_to_pseudonym(uid) if uid is not None else chat_subject(session_id, svc["pseudonym_key"])
         reply = conv.reply("chat", subject, text, uid=uid, masked=masked)
+    except HTTPException:
+        raise
     except Exception as exc:  # noqa: BLE001 - the user gets a polite answer, never a traceback
         log.warning("chat reply failed: %s", type(exc).__name__)
         return _error("busy")

@@ -13,6 +13,7 @@ every answer is audited.
 
 from __future__ import annotations
 
+import unicodedata
 import logging
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -28,6 +29,12 @@ MEMORY_TTL_S = 15 * 60
 # Per subject: messages per hour, and itinerary answers per hour (each one is an audited look-up).
 MESSAGES_PER_HOUR = 60
 ITINERARIES_PER_HOUR = 10
+
+
+#: What an opted-out SMS number is still answered (CTIA and Twilio's rules): STOP again, START, and HELP
+#: (Twilio answers HELP / INFO itself; 帮助 is the Chinese HELP). MENU and the rest get nothing.
+ANSWERED_AFTER_STOP = frozenset({"opt_out", "opt_in", "carrier_help"})
+HELP_WORDS_AFTER_STOP = frozenset({"帮助", "求助"})
 
 
 @dataclass(frozen=True)
@@ -122,6 +129,11 @@ class Conversation:
         if intent.kind == "choice" and memory.get("lang") in ("zh", "en"):
             intent = Intent(intent.kind, intent.arg, memory["lang"])
         ctx.memory = memory
+        after_stop_ok = intent.kind in ANSWERED_AFTER_STOP or (
+            intent.kind == "help" and unicodedata.normalize("NFKC", text).strip() in HELP_WORDS_AFTER_STOP)
+        if channel == "sms" and not after_stop_ok and self.state.is_opted_out(subject, "sms"):
+            # after STOP / 退订 a number gets the confirmation and HELP only, until START / 订阅
+            return Reply("", "opted_out", intent.lang)
         if intent.kind not in ("opt_out", "opt_in", "carrier_help") and not self.state.hit(
             f"bot:{channel}:{subject}", self.messages_per_hour, 3600
         ):

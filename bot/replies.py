@@ -18,7 +18,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Iterable
 
-from miniapp.cards import COLOUR_NAMES
+from miniapp.cards import COLOUR_NAMES, NO_RECORDS
 
 MAX_SMS_SEGMENTS = 2
 CHAT_MAX_CHARS = 1000
@@ -137,6 +137,11 @@ MESSAGES: dict[str, dict[str, str]] = {
     "consent_no": {
         "zh": "好的,未查询您的行程。需要时再发 行程。",
         "en": "OK, your itinerary was not looked up. Text TRIP when you want it.",
+    },
+    "itinerary_no_records": {
+        "zh": "近14天({start}至{end})本号码没有位置记录,无法证明行程。这不是绿色行程卡。",
+        "en": "No location records for this number for {start} to {end}: no itinerary can be shown. This is not a "
+        "green card.",
     },
     "itinerary_none": {
         "zh": "近14天({start}至{end})未查到您在任何城市停留4小时以上的记录。",
@@ -292,11 +297,15 @@ def itinerary_text(itinerary: dict, lang: str, channel: str, link: str, masked: 
     '近14天(01-20至02-02)到访:武汉*、北京。*为有中高风险地区的城市。黄色。行程卡 https://r.cn/c/x'
     >>> itinerary_text({**it, "possible_companion": True}, "zh", "sms", "https://r.cn/c/x").split("。")[-2]
     '可能曾与确诊病例同处约40-60分钟(测量有误差),请留意健康'
+    >>> itinerary_text({**it, "cities": [], "colour": "no_records"}, "en", "sms", "https://r.cn/c/x")[:48]
+    'No location records for this number for 01-20 to'
     """
     start, end = short_date(itinerary.get("window_start")), short_date(itinerary.get("window_end"))
     cities = list(itinerary.get("cities") or [])
     lang = "en" if lang == "en" else "zh"
     possible = POSSIBLE_COMPANION[lang] if itinerary.get("possible_companion") and not itinerary.get("companion") else ""
+    if itinerary.get("colour") == NO_RECORDS:
+        return fit(message("itinerary_no_records", lang, start=start, end=end) + f" {link}", channel, link)
     if not cities:
         head = message("itinerary_none", lang, start=start, end=end)
         return fit(head + (f" {possible}" if possible else "") + f" {link}", channel, link)

@@ -3,7 +3,12 @@
 Every request must carry a valid ``X-Twilio-Signature``: an HMAC of the URL Twilio called and the
 POST parameters, keyed with the account's auth token. The URL is rebuilt from ``PUBLIC_URL`` (the
 address Twilio was given), not from the request, so it validates behind a reverse proxy or a TLS
-terminator. Anything unsigned, forged, or for another account gets a bare 403.
+terminator. Anything unsigned, forged, or for another account gets a bare 403. When the account is
+configured, a request must name it (``AccountSid``); a request without one is refused too.
+
+A signed request can be captured and sent again: each inbound ``MessageSid`` is answered once in
+``REPLAY_WINDOW_S`` (24 h, kept in the state store so every worker and host sees it); a replay gets an
+empty answer and is counted (``replayed``).
 
 The sender's number is normalised, turned into its pseudonym at once, and never logged or stored; logs
 carry the masked form at most.
@@ -42,6 +47,7 @@ STATUSES = frozenset({
     "undelivered", "receiving", "received", "read", "partially_delivered",
 })
 _SID = re.compile(r"^[A-Z]{2}[0-9a-fA-F]{32}$")
+REPLAY_WINDOW_S = 24 * 3600
 
 _counts: Counter = Counter()
 _counts_lock = threading.Lock()
@@ -83,7 +89,7 @@ def signature_ok() -> bool:
     if not validator.validate(public_url_of_request(), request.form, signature, algorithm):
         return False
     account = current_app.config.get("TWILIO_ACCOUNT_SID")
-    return not account or request.form.get("AccountSid", account) == account
+    return not account or request.form.get("AccountSid") == account
 
 
 def _forbidden() -> Response:
@@ -124,6 +130,20 @@ def inbound() -> Response:
         return too_large
     if not signature_ok():
         return _forbidden()
+    sid = request.form.get("MessageSid") or request.form.get("SmsSid") or ""
+    if not _SID.match(sid):
+        count("bad_sid")
+        return Response(b"", status=400)
+    try:
+        first_time = services()["state"].hit(f"sms:sid:{sid}", 1, REPLAY_WINDOW_S)
+    except Exception as exc:  # noqa: BLE001 - without the store no answer can be checked for replay
+        count("error")
+        log.warning("sms replay check failed: %s", type(exc).__name__)
+        return twiml(R.message("busy", "zh") + " " + R.message("busy", "en"))
+    if not first_time:
+        count("replayed")
+        log.warning("replayed inbound sms %s refused", sid[:6] + "...")
+        return twiml("")
     try:
         e164 = normalise_msisdn(request.form.get("From", ""))
     except PhoneNumberError:

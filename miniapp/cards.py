@@ -3,7 +3,8 @@
 - the colour policy (:data:`COLOUR_POLICY`, first matching rule wins) and the colours' names in
   Chinese and English (:data:`COLOUR_NAMES`), which the card page, the verify page and the bot show;
 - the card of a subscriber (:func:`card_for`), built from the snapshot's records of them, including
-  the answer for a number the snapshot has no records of;
+  the answer for a number the snapshot has no records of (:data:`NO_RECORDS`: a state of its own,
+  signed as such, never a green card);
 - what the signed proof carries (:func:`card_claims`).
 
 The snapshot (:meth:`miniapp.snapshot.SnapshotStore.itinerary`) holds the facts: the cities of the
@@ -23,10 +24,20 @@ COLOUR_POLICY = (
     ("green", "default", "14天内未到访带星号的城市", "No starred city in the last 14 days"),
 )
 COLOURS = tuple(rule[0] for rule in COLOUR_POLICY)
+# A number the snapshot has no records of in the window gets a card of its own state, never a colour:
+# nothing was checked, so nothing may read as "all clear" (a green card).
+NO_RECORDS = "no_records"
+NO_RECORDS_REASON = {
+    "zh": "本号码在此期间没有位置记录，无法证明行程。这不是绿色行程卡。",
+    "en": "No location records for this number in the window, so no itinerary can be shown. This is not a green card.",
+}
+#: What a card may say: one of the colours, or that there are no records.
+CARD_STATES = COLOURS + (NO_RECORDS,)
 COLOUR_NAMES = {
     "green": {"zh": "绿色", "en": "Green"},
     "yellow": {"zh": "黄色", "en": "Yellow"},
     "orange": {"zh": "橙色", "en": "Orange"},
+    NO_RECORDS: {"zh": "无记录", "en": "No records"},
 }
 POSSIBLE_COMPANION_NOTICE = {
     "zh": "您可能曾与确诊病例在同一地点停留（约40-60分钟，测量有误差）。请留意健康状况。",
@@ -130,12 +141,16 @@ def card_for(store, uid: int) -> dict:
     Returns
     -------
     dict
-        :func:`card_from_records` of the snapshot's records, or of :func:`no_records` when it has none;
-        ``has_records`` says which.
+        :func:`card_from_records` of the snapshot's records; when it has none, :func:`no_records`
+        with the state :data:`NO_RECORDS` instead of a colour. ``has_records`` says which.
     """
     records = store.itinerary(uid)
-    card = card_from_records(records if records is not None else no_records(store.meta()))
-    return {**card, "has_records": records is not None}
+    if records is not None:
+        return {**card_from_records(records), "has_records": True}
+    return {**no_records(store.meta()), "companion": False, "possible_companion": False, "notice_zh": None,
+            "notice_en": None, "colour": NO_RECORDS, "colour_rule": NO_RECORDS,
+            "colour_reason_zh": NO_RECORDS_REASON["zh"], "colour_reason_en": NO_RECORDS_REASON["en"],
+            "has_records": False}
 
 
 def card_claims(card: Mapping, masked: str) -> dict:

@@ -25,7 +25,12 @@ SETTINGS: dict[str, tuple[object, str]] = {
     "TWILIO_API_BASE": (None, "Override of Twilio's API base URL (tests point it at a local stub)."),
     "TRUST_PROXY_HOPS": (0, "Number of reverse proxies in front whose X-Forwarded-* headers are trusted."),
     "MAX_CONTENT_LENGTH": (64 * 1024, "Largest request body accepted, in bytes."),
-    "DEMO": (0, "1 enables demo-only pages: /outbox shows the SMS outbox, one-time codes included."),
+    "OTP_ALLOWED_REGIONS": ("CN", "Comma-separated ISO regions whose mobile numbers may be sent a one-time code."),
+    "OTP_HOURLY_BUDGET": (2000, "One-time codes the whole service sends in any hour (SMS pumping guard)."),
+    "OTP_DAILY_BUDGET": (20000, "One-time codes the whole service sends in any 24 hours."),
+    "METRICS_TOKEN": (None, "Bearer token that lets a non-loopback scraper read /metrics (else loopback only)."),
+    "DEMO": (0, "1 enables demo-only pages: /outbox shows the demo outbox file, one-time codes included."),
+    "DEMO_OUTBOX": (None, "Demo only (DEMO=1, SMS_BACKEND=outbox): file of the messages as sent, shown at /outbox."),
 }
 
 

@@ -58,6 +58,7 @@ def demo_settings(demo_dir: Path, port: int = 8000) -> dict[str, str]:
         RISKCARD_PUBLIC_URL=f"http://127.0.0.1:{port}",
         RISKCARD_SMS_BACKEND="outbox",
         RISKCARD_DEMO="1",
+        RISKCARD_DEMO_OUTBOX=str(demo_dir / "outbox.jsonl"),
     )
     return env
 
@@ -68,7 +69,7 @@ def prepare_demo(demo_dir: Path, size: DemoSize = DemoSize(), *, port: int = 800
     env = demo_settings(demo_dir, port)
     key = bytes.fromhex(env["RISKCARD_PSEUDONYM_KEY"])
     keys_dir = demo_dir / "keys"
-    keys_dir.mkdir(parents=True, exist_ok=True)
+    keys_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     if not load_signing_keys(keys_dir).keys:
         generate_key(keys_dir, not_before_s=0)
         log("signing key generated")

@@ -3,10 +3,12 @@ traceback; every error is counted by status code (exposed at /metrics)."""
 
 from __future__ import annotations
 
+import hmac
 import logging
+import math
 from collections import Counter
 
-from flask import Flask, abort, jsonify, render_template, request
+from flask import Flask, abort, g, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from miniapp.i18n import tr
@@ -45,6 +47,30 @@ def refuse_oversized() -> None:
         abort(413)
 
 
+LOOPBACK = ("127.0.0.1", "::1")
+
+
+def metrics_allowed(config) -> bool:
+    """Whether this request may read /metrics: from loopback, or with ``Authorization: Bearer
+    <RISKCARD_METRICS_TOKEN>``. Behind a reverse proxy set ``RISKCARD_TRUST_PROXY_HOPS``, so that the
+    client's address, not the proxy's, is the one checked.
+
+    Parameters
+    ----------
+    config : mapping
+        The app's settings (``METRICS_TOKEN``).
+
+    Returns
+    -------
+    bool
+    """
+    token = str(config.get("METRICS_TOKEN") or "")
+    sent = request.headers.get("Authorization", "")
+    if token and hmac.compare_digest(sent.encode(), f"Bearer {token}".encode()):
+        return True
+    return request.remote_addr in LOOPBACK
+
+
 def init_app(app: Flask) -> None:
     counts: Counter[int] = Counter()
     app.extensions["riskcard_error_counts"] = counts
@@ -73,6 +99,12 @@ def init_app(app: Flask) -> None:
         counts[code] += 1
         zh, en = message or MESSAGES.get(code, MESSAGES[500 if code >= 500 else 400])
         headers = {"Retry-After": str(RETRY_AFTER_S)} if code == 503 else {}
+        if code == 429:  # the view that refused may know the wait (sliding windows): flask.g.retry_after_s
+            try:
+                wait_s = math.ceil(float(g.get("retry_after_s", RETRY_AFTER_S)))
+            except (TypeError, ValueError, OverflowError):
+                wait_s = RETRY_AFTER_S
+            headers["Retry-After"] = str(min(max(wait_s, 1), 24 * 3600))  # whole seconds, 1 s to a day
         if _wants_json():
             return jsonify(error={"status": code, "message": en, "message_zh": zh}), code, headers
         try:
@@ -81,8 +113,31 @@ def init_app(app: Flask) -> None:
             log.exception("error page failed")
             return InternalServerError.description, code, headers
 
+    @app.after_request
+    def _every_429_says_when(resp):
+        """A view that answers 429 itself (a form page) gets the header and the count too."""
+        if resp.status_code == 429 and "Retry-After" not in resp.headers:
+            counts[429] += 1
+            try:
+                wait_s = math.ceil(float(g.get("retry_after_s", RETRY_AFTER_S)))
+            except (TypeError, ValueError, OverflowError):
+                wait_s = RETRY_AFTER_S
+            resp.headers["Retry-After"] = str(min(max(wait_s, 1), 24 * 3600))
+        return resp
+
     @app.get("/metrics")
     def metrics():
+        if not metrics_allowed(app.config):
+            abort(404)  # not for the public: loopback (the host's scraper) or the metrics token only
         lines = ["# TYPE riskcard_errors_total counter"]
         lines += [f'riskcard_errors_total{{status="{c}"}} {n}' for c, n in sorted(counts.items())]
+        try:  # the served snapshot, looked at now: damage found in this process (docs/reliability.md)
+            snapshot = app.extensions["riskcard"].snapshot_status()
+        except Exception:  # noqa: BLE001 - metrics report, never fail
+            log.warning("snapshot status unavailable for /metrics")
+        else:
+            lines += ["# TYPE riskcard_snapshot_damaged_total counter",
+                      f"riskcard_snapshot_damaged_total {snapshot['damaged_total']}",
+                      "# TYPE riskcard_snapshot_damaged gauge",
+                      f"riskcard_snapshot_damaged {int(snapshot['damaged'] is not None)}"]
         return "\n".join(lines) + "\n", 200, {"Content-Type": "text/plain; version=0.0.4"}

@@ -14,6 +14,8 @@ from flask import Flask, abort, request, session
 from flask.wrappers import Response
 
 CSRF_EXEMPT_BLUEPRINTS = {"sms"}
+# The only endpoints that take JSON bodies (safe by construction, see bot/chat.py); every other POST is a form.
+JSON_ENDPOINTS = {"chat.chat_api"}
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data", "text/plain")
 
 HEADERS = {
@@ -40,12 +42,14 @@ def csrf_token() -> str:
 def _check_csrf() -> None:
     if request.method in ("GET", "HEAD", "OPTIONS"):
         return
+    if request.routing_exception is not None:
+        return  # no such route or method: routing answers 404 / 405 (TRACE is 405, not 415)
     if request.blueprint in CSRF_EXEMPT_BLUEPRINTS:
         return
     if request.mimetype not in FORM_TYPES:
-        if request.mimetype == "application/json":
+        if request.mimetype == "application/json" and request.endpoint in JSON_ENDPOINTS:
             return
-        abort(415)
+        abort(415)  # a JSON body (or any other type) sent to a form route never skips the CSRF check
     sent = request.form.get("csrf_token", "")
     expected = session.get("csrf", "")
     if not expected or not hmac.compare_digest(sent, expected):
@@ -53,9 +57,22 @@ def _check_csrf() -> None:
 
 
 def init_app(app: Flask) -> None:
-    app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
-    app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
-    app.config.setdefault("SESSION_COOKIE_SECURE", str(app.config.get("PUBLIC_URL", "")).startswith("https"))
+    """Cookie attributes, the CSRF check and the security headers.
+
+    Flask defines ``SESSION_COOKIE_SAMESITE`` (None) and ``SESSION_COOKIE_SECURE`` (False) itself, so
+    they are set here, not defaulted: ``HttpOnly`` and ``SameSite=Lax`` always, ``Secure`` when the
+    public URL is https (the browser then never sends the session over plain http).
+
+    Parameters
+    ----------
+    app : Flask
+        The app being created.
+    """
+    https = str(app.config.get("PUBLIC_URL", "")).startswith("https://")
+    app.config["SESSION_COOKIE_HTTPONLY"] = True
+    if app.config.get("SESSION_COOKIE_SAMESITE") is None:
+        app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
+    app.config["SESSION_COOKIE_SECURE"] = bool(app.config.get("SESSION_COOKIE_SECURE")) or https
     app.jinja_env.globals["csrf_token"] = csrf_token
     app.before_request(_check_csrf)
 

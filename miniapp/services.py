@@ -13,13 +13,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from werkzeug.exceptions import ServiceUnavailable
+
 from forecast.phones import uid_to_pseudonym
+from miniapp.otp import OtpPolicy
 from miniapp.proofs import issue_card_token, load_signing_keys, mint_short_link
-from miniapp.snapshot import open_current
+from miniapp.snapshot import SnapshotError, open_current
 from miniapp.state import open_state
 
 
 log = logging.getLogger(__name__)
+
+
+class SnapshotUnavailable(SnapshotError, ServiceUnavailable):
+    """The served snapshot was found damaged and no sound one is left: a 503 page, never a 500.
+
+    Raised by a store's query that met the damage (``CurrentSnapshot.unavailable_error``); later
+    requests find no store and get the same 503 from the views.
+    """
 
 
 @dataclass
@@ -30,6 +41,7 @@ class Services:
     signing_key_dir: Path
     app_secret: bytes
     public_url: str = ""
+    otp_policy: OtpPolicy = OtpPolicy()
     _state: Any = None
     _store_opener: Any = None
     _keyring: Any = None
@@ -45,6 +57,7 @@ class Services:
             signing_key_dir=Path(str(config["SIGNING_KEY_DIR"])),
             app_secret=str(config["SECRET_KEY"]).encode(),
             public_url=str(config.get("PUBLIC_URL", "")).rstrip("/"),
+            otp_policy=OtpPolicy.from_config(config),
         )
 
     # -- state store (mutable: codes, limits, consent, opt-outs, proofs, alerts, audit) --
@@ -59,11 +72,31 @@ class Services:
     # -- snapshot store (immutable, swapped when a new build is published) --
     def store(self):
         """The current SnapshotStore, or None when nothing is published yet."""
+        return self._opener()()
+
+    def _opener(self):
         if self._store_opener is None:
             with self._lock:
                 if self._store_opener is None:
-                    self._store_opener = open_current(self.snapshot_dir)
-        return self._store_opener()
+                    opener = open_current(self.snapshot_dir)
+                    opener.unavailable_error = SnapshotUnavailable
+                    self._store_opener = opener
+        return self._store_opener
+
+    def snapshot_status(self) -> dict[str, Any]:
+        """The served snapshot as health and metrics report it, after looking at it now (a ``stat``).
+
+        Returns
+        -------
+        dict
+            ``serving`` (file name, None when nothing is served), ``damaged`` (None, or the damaged
+            file's ``name``, ``reason`` and the ``serving`` fallback while ``CURRENT`` names a damaged
+            file), ``damaged_total`` (detections in this process) and ``error`` (the last problem, or None).
+        """
+        opener = self._opener()
+        store = opener.check()
+        return {"serving": store.path.name if store is not None else None, "damaged": opener.damaged,
+                "damaged_total": opener.damaged_total, "error": opener.error}
 
     @property
     def keyring(self):
@@ -87,9 +120,24 @@ class Services:
         _, token = issue_card_token(self.state, store, self.keyring, uid, uid_to_pseudonym(uid), masked or "***")
         return f"{self.public_url}/c/{mint_short_link(self.state, token)}"
 
-    def health(self) -> dict[str, bool]:
+    def health(self) -> dict[str, object]:
+        """``snapshot`` and ``state``: True when sound (the app answers 503 unless ``snapshot``).
+
+        A damaged served file is not sound even while a fallback answers: ``snapshot`` is False and
+        ``snapshot_damaged`` (True), ``damaged_snapshot`` and ``serving`` (the fallback, or None) are added.
+
+        Returns
+        -------
+        dict
+            ``{"snapshot": bool, "state": bool}``, plus the three damage fields while damaged.
+        """
+        damage: dict[str, object] = {}
         try:
-            snapshot_ok = self.store() is not None
+            status = self.snapshot_status()
+            snapshot_ok = status["serving"] is not None and status["damaged"] is None
+            if status["damaged"] is not None:
+                damage = {"snapshot_damaged": True, "damaged_snapshot": status["damaged"]["name"],
+                          "serving": status["serving"]}
         except Exception:  # noqa: BLE001 - health reports, never raises
             log.exception("snapshot store unavailable")
             snapshot_ok = False
@@ -98,7 +146,7 @@ class Services:
         except Exception:  # noqa: BLE001
             log.warning("state store unavailable")
             state_ok = False
-        return {"snapshot": snapshot_ok, "state": state_ok}
+        return {"snapshot": snapshot_ok, "state": state_ok, **damage}
 
     def __getitem__(self, key: str):
         if key == "store":

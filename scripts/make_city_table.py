@@ -1,7 +1,7 @@
 """Write forecast/data/cities_china2020.csv (the synthetic nation's embedded city table) from the shared
 2020 China data.
 
-Example: .venv/bin/python scripts/make_city_table.py [--data-dir ../shared/data/china2020]
+Example: .venv/bin/python scripts/make_city_table.py [--data-dir forecast/data/china2020]
 """
 
 from __future__ import annotations

@@ -35,7 +35,7 @@
       headers: { "Content-Type": "application/json", "Accept": "application/json" },
       body: JSON.stringify({ session: sid, text: text.slice(0, 500) })
     }).then(function (r) {
-      return r.json().then(function (d) { return d.reply || d.error || failed; }, function () { return failed; });
+      return r.json().then(function (d) { return d.reply || (d.error && d.error.message_zh ? d.error.message_zh + " " + d.error.message : d.error) || failed; }, function () { return failed; });
     }, function () { return failed; }).then(function (reply) {
       add("bot", reply);
       if (button) button.disabled = false;

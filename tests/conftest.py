@@ -38,6 +38,8 @@ def app_config(tmp_path):
         "SIGNING_KEY_DIR": str(keys),
         "PUBLIC_URL": "https://riskcard.test",
         "SMS_BACKEND": "outbox",
+        "DEMO": 1,  # codes are read from the demo outbox file, as a demo user reads them
+        "DEMO_OUTBOX": str(tmp_path / "outbox.jsonl"),
     }
 
 

@@ -1,6 +1,6 @@
-"""Readers for the real 2020 China data under ``shared/data/china2020`` (see its README).
+"""Readers for the real 2020 China data shipped in ``forecast/data/china2020`` (see its README).
 
-The directory defaults to ``<repo parent>/shared/data/china2020`` and can be overridden with the
+The directory defaults to ``forecast/data/china2020`` and can be overridden with the
 environment variable ``RISKCARD_CHINA2020_DIR`` or a ``path`` argument. File I/O only in ``read_*``.
 """
 
@@ -26,7 +26,7 @@ PROVINCE_POPULATION_M = {
 
 
 def data_dir(path: str | Path | None = None) -> Path:
-    """The data directory: ``path``, else ``$RISKCARD_CHINA2020_DIR``, else the shared default.
+    """The data directory: ``path``, else ``$RISKCARD_CHINA2020_DIR``, else the copy the package ships.
 
     Examples
     --------
@@ -38,7 +38,7 @@ def data_dir(path: str | Path | None = None) -> Path:
     env = os.environ.get("RISKCARD_CHINA2020_DIR")
     if env:
         return Path(env)
-    return Path(__file__).resolve().parents[3] / "shared" / "data" / "china2020"
+    return Path(__file__).resolve().parents[1] / "data" / "china2020"
 
 
 def _file(name: str, path: str | Path | None) -> Path:

@@ -12,6 +12,7 @@ COMMAND_MODULES: list[str] = [
     "demo_cmd",
     "keys_cmd",
     "verify_cmd",
+    "revoke_cmd",
     "serve_cmd",
     "alerts_cmd",
     "synth_cmd",

@@ -230,6 +230,7 @@ def generate_key(key_dir: str | os.PathLike, *, not_before_s: int | None = None)
     """
     directory = Path(key_dir)
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(directory, 0o700)  # private keys inside: owner only, whoever made the directory
     private = Ed25519PrivateKey.generate()
     kid = jwk_thumbprint(public_jwk(private.public_key()))
     not_before = int(time.time()) if not_before_s is None else int(not_before_s)
@@ -326,19 +327,22 @@ def retire_key(key_dir: str | os.PathLike, kid: str) -> Path:
     return target
 
 
-def jwks(keyring: KeyRing) -> dict:
+def jwks(keyring: KeyRing, *, now: int | None = None) -> dict:
     """The public JWK Set of a ring, for ``/.well-known/jwks.json``; never private material.
 
     Parameters
     ----------
     keyring : KeyRing
         The keys to publish; every key is included, also those whose not-before time has not yet come.
+    now : int, optional
+        When the set is made, in Unix seconds (default: the clock).
 
     Returns
     -------
     dict
-        ``{"keys": [...]}``, newest not-before time first; each key is its OKP JWK (``kty``, ``crv``,
-        ``x``) with ``kid``, ``"use": "sig"`` and ``"alg": "EdDSA"``.
+        ``{"keys": [...], "iat": now}``, newest not-before time first; each key is its OKP JWK (``kty``,
+        ``crv``, ``x``) with ``kid``, ``"use": "sig"`` and ``"alg": "EdDSA"``. ``iat`` dates the set:
+        offline verifiers refuse a set older than 24 h (:func:`miniapp.proofs.revocation.check_fresh`).
 
     References
     ----------
@@ -352,7 +356,8 @@ def jwks(keyring: KeyRing) -> dict:
     ['alg', 'crv', 'kid', 'kty', 'use', 'x']
     """
     return {"keys": [{**public_jwk(k.public), "kid": k.kid, "use": "sig", "alg": "EdDSA"}
-                     for k in sorted(keyring.keys, key=lambda k: (-k.not_before_s, k.kid))]}
+                     for k in sorted(keyring.keys, key=lambda k: (-k.not_before_s, k.kid))],
+            "iat": int(time.time()) if now is None else int(now)}
 
 
 def load_jwks(document: Mapping[str, Any] | str | bytes, *, issuer: str = DEFAULT_ISSUER) -> KeyRing:

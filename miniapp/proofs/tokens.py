@@ -12,7 +12,7 @@ from typing import Any, Mapping
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey  # noqa: F401 (doctests)
 
-from miniapp.cards import COLOURS
+from miniapp.cards import CARD_STATES
 from miniapp.proofs.keys import (KeyRing, ProofError, b64url, b64url_decode, canonical_json, load_jwks,
                                  parse_json_object)
 
@@ -64,8 +64,8 @@ def _compact_claims(claims: Mapping[str, Any]) -> dict[str, Any]:
     if len(cities) > MAX_CITIES:
         raise ProofError(f"at most {MAX_CITIES} cities fit on a card")
     colour = claims.get("colour")
-    if colour not in COLOURS:
-        raise ProofError(f"colour must be one of {COLOURS}")
+    if colour not in CARD_STATES:
+        raise ProofError(f"colour must be one of {CARD_STATES}")
     masked = claims.get("masked", claims.get("msisdn_masked"))
     if not isinstance(masked, str) or not _MASKED.fullmatch(masked):
         raise ProofError("masked must be a masked number like 138****5678, never a full number")
@@ -91,7 +91,7 @@ def _friendly(payload: Mapping[str, Any], kid: str) -> dict[str, Any]:
     if len(payload["win"]) != 2 or not all(isinstance(d, str) for d in payload["win"]):
         raise ValueError("claim win is not two dates")
     start, end = (dt.date.fromisoformat(d) for d in payload["win"])
-    if payload["col"] not in COLOURS or not _MASKED.fullmatch(payload["msk"]):
+    if payload["col"] not in CARD_STATES or not _MASKED.fullmatch(payload["msk"]):
         raise ValueError("claim col or msk out of range")
     cities = []
     for c in payload["cty"]:
@@ -328,8 +328,8 @@ def issue_card(state: Any, subject: str, claims: Mapping[str, Any], keyring: Key
     Parameters
     ----------
     state : StateStore
-        Where the proof (``jti``, subject, ``iat``, ``exp``) is recorded and a ``card.issued`` audit entry
-        written.
+        Where the proof (``jti``, subject, ``iat``, ``exp`` and the signing ``kid``, whose revocation list it
+        joins if revoked) is recorded and a ``card.issued`` audit entry written.
     subject : str
         The subscriber's pseudonym, never a raw number.
     claims : mapping
@@ -366,7 +366,7 @@ def issue_card(state: Any, subject: str, claims: Mapping[str, Any], keyring: Key
     'card.issued'
     """
     token = sign_card(claims, keyring, ttl_s=ttl_s, now=now)
-    body = parse_json_object(b64url_decode(token.split(".")[1]))
-    state.record_proof(body["jti"], subject, body["iat"], body["exp"])
+    header, body = (parse_json_object(b64url_decode(part)) for part in token.split(".")[:2])
+    state.record_proof(body["jti"], subject, body["iat"], body["exp"], kid=header["kid"])
     state.audit("card.issued", subject, jti=body["jti"], masked=body["msk"], exp=body["exp"])
     return token

@@ -8,21 +8,23 @@ float, None). :mod:`miniapp.snapshot.current` follows the published one.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
 import re
 import sqlite3
 import threading
+import time
 import unicodedata
 from collections import OrderedDict
 from datetime import date as _date
 from datetime import timedelta
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from forecast.schema import GRADE_LEVELS, GRADE_NAMES_ZH
-from miniapp.snapshot.files import SnapshotError, open_readonly
+from miniapp.snapshot.files import SnapshotError, file_sha256, open_readonly
 from miniapp.snapshot.publish import check_snapshot
 
 log = logging.getLogger(__name__)
@@ -42,6 +44,14 @@ SEARCH_CANDIDATES = 500
 # Kept as JSON text (about 3 KB each, so ~50 MB at most per process) and parsed on every hit, so
 # each caller gets objects of its own to change.
 COMMUNITY_CACHE_ENTRIES = 16384
+# Damage to the file under a running process (docs/reliability.md): SQLite's primary result codes that
+# mean the file itself is bad or unreadable (IOERR, CORRUPT, CANTOPEN, NOTADB). Such an error, one
+# without a code (text that does not decode), or any SQLite error after the file's size/mtime/inode
+# changed, makes the store re-hash the file; a checksum that no longer matches marks it damaged. A
+# re-hash that found the file intact is not repeated for the same file signature within
+# REHASH_INTERVAL_S (a bad query must not cost a full hash each time).
+FILE_ERROR_CODES = frozenset({10, 11, 14, 26})
+REHASH_INTERVAL_S = 10.0
 _HAN = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _NOT_LATIN = re.compile(r"[^0-9a-z]+")
 
@@ -57,6 +67,26 @@ def _day(iso: str, offset: int) -> str:
 
 def _fts_phrase(tokens: list[str]) -> str:
     return '"' + " ".join(t.replace('"', "") for t in tokens) + '"'
+
+
+def _failover(method):
+    """Answer from the store's replacement once its file is found damaged (the query that finds it too).
+
+    An SQLite error that is not damage (the file still matches its checksum) propagates unchanged.
+    """
+    name = method.__name__
+
+    @functools.wraps(method)
+    def guarded(self, *args, **kwargs):
+        if self.damaged is None:
+            try:
+                return method(self, *args, **kwargs)
+            except (sqlite3.DatabaseError, SnapshotError) as exc:
+                if not self._confirm_damage(exc):
+                    raise
+        return getattr(self._replacement(), name)(*args, **kwargs)
+
+    return guarded
 
 
 class _LRU:
@@ -111,6 +141,11 @@ class SnapshotStore:
     full_check : bool
         Run ``PRAGMA integrity_check`` (slow on big files; publish has already run it). Otherwise a
         matching ``expected_sha256`` suffices, and without one ``PRAGMA quick_check`` runs.
+    on_damage : callable, optional
+        Called with this store once its file is found damaged after opening (an SQLite error
+        confirmed by re-hashing, or :meth:`check_file`); returns the store to answer from instead, or
+        raises. :class:`~miniapp.snapshot.current.CurrentSnapshot` passes its fallback. Without it a
+        damaged store raises :class:`SnapshotError`.
 
     Raises
     ------
@@ -134,8 +169,14 @@ class SnapshotStore:
     '偏低'
     """
 
-    def __init__(self, path: str | os.PathLike, expected_sha256: str | None = None, *, full_check: bool = False):
+    def __init__(self, path: str | os.PathLike, expected_sha256: str | None = None, *, full_check: bool = False,
+                 on_damage: Callable[["SnapshotStore"], "SnapshotStore"] | None = None):
         self.path = Path(path)
+        self.on_damage = on_damage
+        self.damaged: str | None = None  # why the file is no longer the one checked at opening
+        self._check_lock = threading.Lock()
+        self._file_signature = self._stat_signature()  # before the hash: a change during the check shows
+        self._intact_hashed_at = float("-inf")
         full = True if full_check else (None if expected_sha256 else False)
         self._facts = check_snapshot(self.path, expected_sha256, full=full)
         self._local = threading.local()
@@ -178,6 +219,65 @@ class SnapshotStore:
     def _rows(self, sql: str, params: tuple | dict = ()) -> list[dict]:
         return [dict(r) for r in self._conn().execute(sql, params)]
 
+    def _stat_signature(self) -> tuple | None:
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return None
+        return (st.st_size, st.st_mtime_ns, st.st_ino)
+
+    def check_file(self, rehash: bool = False) -> str | None:
+        """Whether the file on disk is still the one checked at opening; cheap unless it changed.
+
+        A ``stat`` (size, mtime, inode) each call; the file is re-hashed only when that changed, or
+        when ``rehash`` asks (an SQLite error suggesting damage; not repeated within
+        ``REHASH_INTERVAL_S`` after a re-hash found the file intact). A checksum that no longer
+        matches, or a file gone, marks the store damaged for good (``damaged`` says why).
+
+        Parameters
+        ----------
+        rehash : bool
+            Re-hash even though size, mtime and inode are unchanged (an in-place write can keep them).
+
+        Returns
+        -------
+        str or None
+            None while the file is intact, else why it is not (also kept in ``damaged``).
+        """
+        if self.damaged is not None:
+            return self.damaged
+        with self._check_lock:
+            if self.damaged is not None:
+                return self.damaged
+            signature = self._stat_signature()
+            if signature is None:
+                self.damaged = "the file is gone or cannot be read"
+                return self.damaged
+            recent = time.monotonic() - self._intact_hashed_at < REHASH_INTERVAL_S
+            if signature == self._file_signature and (not rehash or recent):
+                return None
+            try:
+                sha = file_sha256(self.path)
+            except OSError as exc:
+                self.damaged = f"the file cannot be read ({exc.strerror or exc})"
+                return self.damaged
+            if sha != self._facts["sha256"]:
+                self.damaged = "its bytes no longer match the sha256 checked when it was opened"
+                return self.damaged
+            self._file_signature, self._intact_hashed_at = signature, time.monotonic()  # touched, not changed
+            return None
+
+    def _confirm_damage(self, exc: Exception) -> bool:
+        """An error from a query: is the file damaged? (A stat, and a re-hash when it could be.)"""
+        code = getattr(exc, "sqlite_errorcode", None)
+        file_error = isinstance(exc, SnapshotError) or code is None or code & 0xFF in FILE_ERROR_CODES
+        return self.check_file(rehash=file_error) is not None
+
+    def _replacement(self) -> "SnapshotStore":
+        if self.on_damage is None:
+            raise SnapshotError(f"snapshot {self.path.name} is damaged: {self.damaged}")
+        return self.on_damage(self)
+
     def close(self) -> None:
         """Close this thread's connection (others close when their thread ends)."""
         conn = getattr(self._local, "conn", None)
@@ -189,10 +289,12 @@ class SnapshotStore:
         return f"SnapshotStore({str(self.path)!r})"
 
     # ---- public API --------------------------------------------------------------------------------
+    @_failover
     def meta(self) -> dict:
         """Build facts: as_of, built_at, code_version, params, inputs, sha256, tz, window, grade_date."""
         return json.loads(json.dumps(self._meta))
 
+    @_failover
     def search_communities(self, query: str, limit: int = 10) -> list[dict]:
         """Communities whose name matches ``query`` as 汉字 substring, full pinyin or initials (prefix).
 
@@ -242,6 +344,7 @@ class SnapshotStore:
             r.update(_grade_fields(r["grade"]))
         return rows
 
+    @_failover
     def community(self, community_id: int) -> dict | None:
         """Everything the community page shows, or None for an unknown id."""
         try:
@@ -309,6 +412,7 @@ class SnapshotStore:
         return self._rows("SELECT date, q05, q25, q50, q75, q95 FROM forecasts WHERE region = ? ORDER BY date",
                           (region,))
 
+    @_failover
     def city(self, city_code: int) -> dict | None:
         """The city page: R_t with interval, forecast, case history, inflow sources, communities for a map."""
         try:
@@ -345,14 +449,17 @@ class SnapshotStore:
         out["updated_at"] = self._meta.get("built_at")
         return out
 
+    @_failover
     def cities(self) -> list[dict]:
         """All cities: code, names, province, population, rt, starred, number of communities."""
         return [dict(c) for c in self._city_rows.values()]
 
+    @_failover
     def starred_cities(self) -> set[int]:
         """Codes of the cities that now have a community graded medium-high or high."""
         return set(self._starred)
 
+    @_failover
     def itinerary(self, uid: int) -> dict | None:
         """The snapshot's records of one subscriber (by uid), or None when it has none.
 
@@ -379,6 +486,7 @@ class SnapshotStore:
                 "cities": cities, "exposure": exposure,
                 "updated_at": self._meta.get("built_at"), "as_of": self._meta.get("as_of")}
 
+    @_failover
     def same_trip(self, date: str, number: str, car: str | None = None) -> list[dict]:
         """Confirmed cases' trips on ``date`` by train or flight ``number`` (and ``car``): counts only."""
         d = unicodedata.normalize("NFKC", str(date or "")).strip()
@@ -397,7 +505,32 @@ class SnapshotStore:
         return self._rows(sql + " ORDER BY car", params)
 
     def grades(self) -> Iterator[dict]:
-        """Current grade of every community, for the CSV download (streamed)."""
+        """Current grade of every community, for the CSV download (streamed).
+
+        A long stream: the file is looked at (a ``stat``) before it starts, and a damaged one streams
+        from the replacement. Damage met after rows were sent cannot be mended: the stream ends with
+        :class:`SnapshotError` (the download is cut short, never mixed from two snapshots).
+        """
+        if self.damaged is None:
+            self.check_file()
+        if self.damaged is not None:
+            yield from self._replacement().grades()
+            return
+        sent = 0
+        try:
+            for row in self._grades():
+                yield row
+                sent += 1
+            return
+        except (sqlite3.DatabaseError, SnapshotError) as exc:
+            if not self._confirm_damage(exc):
+                raise
+        replacement = self._replacement()
+        if sent:
+            raise SnapshotError(f"snapshot {self.path.name} was found damaged after {sent} grade rows were sent")
+        yield from replacement.grades()
+
+    def _grades(self) -> Iterator[dict]:
         cur = self._conn().execute(
             "SELECT c.community_id, c.name, c.city_code, ci.name AS city_name, c.district, g.date,"
             " g.grade, g.score, g.lo, g.hi, g.trend FROM communities c LEFT JOIN cities ci USING (city_code)"
@@ -408,6 +541,7 @@ class SnapshotStore:
             row.update(_grade_fields(row["grade"]))
             yield row
 
+    @_failover
     def methods_figures(self) -> dict:
         """Backtest and calibration figures stored at build time (may be empty)."""
         figures = self._meta.get("methods_figures")

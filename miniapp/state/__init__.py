@@ -13,6 +13,12 @@ Rules every backend keeps:
   anything that looks like a phone number;
 - times are Unix seconds from an injectable ``clock`` (``time.time`` by default);
 - check-and-set operations (``check_code``, ``hit``, ``claim_alert``) are atomic across processes;
+- rate limits are sliding windows: ``hit(bucket, limit, window_s)`` keeps a log of the hits it
+  counted (their times with fractions of a second) and allows one more only while fewer than
+  ``limit`` are in the last ``window_s`` seconds, so no interval of ``window_s`` ever admits more
+  than ``limit``, however the hits fall around clock boundaries (fixed windows let twice the limit
+  through across a boundary). Refused hits are not counted. ``retry_after_s`` says how long until
+  the next hit would be allowed (what a 429's ``Retry-After`` carries);
 - a backend that cannot be reached raises :class:`StateUnavailable`, never a driver exception.
 
 Documented lifetimes (``purge`` deletes past them; Redis expires most of them natively):
@@ -23,7 +29,8 @@ what               lifetime
 one-time code      its ttl (10 minutes), and deleted as soon as it is used
 failure counter    until a correct code, an operator unlock, or the cool-off
                    (``LOCK_COOLOFF_S``, 24 h after the last failure)
-rate-limit bucket  its window
+rate-limit hit     its window (``window_s`` after it was counted); a bucket
+                   goes with its last hit
 memory             its ttl
 issued proof       its expiry + ``PROOF_RECORD_GRACE_S`` (7 days)
 sent alert key     ``ALERT_RETENTION_S`` (30 days)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+import math
 import re
-from typing import Any, Callable, Protocol, runtime_checkable
+from typing import Any, Callable, Protocol, Sequence, runtime_checkable
 
 # NIST SP 800-63B 5.2.2: at most 100 consecutive failed attempts per subscriber, then lock.
 MAX_CODE_FAILURES = 100
@@ -14,6 +15,11 @@ ALERT_RETENTION_S = 30 * 24 * 3600
 MESSAGE_RETENTION_S = 30 * 24 * 3600
 AUDIT_RETENTION_S = 180 * 24 * 3600
 MAX_PROOF_TTL_S = 24 * 3600
+# A revoked proof stays on its key's revocation list until this long after its expiry (beyond any
+# verifier's clock leeway); after that it cannot verify anyway.
+REVOCATION_LISTED_AFTER_EXPIRY_S = 3600
+# Card sessions are kept with conversation memory under this key prefix (so ``purge`` counts them as memory).
+SESSION_KEY_PREFIX = "cardsession:"
 
 CODE_RESULTS = ("ok", "wrong", "expired", "missing", "locked")
 MAX_KEY_CHARS = 200
@@ -67,7 +73,15 @@ class StateStore(Protocol):
 
     # rate limits
     def hit(self, bucket: str, limit: int, window_s: int) -> bool:
-        """Count one event in ``bucket``'s fixed window; True if allowed (and counted)."""
+        """Count one event in ``bucket``'s sliding window; True if allowed (and counted).
+
+        Allowed while fewer than ``limit`` events were counted in the last ``window_s`` seconds, so
+        no interval of ``window_s`` seconds ever admits more than ``limit`` (refused ones are not
+        counted). ``bucket`` and ``window_s`` together name the log: one bucket may carry several rules.
+        """
+
+    def retry_after_s(self, bucket: str, limit: int, window_s: int) -> int:
+        """Whole seconds until ``hit`` would be allowed again: 0 now, ``window_s`` for a zero limit."""
 
     # consent and opt-outs
     def set_consent(self, subject: str, scope: str, given: bool) -> None: ...
@@ -84,11 +98,30 @@ class StateStore(Protocol):
     def recall(self, key: str) -> dict | None: ...
 
     # proofs and alerts
-    def record_proof(self, jti: str, subject: str, issued_s: int, expires_s: int) -> None: ...
+    def record_proof(self, jti: str, subject: str, issued_s: int, expires_s: int, kid: str | None = None) -> None:
+        """Record an issued proof (for revocation); ``kid`` is the key that signed it (its revocation list)."""
 
     def proof_revoked(self, jti: str) -> bool: ...
 
-    def revoke_proof(self, jti: str) -> None: ...
+    def revoke_proof(self, jti: str) -> None:
+        """Revoke one proof (also one never recorded); bumps its key's revocation counter if it changed."""
+
+    def revoke_subject_proofs(self, subject: str, before_s: int) -> int:
+        """Revoke every recorded proof of ``subject`` issued before ``before_s``; how many were newly revoked."""
+
+    def revocation_list(self, kid: str) -> tuple[int, list[str]]:
+        """``(counter, jtis)`` of key ``kid``: the counter grows with every revocation of one of its proofs;
+        the jtis are its revoked proofs until ``REVOCATION_LISTED_AFTER_EXPIRY_S`` after their expiry."""
+
+    # card sessions (the web card flow's server-side session record)
+    def open_session(self, sid: str, subject: str, ttl_s: int) -> None:
+        """Record session ``sid`` of ``subject`` for ``ttl_s`` seconds."""
+
+    def session_subject(self, sid: str) -> str | None:
+        """The subject of a live session ``sid``; None once it ended or expired, or if it never existed."""
+
+    def end_session(self, sid: str) -> None:
+        """End session ``sid`` at once (sign-out); unknown ids are ignored."""
 
     def claim_alert(self, exposure_key: str) -> bool:
         """True the first time ``exposure_key`` is claimed, False ever after (atomic)."""
@@ -117,7 +150,9 @@ class StateStore(Protocol):
 
 
 def check_hit(bucket: str, limit: int, window_s: int, now_s: int) -> int:
-    """Check the arguments of ``hit`` and return the start of the fixed window containing ``now_s``.
+    """Check the arguments of ``hit`` and ``retry_after_s``; return the start of the fixed window
+    containing ``now_s``, which names the counters of schemas before the sliding window (their
+    in-flight counts are carried over, so an upgrade hands no bucket a fresh budget).
 
     Examples
     --------
@@ -299,6 +334,66 @@ def check_positive(value: int, what: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise StateValueError(f"{what} must be a positive integer")
     return value
+
+
+def wait_s(expiries_s: Sequence[float], limit: int, window_s: int, now: float) -> int:
+    """Whole seconds until a sliding-window log admits one more hit.
+
+    Parameters
+    ----------
+    expiries_s : sequence of float
+        When each counted hit of the log leaves the window (its time + ``window_s``); any order, and
+        entries already past ``now`` are ignored.
+    limit : int
+        Hits allowed per window.
+    window_s : int
+        The window's length, returned for a zero limit (which never admits a hit).
+    now : float
+        The time in Unix seconds.
+
+    Returns
+    -------
+    int
+        0 if fewer than ``limit`` hits are in the window, else the seconds (rounded up) until enough
+        of them have left it.
+
+    Examples
+    --------
+    >>> wait_s([100.0, 130.5, 160.0], 3, 60, 110.0), wait_s([100.0, 130.5, 160.0], 2, 60, 110.0)
+    (0, 21)
+    >>> wait_s([], 0, 60, 110.0)
+    60
+    """
+    if limit <= 0:
+        return int(window_s)
+    live = sorted(e for e in expiries_s if e > now)
+    if len(live) < limit:
+        return 0
+    return max(1, math.ceil(live[len(live) - limit] - now))
+
+
+def clock_time(clock: Clock) -> float:
+    """The clock's time in Unix seconds with its fractions (rate-limit logs need them).
+
+    Whole seconds would let a sliding window admit a hit up to a second early: two hits 899.2 s
+    apart can fall in whole seconds 900 apart.
+
+    Parameters
+    ----------
+    clock : callable
+        Returns the time in Unix seconds, like ``time.time``.
+
+    Returns
+    -------
+    float
+        The time, unrounded.
+
+    Examples
+    --------
+    >>> clock_time(lambda: 1600000000.25)
+    1600000000.25
+    """
+    return float(clock())
 
 
 def now_s(clock: Clock) -> int:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import secrets
 from typing import Any, Iterator
 
 import redis
@@ -50,30 +51,85 @@ if tonumber(ARGV[1]) - tonumber(f[2]) >= tonumber(ARGV[2]) then redis.call('DEL'
 return tonumber(f[1])
 """
 
+# Sliding window. KEYS: the bucket's log (a sorted set: one member per counted hit, scored by when it
+# leaves the window), the fixed-window counter of releases before it; ARGV: now, limit, the new hit's
+# expiry, a unique member, native TTL. Times stay the strings Python sent: Lua would round them to 14
+# digits. A log not yet created first takes over the old counter's in-flight count, so an upgrade hands
+# no bucket a fresh budget.
 _HIT = """
-local n = tonumber(redis.call('HGET', KEYS[1], 'n') or '0')
-if n >= tonumber(ARGV[1]) then return 0 end
-redis.call('HSET', KEYS[1], 'n', n + 1, 'exp', ARGV[2])
-redis.call('EXPIRE', KEYS[1], ARGV[3])
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  local old = redis.call('HMGET', KEYS[2], 'n', 'exp')
+  if old[1] and tonumber(old[2]) > tonumber(ARGV[1]) then
+    for i = 1, math.min(tonumber(old[1]), tonumber(ARGV[2])) do
+      redis.call('ZADD', KEYS[1], old[2], 'carried:' .. i)
+    end
+    redis.call('EXPIRE', KEYS[1], ARGV[5])
+  end
+  redis.call('DEL', KEYS[2])
+end
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
+redis.call('ZADD', KEYS[1], ARGV[3], ARGV[4])
+redis.call('EXPIRE', KEYS[1], ARGV[5])
 return 1
 """
 
+# KEYS: sliding-window logs; ARGV: now. Drops hits that left their window; counts logs left empty (gone).
+_PURGE_LOGS = """
+local n = 0
+for _, k in ipairs(KEYS) do
+  if redis.call('EXISTS', k) == 1 then
+    redis.call('ZREMRANGEBYSCORE', k, '-inf', ARGV[1])
+    if redis.call('EXISTS', k) == 0 then n = n + 1 end
+  end
+end
+return n
+"""
+
+# KEYS: proof, proofs index, the subject's proofs (by issue time); ARGV: subject, iat, exp, ttl, jti, kid or ''.
 _RECORD_PROOF = """
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], 'subject', ARGV[1], 'iat', ARGV[2], 'exp', ARGV[3])
+if ARGV[6] ~= '' then redis.call('HSET', KEYS[1], 'kid', ARGV[6]) end
 redis.call('EXPIRE', KEYS[1], ARGV[4])
 redis.call('ZADD', KEYS[2], ARGV[3], ARGV[5])
+redis.call('ZADD', KEYS[3], ARGV[2], ARGV[5])
+if redis.call('TTL', KEYS[3]) < tonumber(ARGV[4]) then redis.call('EXPIRE', KEYS[3], ARGV[4]) end
 return 1
 """
 
-_REVOKE_PROOF = """
+# Revoke one recorded proof unless it already is; list it under its key and bump that key's counter.
+_REVOKE_ONE = """
+local function revoke(key, jti, now, prefix)
+  if redis.call('HEXISTS', key, 'revoked') == 1 then return 0 end
+  redis.call('HSET', key, 'revoked', now)
+  local kid = redis.call('HGET', key, 'kid')
+  if kid then
+    redis.call('ZADD', prefix .. 'revoked:' .. kid, redis.call('HGET', key, 'exp'), jti)
+    redis.call('HINCRBY', prefix .. 'crlctr', kid, 1)
+  end
+  return 1
+end
+"""
+
+# KEYS: proof, proofs index; ARGV: now, now + max ttl, record ttl, jti, key prefix.
+_REVOKE_PROOF = _REVOKE_ONE + """
 if redis.call('EXISTS', KEYS[1]) == 0 then
   redis.call('HSET', KEYS[1], 'iat', ARGV[1], 'exp', ARGV[2])
   redis.call('ZADD', KEYS[2], ARGV[2], ARGV[4])
 end
-redis.call('HSET', KEYS[1], 'revoked', ARGV[1])
 redis.call('EXPIRE', KEYS[1], ARGV[3])
-return 1
+return revoke(KEYS[1], ARGV[4], ARGV[1], ARGV[5])
+"""
+
+# KEYS: the subject's proofs (by issue time); ARGV: before_s, now, key prefix. Returns how many were revoked.
+_REVOKE_SUBJECT = _REVOKE_ONE + """
+local n = 0
+for _, jti in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[1])) do
+  local key = ARGV[3] .. 'proof:' .. jti
+  if redis.call('EXISTS', key) == 1 then n = n + revoke(key, jti, ARGV[2], ARGV[3]) end
+end
+return n
 """
 
 _UPDATE_STATUS = """
@@ -137,7 +193,8 @@ class RedisState:
         self._scripts = {name: self.r.register_script(src) for name, src in {
             "check_code": _CHECK_CODE, "failures": _FAILURES, "hit": _HIT, "record_proof": _RECORD_PROOF,
             "revoke_proof": _REVOKE_PROOF, "update_status": _UPDATE_STATUS, "del_if_old": _DEL_IF_OLD,
-            "purge_index": _PURGE_INDEX}.items()}
+            "purge_index": _PURGE_INDEX, "purge_logs": _PURGE_LOGS}.items()}
+        self._scripts["revoke_subject"] = self.r.register_script(_REVOKE_SUBJECT)
 
     # -- plumbing -------------------------------------------------------------------------------
     def _k(self, *parts: str) -> str:
@@ -207,10 +264,23 @@ class RedisState:
             self.r.delete(self._code_keys(subject)[1])
 
     # -- rate limits ----------------------------------------------------------------------------
+    def _log_key(self, bucket: str, window_s: int) -> str:
+        return self._k("rlog", f"{bucket}|{window_s}")
+
     def hit(self, bucket: str, limit: int, window_s: int) -> bool:
-        start = S.check_hit(bucket, limit, window_s, self._now())
-        key = self._k("rl", f"{bucket}|{window_s}|{start}")
-        return bool(self._run("hit", [key], [limit, start + window_s, window_s + TTL_MARGIN_S]))
+        now = S.clock_time(self.clock)
+        start = S.check_hit(bucket, limit, window_s, int(now))
+        keys = [self._log_key(bucket, window_s), self._k("rl", f"{bucket}|{window_s}|{start}")]
+        member = f"{now!r}:{secrets.token_hex(8)}"
+        return bool(self._run("hit", keys, [repr(now), limit, repr(now + window_s), member,
+                                            window_s + TTL_MARGIN_S]))
+
+    def retry_after_s(self, bucket: str, limit: int, window_s: int) -> int:
+        now = S.clock_time(self.clock)
+        S.check_hit(bucket, limit, window_s, int(now))
+        with self._guard():
+            live = self.r.zrangebyscore(self._log_key(bucket, window_s), f"({now!r}", "+inf", withscores=True)
+        return S.wait_s([score for _, score in live], limit, window_s, now)
 
     # -- consent and opt-outs ------------------------------------------------------------------
     def set_consent(self, subject: str, scope: str, given: bool) -> None:
@@ -257,12 +327,14 @@ class RedisState:
         return json.loads(text)
 
     # -- proofs and alerts --------------------------------------------------------------------
-    def record_proof(self, jti: str, subject: str, issued_s: int, expires_s: int) -> None:
+    def record_proof(self, jti: str, subject: str, issued_s: int, expires_s: int, kid: str | None = None) -> None:
         S.check_key(jti, "jti")
         S.check_subject(subject)
+        if kid is not None:
+            S.check_key(kid, "kid")
         ttl = max(int(expires_s) - self._now(), 0) + S.PROOF_RECORD_GRACE_S + TTL_MARGIN_S
-        self._run("record_proof", [self._k("proof", jti), self._k("proofs")],
-                  [subject, int(issued_s), int(expires_s), ttl, jti])
+        self._run("record_proof", [self._k("proof", jti), self._k("proofs"), self._k("subjproofs", subject)],
+                  [subject, int(issued_s), int(expires_s), ttl, jti, kid or ""])
 
     def proof_revoked(self, jti: str) -> bool:
         S.check_key(jti, "jti")
@@ -274,7 +346,37 @@ class RedisState:
         now = self._now()
         ttl = S.MAX_PROOF_TTL_S + S.PROOF_RECORD_GRACE_S + TTL_MARGIN_S
         self._run("revoke_proof", [self._k("proof", jti), self._k("proofs")],
-                  [now, now + S.MAX_PROOF_TTL_S, ttl, jti])
+                  [now, now + S.MAX_PROOF_TTL_S, ttl, jti, self.prefix])
+
+    def revoke_subject_proofs(self, subject: str, before_s: int) -> int:
+        S.check_subject(subject)
+        return int(self._run("revoke_subject", [self._k("subjproofs", subject)],
+                             [int(before_s), self._now(), self.prefix]))
+
+    def revocation_list(self, kid: str) -> tuple[int, list[str]]:
+        S.check_key(kid, "kid")
+        cutoff = self._now() - S.REVOCATION_LISTED_AFTER_EXPIRY_S
+        with self._guard():
+            pipe = self.r.pipeline(transaction=True)  # one snapshot: the counter and the list agree
+            pipe.hget(self._k("crlctr"), kid)
+            pipe.zrangebyscore(self._k("revoked", kid), f"({cutoff}", "+inf")
+            ctr, jtis = pipe.execute()
+        return int(ctr or 0), sorted(jtis)
+
+    # -- card sessions (kept with conversation memory) ----------------------------------------
+    def open_session(self, sid: str, subject: str, ttl_s: int) -> None:
+        S.check_key(sid, "sid")
+        self.remember(S.SESSION_KEY_PREFIX + sid, {"subject": S.check_subject(subject)}, ttl_s)
+
+    def session_subject(self, sid: str) -> str | None:
+        S.check_key(sid, "sid")
+        value = self.recall(S.SESSION_KEY_PREFIX + sid)
+        return value.get("subject") if value else None
+
+    def end_session(self, sid: str) -> None:
+        S.check_key(sid, "sid")
+        with self._guard():
+            self.r.delete(self._k("mem", S.SESSION_KEY_PREFIX + sid))
 
     def claim_alert(self, exposure_key: str) -> bool:
         S.check_key(exposure_key, "exposure_key")
@@ -344,13 +446,18 @@ class RedisState:
             n += int(self._scripts["del_if_old"](keys=keys[i:i + 200], args=[field, cutoff]))
         return n
 
+    def _purge_logs(self, now: int) -> int:
+        keys = self._scan("rlog:*")
+        return sum(int(self._scripts["purge_logs"](keys=keys[i:i + 200], args=[now]))
+                   for i in range(0, len(keys), 200))
+
     def purge(self, now_s: int | None = None) -> dict[str, int]:
         now = self._now() if now_s is None else int(now_s)
         with self._guard():
             counts = {
                 "codes": self._del_if_old("code:*", "exp", now),
                 "code_failures": self._del_if_old("fail:*", "last", now - S.LOCK_COOLOFF_S),
-                "buckets": self._del_if_old("rl:*", "exp", now),
+                "buckets": self._del_if_old("rl:*", "exp", now) + self._purge_logs(now),
                 "memory": self._del_if_old("mem:*", "exp", now),
                 "proofs": int(self._scripts["purge_index"](
                     keys=[self._k("proofs")], args=[now - S.PROOF_RECORD_GRACE_S, self._k("proof", ""), ""])),
@@ -360,4 +467,13 @@ class RedisState:
                                                   self._k("msgsid", "")])),
                 "audit": int(self.r.zremrangebyscore(self._k("audit"), "-inf", now - S.AUDIT_RETENTION_S)),
             }
+            self._trim_proof_indexes(now)
         return counts
+
+    def _trim_proof_indexes(self, now: int) -> None:
+        """Drop index entries of purged proofs: revocation lists (by expiry) and subjects' proofs (by issue time)."""
+        cutoff = now - S.PROOF_RECORD_GRACE_S
+        for key in self._scan("revoked:*"):
+            self.r.zremrangebyscore(key, "-inf", cutoff)
+        for key in self._scan("subjproofs:*"):
+            self.r.zremrangebyscore(key, "-inf", cutoff - S.MAX_PROOF_TTL_S)

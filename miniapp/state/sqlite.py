@@ -59,6 +59,27 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE messages ADD COLUMN extra TEXT;
     """,
+    # 4: sliding-window rate limits: one row per counted hit, leaving the window at expires_s (the hit's
+    # time + window_s, fractional seconds). The fixed windows' in-flight counts move here as hits that leave
+    # when their window would have ended, so the upgrade hands no bucket a fresh budget. `buckets` stays, empty
+    # and no longer written, so workers of the previous release keep working during a rolling restart.
+    """
+    CREATE TABLE rate_hits (bucket TEXT NOT NULL, expires_s REAL NOT NULL);
+    CREATE INDEX rate_hits_bucket ON rate_hits (bucket, expires_s);
+    CREATE INDEX rate_hits_expires ON rate_hits (expires_s);
+    WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < (SELECT MAX(count) FROM buckets))
+    INSERT INTO rate_hits (bucket, expires_s) SELECT b.bucket, b.expires_s FROM buckets AS b JOIN n ON n.i <= b.count;
+    DELETE FROM buckets;
+    """,
+    # 5: revocation with form: the key that signed each proof (its revocation list), a person's proofs by
+    # issue time (revoke all issued before T), and one counter per key that grows with every revocation.
+    # Proofs recorded before this have no kid: they can still be revoked, but are on no published list.
+    """
+    ALTER TABLE proofs ADD COLUMN kid TEXT;
+    CREATE INDEX proofs_subject ON proofs (subject, issued_s);
+    CREATE INDEX proofs_kid_revoked ON proofs (kid, expires_s) WHERE revoked_s IS NOT NULL;
+    CREATE TABLE revocation_counters (kid TEXT PRIMARY KEY, ctr INTEGER NOT NULL);
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -71,8 +92,8 @@ def migrate(conn: sqlite3.Connection, target: int = SCHEMA_VERSION) -> int:
     Examples
     --------
     >>> conn = sqlite3.connect(":memory:", isolation_level=None)
-    >>> migrate(conn, target=1), migrate(conn)
-    (1, 3)
+    >>> migrate(conn, target=1), migrate(conn) == SCHEMA_VERSION
+    (1, True)
     """
     current = conn.execute("PRAGMA user_version").fetchone()[0]
     if current > SCHEMA_VERSION:
@@ -111,6 +132,8 @@ class SQLiteState:
             return self._conn
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            # the store holds consent, audit and code hashes: owner only (SQLite gives -wal/-shm the same mode)
+            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600))
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
                                timeout=BUSY_TIMEOUT_MS / 1000)
         conn.row_factory = sqlite3.Row
@@ -219,15 +242,23 @@ class SQLiteState:
 
     # -- rate limits ----------------------------------------------------------------------------
     def hit(self, bucket: str, limit: int, window_s: int) -> bool:
-        start = S.check_hit(bucket, limit, window_s, self._now())
+        now = S.clock_time(self.clock)
+        S.check_hit(bucket, limit, window_s, int(now))
         key = f"{bucket}|{window_s}"
-        with self._tx() as c:
-            row = c.execute("SELECT window_start_s, count FROM buckets WHERE bucket = ?", (key,)).fetchone()
-            count = row["count"] if row is not None and row["window_start_s"] == start else 0
+        with self._tx() as c:  # count and insert under the write lock: concurrent workers cannot overshoot
+            c.execute("DELETE FROM rate_hits WHERE bucket = ? AND expires_s <= ?", (key, now))
+            count = c.execute("SELECT COUNT(*) FROM rate_hits WHERE bucket = ?", (key,)).fetchone()[0]
             if count >= limit:
                 return False
-            c.execute("INSERT OR REPLACE INTO buckets VALUES (?, ?, ?, ?)", (key, start, count + 1, start + window_s))
+            c.execute("INSERT INTO rate_hits (bucket, expires_s) VALUES (?, ?)", (key, now + window_s))
             return True
+
+    def retry_after_s(self, bucket: str, limit: int, window_s: int) -> int:
+        now = S.clock_time(self.clock)
+        S.check_hit(bucket, limit, window_s, int(now))
+        rows = self._read("SELECT expires_s FROM rate_hits WHERE bucket = ? AND expires_s > ?",
+                          (f"{bucket}|{window_s}", now))
+        return S.wait_s([r[0] for r in rows], limit, window_s, now)
 
     # -- consent and opt-outs ------------------------------------------------------------------
     def set_consent(self, subject: str, scope: str, given: bool) -> None:
@@ -267,12 +298,14 @@ class SQLiteState:
         return json.loads(rows[0]["value"]) if rows else None
 
     # -- proofs and alerts --------------------------------------------------------------------
-    def record_proof(self, jti: str, subject: str, issued_s: int, expires_s: int) -> None:
+    def record_proof(self, jti: str, subject: str, issued_s: int, expires_s: int, kid: str | None = None) -> None:
         S.check_key(jti, "jti")
         S.check_subject(subject)
+        if kid is not None:
+            S.check_key(kid, "kid")
         with self._tx() as c:
-            c.execute("INSERT OR IGNORE INTO proofs (jti, subject, issued_s, expires_s) VALUES (?, ?, ?, ?)",
-                      (jti, subject, int(issued_s), int(expires_s)))
+            c.execute("INSERT OR IGNORE INTO proofs (jti, subject, issued_s, expires_s, kid) VALUES (?, ?, ?, ?, ?)",
+                      (jti, subject, int(issued_s), int(expires_s), kid))
 
     def proof_revoked(self, jti: str) -> bool:
         S.check_key(jti, "jti")
@@ -284,8 +317,53 @@ class SQLiteState:
         now = self._now()
         with self._tx() as c:
             # A proof not recorded here is still revoked: keep the row as long as any proof could live.
-            c.execute("INSERT OR IGNORE INTO proofs VALUES (?, NULL, ?, ?, NULL)", (jti, now, now + S.MAX_PROOF_TTL_S))
-            c.execute("UPDATE proofs SET revoked_s = ? WHERE jti = ?", (now, jti))
+            c.execute("INSERT OR IGNORE INTO proofs (jti, subject, issued_s, expires_s) VALUES (?, NULL, ?, ?)",
+                      (jti, now, now + S.MAX_PROOF_TTL_S))
+            self._revoke(c, "jti = ?", (jti,), now)
+
+    def _revoke(self, c: sqlite3.Connection, where: str, params: tuple, now: int) -> int:
+        """Revoke the unrevoked proofs matching ``where``; bump their keys' counters; how many changed."""
+        kids = [r["kid"] for r in c.execute(f"SELECT kid FROM proofs WHERE revoked_s IS NULL AND {where}", params)]
+        c.execute(f"UPDATE proofs SET revoked_s = ? WHERE revoked_s IS NULL AND {where}", (now, *params))
+        for kid in {k for k in kids if k is not None}:
+            c.execute("INSERT INTO revocation_counters VALUES (?, 1) ON CONFLICT (kid) DO UPDATE SET ctr = ctr + 1",
+                      (kid,))
+        return len(kids)
+
+    def revoke_subject_proofs(self, subject: str, before_s: int) -> int:
+        S.check_subject(subject)
+        with self._tx() as c:
+            return self._revoke(c, "subject = ? AND issued_s < ?", (subject, int(before_s)), self._now())
+
+    def revocation_list(self, kid: str) -> tuple[int, list[str]]:
+        S.check_key(kid, "kid")
+        cutoff = self._now() - S.REVOCATION_LISTED_AFTER_EXPIRY_S
+        with self._guard():
+            c = self._connection()
+            c.execute("BEGIN")  # one snapshot: the counter and the list agree
+            try:
+                row = c.execute("SELECT ctr FROM revocation_counters WHERE kid = ?", (kid,)).fetchone()
+                jtis = [r["jti"] for r in c.execute(
+                    "SELECT jti FROM proofs WHERE kid = ? AND revoked_s IS NOT NULL AND expires_s > ? ORDER BY jti",
+                    (kid, cutoff))]
+            finally:
+                c.execute("COMMIT")
+        return (int(row["ctr"]) if row else 0), jtis
+
+    # -- card sessions (kept with conversation memory) ----------------------------------------
+    def open_session(self, sid: str, subject: str, ttl_s: int) -> None:
+        S.check_key(sid, "sid")
+        self.remember(S.SESSION_KEY_PREFIX + sid, {"subject": S.check_subject(subject)}, ttl_s)
+
+    def session_subject(self, sid: str) -> str | None:
+        S.check_key(sid, "sid")
+        value = self.recall(S.SESSION_KEY_PREFIX + sid)
+        return value.get("subject") if value else None
+
+    def end_session(self, sid: str) -> None:
+        S.check_key(sid, "sid")
+        with self._tx() as c:
+            c.execute("DELETE FROM memory WHERE key = ?", (S.SESSION_KEY_PREFIX + sid,))
 
     def claim_alert(self, exposure_key: str) -> bool:
         S.check_key(exposure_key, "exposure_key")
@@ -337,7 +415,7 @@ class SQLiteState:
         deletes = {
             "codes": ("DELETE FROM codes WHERE expires_s <= ?", now),
             "code_failures": ("DELETE FROM code_failures WHERE last_failure_s <= ?", now - S.LOCK_COOLOFF_S),
-            "buckets": ("DELETE FROM buckets WHERE expires_s <= ?", now),
+            "buckets": ("DELETE FROM buckets WHERE expires_s <= ?", now),  # fixed windows (schema 1-3)
             "memory": ("DELETE FROM memory WHERE expires_s <= ?", now),
             "proofs": ("DELETE FROM proofs WHERE expires_s <= ?", now - S.PROOF_RECORD_GRACE_S),
             "alerts": ("DELETE FROM alerts WHERE claimed_s <= ?", now - S.ALERT_RETENTION_S),
@@ -348,6 +426,11 @@ class SQLiteState:
         with self._tx() as c:
             for kind, (sql, cutoff) in deletes.items():
                 counts[kind] = c.execute(sql, (cutoff,)).rowcount
+            # a sliding-window bucket is gone once every hit of its log has left the window
+            counts["buckets"] += c.execute(
+                "SELECT COUNT(DISTINCT bucket) FROM rate_hits WHERE expires_s <= ? AND bucket NOT IN "
+                "(SELECT bucket FROM rate_hits WHERE expires_s > ?)", (now, now)).fetchone()[0]
+            c.execute("DELETE FROM rate_hits WHERE expires_s <= ?", (now,))
         return counts
 
     def schema_version(self) -> int:

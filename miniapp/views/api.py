@@ -60,6 +60,8 @@ def communities():
     q = _arg("q")
     limit = _limit()
     if not q:
+        if request.args.get("q"):  # valid by the document (1-40 characters), nothing searchable in it
+            return jsonify(query=q, communities=[])
         abort(400)
     return jsonify(query=q, communities=current_store().search_communities(q, limit=limit))
 

@@ -3,20 +3,26 @@
 The flow keeps no readable number between requests: the session holds the pseudonym and the
 masked number, plus, while a code is pending (10 minutes), the number sealed with AES-GCM
 (miniapp/sealed.py), because the code is bound to the number it was sent to.
+
+The card session is a signed cookie *and* a record on the server: it carries a random session id that
+the state store keeps for the session's 15 minutes. Every card view checks the record, and sign-out
+deletes it, so a copy of the cookie shows no card once the holder has signed out. "Revoke my cards"
+revokes every card issued to the number so far (the verify page then says REVOKED) and signs out.
 """
 
 from __future__ import annotations
 
 import base64
+import secrets
 import time
 
-from flask import Blueprint, abort, current_app, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, current_app, g, redirect, render_template, request, session, url_for
 
 from forecast.phones import PhoneNumberError, mask_msisdn, normalise_msisdn, pseudonymise, uid_to_pseudonym
 from miniapp.cards import COLOUR_NAMES
 from miniapp.errors import STATE_DOWN
 from miniapp.i18n import tr
-from miniapp.otp import request_code, verify_code
+from miniapp.otp import request_code, retry_after_s, verify_code
 from miniapp.proofs import issue_card_token
 from miniapp.qr import qr_png
 from miniapp.sealed import seal, unseal
@@ -51,10 +57,30 @@ def _client_ip() -> str:
 
 
 def _verified_subject() -> tuple[int, str, str] | None:
+    """(uid, pseudonym, masked number) of this browser's card session, or None.
+
+    The signed cookie is not enough: its session id must still be live in the state store (sign-out
+    ends it there). A store that cannot be reached raises StateUnavailable (a 503 page, no card).
+    """
     v = session.get("card")
     if not v or v.get("until", 0) < time.time():
         return None
+    sid = v.get("sid")
+    live = isinstance(sid, str) and 0 < len(sid) <= 64 and _services().state.session_subject(sid) == v.get("pseudonym")
+    if not live:
+        session.pop("card", None)
+        return None
     return int(v["uid"]), v["pseudonym"], v["masked"]
+
+
+def _end_session(state) -> None:
+    """Sign out: forget the session in this browser and end it on the server."""
+    card = session.pop("card", None) or {}
+    session.pop("pending", None)
+    sid = card.get("sid")
+    if isinstance(sid, str) and 0 < len(sid) <= 64:
+        state.end_session(sid)
+        state.audit("card.signed_out", card.get("pseudonym"), channel="web")
 
 
 @bp.get("/")
@@ -75,12 +101,22 @@ def send_code():
             number="",
         ), 400
     services = _services()
-    code, reason = request_code(state, e164, _client_ip(), secret=services.app_secret, pseudonym_key=services.pseudonym_key)
+    code, reason = request_code(state, e164, _client_ip(), secret=services.app_secret,
+                                pseudonym_key=services.pseudonym_key, policy=services.otp_policy)
     if code is None:
         status = 429 if reason.startswith("rate_limited") or reason == "locked" else 400
-        if reason == "locked":
+        if reason == "budget_exhausted":
+            status = 503
+        if reason in ("invalid_number", "region_not_allowed", "not_mobile"):
+            msg = tr("此服务仅支持中国大陆手机号码，该号码无法接收验证码。",
+                     "This service is for mainland China mobile numbers only; this number cannot get a code.")
+        elif reason == "budget_exhausted":
+            msg = tr("验证码发送量已达上限，请稍后再试。", "We have sent as many codes as we can for now. Please try later.")
+        elif reason == "locked":
             msg = tr("该号码验证失败次数过多，已被暂时锁定。", "Too many failed attempts for this number; it is locked for now.")
         elif reason.startswith("rate_limited"):
+            g.retry_after_s = retry_after_s(state, e164, _client_ip(), secret=services.app_secret,
+                                            pseudonym_key=services.pseudonym_key, policy=services.otp_policy)
             msg = tr("请求验证码太频繁，请稍后再试。", "Too many code requests. Please wait and try again.")
         else:
             msg = tr("暂时无法发送验证码。", "We cannot send a code right now.")
@@ -90,7 +126,7 @@ def send_code():
         f"[riskcard] Your code is {code}. It expires in 10 minutes. Do not share it.",
     )
     try:
-        send_sms(current_app.config, state, e164, body, purpose="otp", subject=_pseudonym(e164))
+        send_sms(current_app.config, state, e164, body, purpose="otp", subject=_pseudonym(e164), secret=code)
     except SmsUnavailable:
         return render_template("card_start.html", error=tr("短信发送失败，请稍后再试。", "The SMS could not be sent. Please try again later."), number=""), 503
     session["pending"] = {"n": seal(e164, services.app_secret, "otp"), "until": time.time() + CODE_TTL_S}
@@ -136,14 +172,20 @@ def check_code():
             "invalid": tr("请输入6位数字验证码。", "Enter the 6-digit code."),
         }.get(result, tr("验证失败。", "Verification failed."))
         status = 429 if result in ("locked", "rate_limited") else 400
+        if result == "rate_limited":
+            g.retry_after_s = retry_after_s(state, e164, _client_ip(), secret=services.app_secret,
+                                            pseudonym_key=services.pseudonym_key, verify=True)
         return render_template("card_code.html", masked=mask_msisdn(e164), error=msg), status
     uid = pseudonymise(e164, _services().pseudonym_key)
     session.pop("pending", None)
+    sid = secrets.token_urlsafe(18)  # 144 random bits; the server's record of this session
+    state.open_session(sid, uid_to_pseudonym(uid), SESSION_TTL_S)
     session["card"] = {
         "uid": uid,
         "pseudonym": uid_to_pseudonym(uid),
         "masked": mask_msisdn(e164),
         "until": time.time() + SESSION_TTL_S,
+        "sid": sid,
     }
     if state.has_consent(uid_to_pseudonym(uid), CONSENT_SCOPE):
         return redirect(url_for("card.show"))
@@ -161,7 +203,7 @@ def consent():
         state.set_consent(who[1], CONSENT_SCOPE, agreed)
         state.audit("consent", who[1], scope=CONSENT_SCOPE, given=agreed, channel="web")
         if not agreed:
-            session.pop("card", None)
+            _end_session(state)
             return render_template("card_declined.html")
         return redirect(url_for("card.show"))
     return render_template("card_consent.html", masked=who[2])
@@ -186,8 +228,22 @@ def show():
     return render_template("card.html", card=card, masked=masked, qr=qr, verify_url=verify_url, colour_names=COLOUR_NAMES)
 
 
+@bp.post("/revoke")
+def revoke():
+    """"Revoke my cards": every card issued to this number so far becomes REVOKED; then sign out."""
+    who = _verified_subject()
+    if who is None:
+        return redirect(url_for("card.start"))
+    _, pseudonym, masked = who
+    state = _state_or_503()
+    count = state.revoke_subject_proofs(pseudonym, int(time.time()) + 1)
+    state.audit("card.revoked", pseudonym, by="holder", count=count, channel="web")
+    _end_session(state)
+    return render_template("card.html", revoked_count=count, masked=masked)
+
+
 @bp.post("/logout")
 def logout():
-    session.pop("card", None)
-    session.pop("pending", None)
+    """Sign out here and on the server: a copy of the session cookie shows no card afterwards."""
+    _end_session(_services().state)
     return redirect(url_for("card.start"))

@@ -10,6 +10,7 @@ from flask import Blueprint, abort, current_app, render_template, request, url_f
 from miniapp import charts
 from miniapp.i18n import tr
 from miniapp.qr import qr_svg
+from miniapp.sms_out import demo_outbox_path, read_demo_outbox
 
 bp = Blueprint("pages", __name__)
 
@@ -145,7 +146,7 @@ def privacy():
 @bp.get("/outbox")
 def outbox():
     """Demo only: the SMS outbox, so a demo user can read the one-time code sent to a test number."""
-    if not int(current_app.config.get("DEMO") or 0) or current_app.config.get("SMS_BACKEND") != "outbox":
+    path = demo_outbox_path(current_app.config)
+    if path is None:
         abort(404)
-    messages = current_app.extensions["riskcard"].state.outbox(limit=20)
-    return render_template("outbox.html", messages=messages)
+    return render_template("outbox.html", messages=read_demo_outbox(path, limit=20))

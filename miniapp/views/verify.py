@@ -1,19 +1,31 @@
-"""Verification of itinerary-card QR codes by whoever scans them, and the public keys (JWKS)."""
+"""Verification of itinerary-card QR codes by whoever scans them, the public keys (JWKS) and each key's
+revocation list (``/.well-known/crl/{kid}.json``).
+
+Revocation fails closed: a card with a valid signature whose revocation cannot be checked (the state
+store is down) is ``revocation_unavailable`` (503, "cannot check revocation now"), never ``genuine``.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 
-from flask import Blueprint, current_app, jsonify, render_template
+import logging
+
+from flask import Blueprint, abort, current_app, jsonify, render_template
 
 from miniapp.cards import COLOUR_NAMES
-from miniapp.proofs import jwks as make_jwks, resolve_short_link, verify_token
+from miniapp.errors import RETRY_AFTER_S
+from miniapp.proofs import is_kid, jwks as make_jwks, resolve_short_link, revocation_list, verify_token
+from miniapp.state import StateError
+
+log = logging.getLogger(__name__)
 
 
 bp = Blueprint("verify", __name__)
 
 MAX_TOKEN_CHARS = 4096
-STATUS_CODES = {"genuine": 200, "expired": 200, "revoked": 200, "forged": 200, "unknown_key": 200, "malformed": 400}
+STATUS_CODES = {"genuine": 200, "expired": 200, "revoked": 200, "forged": 200, "unknown_key": 200, "malformed": 400,
+                "revocation_unavailable": 503}
 
 
 @bp.get("/v/<path:token>")
@@ -24,15 +36,16 @@ def check(token: str):
     else:
         v = verify_token(token, services.keyring)
         result_status, claims, reason = v.status, v.claims, v.reason
-        if result_status == "genuine" and claims and _revoked(services, claims.get("jti")):
-            result_status = "revoked"
+        if result_status == "genuine" and claims:
+            result_status, reason = _revocation(services, claims.get("jti"), reason)
     times = {}
     if claims:
         for k in ("iat", "exp"):
             if isinstance(claims.get(k), (int, float)):
                 times[k] = dt.datetime.fromtimestamp(claims[k], dt.timezone.utc).astimezone(_tz()).strftime("%Y-%m-%d %H:%M")
+    headers = {"Retry-After": str(RETRY_AFTER_S)} if result_status == "revocation_unavailable" else {}
     return (render_template("verify.html", status=result_status, claims=claims, reason=reason, times=times,
-                            colour_names=COLOUR_NAMES), STATUS_CODES.get(result_status, 400))
+                            colour_names=COLOUR_NAMES), STATUS_CODES.get(result_status, 400), headers)
 
 
 def _tz():
@@ -41,13 +54,15 @@ def _tz():
     return ZoneInfo(current_app.config.get("TZ", "Asia/Shanghai"))
 
 
-def _revoked(services, jti) -> bool:
-    if not jti:
-        return False
+def _revocation(services, jti, reason: str) -> tuple[str, str]:
+    """(status, reason) of a card whose signature is valid: genuine, revoked, or not checkable now."""
     try:
-        return bool(services.state.proof_revoked(str(jti)))
-    except Exception:  # noqa: BLE001 - verification works offline of the state store
-        return False
+        if services.state.proof_revoked(str(jti)):
+            return "revoked", "revoked by the issuer or the holder"
+    except StateError as exc:  # fail closed: a card we cannot check is not shown as genuine
+        log.warning("revocation of a card cannot be checked: %s", exc)
+        return "revocation_unavailable", "signature valid, but revocation cannot be checked now"
+    return "genuine", reason
 
 
 @bp.get("/c/<link_id>")
@@ -66,5 +81,17 @@ def short_link(link_id: str):
 def jwks():
     resp = jsonify(make_jwks(current_app.extensions["riskcard"].keyring))
     resp.headers["Cache-Control"] = "public, max-age=300"
+    resp.headers["Access-Control-Allow-Origin"] = "*"
+    return resp
+
+
+@bp.get("/.well-known/crl/<kid>.json")
+def crl(kid: str):
+    """The revocation list of one of our signing keys (miniapp/proofs/revocation.py); 503 if the store is down."""
+    services = current_app.extensions["riskcard"]
+    if not is_kid(kid) or services.keyring.get(kid) is None:
+        abort(404)
+    resp = jsonify(revocation_list(services.state, kid))
+    resp.headers["Cache-Control"] = "public, max-age=60"
     resp.headers["Access-Control-Allow-Origin"] = "*"
     return resp

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import logging
 import xml.etree.ElementTree as ET
 
@@ -17,7 +18,7 @@ STATUS = "/sms/status"
 
 
 def params(kit, body: str, sender: str | None = None, **extra) -> dict:
-    return {"MessageSid": "SM" + "a" * 32, "AccountSid": kit.ACCOUNT_SID, "From": sender or kit.phone(1),
+    return {"MessageSid": "SM" + secrets.token_hex(16), "AccountSid": kit.ACCOUNT_SID, "From": sender or kit.phone(1),
             "To": "+14155550100", "Body": body, "NumMedia": "0", **extra}
 
 
@@ -64,8 +65,9 @@ def test_request_arriving_behind_a_proxy_validates_against_public_url(client, ki
     # The test client requests http://localhost/sms/inbound (what the app sees behind a TLS proxy);
     # a signature for that internal URL is refused, the one for the public URL is accepted.
     assert post(client, kit, "帮助", url="http://localhost" + INBOUND).status_code == 403
-    resp = client.post(INBOUND, data=params(kit, "帮助"), base_url="http://10.0.0.7:8000",
-                       headers={"X-Twilio-Signature": kit.sign(kit.PUBLIC_URL + INBOUND, params(kit, "帮助")),
+    data = params(kit, "帮助")
+    resp = client.post(INBOUND, data=data, base_url="http://10.0.0.7:8000",
+                       headers={"X-Twilio-Signature": kit.sign(kit.PUBLIC_URL + INBOUND, data),
                                 "X-Forwarded-Proto": "https", "X-Forwarded-Host": "riskcard.example.cn"})
     assert messages(resp)
 

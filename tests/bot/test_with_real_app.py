@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import re
 import xml.etree.ElementTree as ET
 
@@ -22,7 +23,8 @@ def real_app(app_config):
 
 def sms(client, body: str, sender: str):
     url = "https://riskcard.test/sms/inbound"
-    params = {"From": sender, "To": "+15005550006", "Body": body, "AccountSid": "AC" + "0" * 32, "MessageSid": "SM" + "1" * 32}
+    params = {"From": sender, "To": "+15005550006", "Body": body, "AccountSid": "AC" + "0" * 32,
+              "MessageSid": "SM" + secrets.token_hex(16)}
     sig = RequestValidator(TOKEN).compute_signature(url, params)
     r = client.post("/sms/inbound", data=params, headers={"X-Twilio-Signature": sig})
     assert r.status_code == 200

@@ -25,6 +25,7 @@ import pytest
 
 from tests.conftest import IN_CI, require_binary
 from tests.miniapp.snapshot_fixture import PHONES, TEST_KEY, publish_fixture
+from tests.miniapp.codes import last_code as last_code_of
 
 pytestmark = pytest.mark.browser
 
@@ -100,6 +101,8 @@ def live(tmp_path_factory):
         "SIGNING_KEY_DIR": str(keys),
         "PUBLIC_URL": "http://placeholder.invalid",
         "SMS_BACKEND": "outbox",
+        "DEMO": 1,
+        "DEMO_OUTBOX": str(tmp / "outbox.jsonl"),
     }
     app = create_app(config)
     with LiveServer(app) as server:
@@ -144,9 +147,8 @@ def shot(pg, name: str) -> Path:
 
 
 def last_code(live) -> str:
-    """The one-time code of the newest message in the state store's SMS outbox."""
-    body = live.app.extensions["riskcard"].state.outbox(limit=1)[0]["body"]
-    return re.search(r"\b(\d{6})\b", body).group(1)
+    """The one-time code of the newest message in the demo outbox."""
+    return last_code_of(live.app)
 
 
 def decode_qr(png: bytes) -> str:

@@ -6,6 +6,7 @@ to their "busy" apology (which would hide an exception).
 
 from __future__ import annotations
 
+import secrets
 import json
 import logging
 from urllib.parse import quote, urlencode
@@ -185,7 +186,7 @@ def test_bot_answers_hostile_text_without_hiding_an_error(hostile_app, name, no_
 
     text = HOSTILE[name].decode("utf-8", "replace")[:1600]
     body, headers = _signed({"From": "+8613800138000", "To": "+14155550100", "Body": text,
-                             "MessageSid": "SM" + "0" * 32, "AccountSid": "AC" + "0" * 32})
+                             "MessageSid": "SM" + secrets.token_hex(16), "AccountSid": "AC" + "0" * 32})
     errors_before = sms.counts().get("error", 0)
     resp = hostile_app.test_client().post("/sms/inbound", data=body, headers=headers,
                                           content_type="application/x-www-form-urlencoded")

@@ -30,6 +30,8 @@ import pandas as pd
 import pytest
 from twilio.request_validator import RequestValidator
 
+from tests.miniapp.codes import last_code
+
 ROOT = Path(__file__).resolve().parents[2]
 AUTH_TOKEN = "privacy-auth-token-0123456789abcdef"
 SUBSCRIBERS = 300
@@ -122,7 +124,6 @@ def _exercise_in_process(demo_dir: Path, numbers: list[str], caplog) -> None:
     env = _demo_env(demo_dir, 8000)
     app = create_app({"TESTING": True, **{k[len("RISKCARD_"):]: v for k, v in env.items()}})
     app.config["PROPAGATE_EXCEPTIONS"] = False
-    state = app.extensions["riskcard"].state
     with caplog.at_level(logging.DEBUG):
         for i, number in enumerate(numbers[:6]):
             client = app.test_client()
@@ -131,7 +132,7 @@ def _exercise_in_process(demo_dir: Path, numbers: list[str], caplog) -> None:
             national = _national(number)
             assert client.post("/card/code", data={"number": national, "csrf_token": token}).status_code == 302
             assert client.post("/card/verify", data={"code": "000000" if i % 2 else "12345x", "csrf_token": token}).status_code in (400, 429)
-            code = re.search(r"\b(\d{6})\b", state.outbox(limit=1)[0]["body"]).group(1)
+            code = last_code(app)
             assert client.post("/card/verify", data={"code": code, "csrf_token": token}).status_code == 302
             assert client.post("/card/consent", data={"agree": "yes", "csrf_token": token}).status_code == 302
             card = client.get("/card/show")

@@ -12,8 +12,6 @@ from click.testing import CliRunner
 from forecast.epidemic import backtest, china2020, fit
 
 DATA = china2020.data_dir()
-needs_data = pytest.mark.skipif(not (DATA / "china_province_confirmed_cum.csv").exists(),
-                                reason="shared china2020 data not present")
 
 
 def _two_provinces() -> backtest.Inputs:
@@ -24,7 +22,6 @@ def _two_provinces() -> backtest.Inputs:
     return backtest.Inputs(daily, china2020.province_population(regions), None, tuple(log))
 
 
-@needs_data
 def test_small_backtest_returns_keys_and_scores():
     inputs = _two_provinces()
     origins = pd.date_range("2020-02-05", "2020-02-14", freq="3D")
@@ -101,7 +98,6 @@ def test_too_little_history_raises():
         backtest.run_backtest(inp, pd.DatetimeIndex(["2020-01-22"]), 3, fit_kwargs={"n_members": 10})
 
 
-@needs_data
 def test_province_inputs_shapes():
     inp = backtest.province_inputs()
     assert inp.daily.shape[1] == 34 and (inp.daily >= 0).all().all()
@@ -136,7 +132,6 @@ def test_forecast_cli_writes_quantiles_and_rejects_bad_input(tmp_path):
     assert res2.exit_code != 0 and "unknown regions" in res2.output
 
 
-@needs_data
 def test_backtest_cli_json_keys():
     from miniapp.cli.backtest_cmd import command
 

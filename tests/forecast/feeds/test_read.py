@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from forecast import schema
+from forecast.epidemic import china2020
 from forecast.feeds import (FEED_KINDS, FeedCounts, FeedError, FeedReport, iter_ping_batches, read_feed, read_feeds,
                             write_quarantine)
 from forecast.phones import normalise_msisdn, pseudonymise
@@ -370,9 +371,7 @@ def test_cities_without_name_en(tmp_path):
 
 
 def test_real_city_series_reads_clean():
-    path = Path("/work/shared/data/china2020/china_city_confirmed_cum.csv")
-    if not path.exists():
-        pytest.skip("shared data not present")
+    path = china2020.data_dir() / "china_city_confirmed_cum.csv"
     out, q, report = read_feed(path, "city_cases")
     assert q.empty and len(out) == report["city_cases"].rows_in > 20_000
     assert report["city_cases"].flags["decreasing_cumulative"] > 0  # real corrections are kept, counted

@@ -15,7 +15,6 @@ from forecast import schema
 from forecast.phones import normalise_msisdn, pseudonymise
 from forecast.synth import (FEEDS, PLACES, SUBSCRIBERS, TRUTH, NationConfig, generate_nation, generate_nation_to_dir,
                             read_truth, write_nation)
-from forecast.epidemic.china2020 import data_dir as china2020_dir
 from forecast.synth.geo import read_china2020_cities, read_city_table
 from forecast.synth.io import read_table
 
@@ -290,8 +289,6 @@ def test_embedded_city_table_matches_the_shared_files():
     table = read_city_table()
     assert len(table) == 373 and table["city_code"].is_unique
     assert table.loc[table["city_code"] == 420100, ["name", "name_en"]].values.tolist() == [["武汉市", "Wuhan"]]
-    if not (china2020_dir() / "li2020_pop.csv").exists():
-        pytest.skip("shared china2020 data not present")
     pd.testing.assert_frame_equal(read_china2020_cities(), table, check_exact=False, atol=1e-5)
 
 

@@ -112,7 +112,9 @@ def test_hit_allows_limit_per_window(store, clock):
     clock.t = 26_666_667 * 60 + 20  # 20 s into a 60 s window
     assert [store.hit("ip:1", 3, 60) for _ in range(5)] == [True, True, True, False, False]
     assert store.hit("ip:2", 3, 60) is True
-    clock.advance(40)  # next window
+    clock.advance(59)  # 59 s after the first hits: still inside their window (sliding, not fixed)
+    assert store.hit("ip:1", 3, 60) is False and store.retry_after_s("ip:1", 3, 60) == 1
+    clock.advance(1)  # 60 s after them: they have left the window
     assert store.hit("ip:1", 3, 60) is True
 
 

@@ -7,6 +7,7 @@ import re
 import pytest
 
 from tests.miniapp.snapshot_fixture import PHONES
+from tests.miniapp.codes import last_code
 from tests.miniapp.qr_read import qr_url
 
 
@@ -15,8 +16,7 @@ def _csrf(html: str) -> str:
 
 
 def _last_code(app) -> str:
-    body = app.extensions["riskcard"].state.outbox(limit=1)[0]["body"]
-    return re.search(r"\b(\d{6})\b", body).group(1)
+    return last_code(app)
 
 
 def _get_card(client, app, phone: str) -> str:

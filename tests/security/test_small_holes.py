@@ -1,0 +1,58 @@
+"""Issue 16.12, the smaller holes, each as the attack.
+
+- TRACE answered 415 (the CSRF hook ran before routing): it must be 405.
+- A JSON content type skipped the CSRF check on form routes.
+- /metrics was public on the app port.
+- The key directory was 0755 and state.db 0644.
+"""
+
+from __future__ import annotations
+
+import re
+import stat
+from pathlib import Path
+
+from miniapp.app import create_app
+from tests.miniapp.snapshot_fixture import PHONES
+
+
+def test_trace_and_unknown_methods_are_405(client):
+    for path in ("/", "/card/", "/api/v1/meta"):
+        assert client.open(path, method="TRACE").status_code == 405
+    assert client.open("/card/code", method="PUT", data="x", content_type="text/plain").status_code == 405
+
+
+def test_json_body_to_a_form_route_does_not_skip_csrf(app, client):
+    r = client.post("/card/code", json={"number": PHONES["green"]})
+    assert r.status_code == 415
+    assert app.extensions["riskcard"].state.outbox() == []  # no code was sent
+    assert client.post("/chat/api", json={"session": "s" * 20, "text": "帮助"}).status_code == 200
+
+
+def test_metrics_are_not_public(app_config):
+    app = create_app({**app_config, "METRICS_TOKEN": "scrape-" + "t" * 24})
+    client = app.test_client()
+    assert client.get("/metrics").status_code == 200  # the host's own scraper, on loopback
+    outside = {"REMOTE_ADDR": "203.0.113.5"}
+    assert client.get("/metrics", environ_base=outside).status_code == 404
+    assert client.get("/metrics", environ_base=outside,
+                      headers={"Authorization": "Bearer wrong"}).status_code == 404
+    ok = client.get("/metrics", environ_base=outside, headers={"Authorization": "Bearer scrape-" + "t" * 24})
+    assert ok.status_code == 200 and "riskcard_errors_total" in ok.get_data(as_text=True)
+
+
+def test_state_file_and_key_directory_are_private(app_config, tmp_path):
+    keys = tmp_path / "fresh-keys"
+    keys.mkdir(mode=0o755)
+    from miniapp.proofs import generate_key
+
+    generate_key(keys)
+    db = tmp_path / "fresh-state.db"
+    app = create_app({**app_config, "SIGNING_KEY_DIR": str(keys), "STATE_URL": f"sqlite:///{db}"})
+    client = app.test_client()
+    html = client.get("/card/").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+    client.post("/card/code", data={"number": PHONES["green"], "csrf_token": token})
+    assert stat.S_IMODE(keys.stat().st_mode) == 0o700
+    for f in [db, *Path(tmp_path).glob("fresh-state.db-*")]:
+        assert stat.S_IMODE(f.stat().st_mode) == 0o600, f.name
