@@ -107,8 +107,9 @@ def mask_msisdn(e164: str) -> str:
     Returns
     -------
     str
-        A Chinese mobile as its first 3 and last 4 national digits around ``****``; any other number
-        as ``+``, up to 4 leading digits, ``***`` and the last 4 digits (2 for numbers under 11 digits).
+        A Chinese mobile as its first 3 and last 4 national digits around ``****`` (as the 2020 card);
+        any other number as ``+``, up to 3 leading digits, ``***`` and the last 2 digits, showing at
+        most 40 % of its digits.
 
     Examples
     --------
@@ -116,16 +117,16 @@ def mask_msisdn(e164: str) -> str:
     >>> mask_msisdn(example)
     '138****5678'
     >>> mask_msisdn(us_example)
-    '+1415***0100'
-    >>> mask_msisdn("+12345678")  # short numbers: at least 3 digits stay hidden
-    '+123***78'
+    '+14***00'
+    >>> mask_msisdn("+37061234567"), mask_msisdn("+12345678")
+    ('+37***67', '+1***78')
     """
     if e164.startswith("+86") and len(e164) == 14:
         n = e164[3:]
         return f"{n[:3]}****{n[-4:]}"
     digits = e164.lstrip("+")
-    tail = 4 if len(digits) >= 11 else 2
-    head = max(0, min(4, len(digits) - tail - 3))
+    tail = 2
+    head = max(0, min(3, (2 * len(digits)) // 5 - tail))
     return f"+{digits[:head]}***{digits[-tail:]}"
 
 

@@ -23,7 +23,7 @@ MAX_TOKEN_CHARS = 2048
 MAX_TTL_S = 24 * 3600
 STATUSES = ("genuine", "forged", "expired", "malformed", "unknown_key", "revoked")
 MAX_CITIES = 20  # 14 days of >= 4 h stays: more is implausible, and the QR must stay scannable
-_MASKED = re.compile(r"[0-9+]{1,5}\*{3,4}\d{4}")
+_MASKED = re.compile(r"[0-9+]{1,5}\*{3,4}\d{2,4}")
 
 
 # -- claims --------------------------------------------------------------------------------------
@@ -102,10 +102,13 @@ def _friendly(payload: Mapping[str, Any], kid: str) -> dict[str, Any]:
     updated = payload.get("upd")
     if updated is not None and (isinstance(updated, bool) or not isinstance(updated, (str, int))):
         raise ValueError("claim upd is not text or a number")
+    not_before = payload.get("nbf")  # not issued by us, but honoured when signed in (RFC 7519 4.1.5)
+    if not_before is not None and (isinstance(not_before, bool) or not isinstance(not_before, int)):
+        raise ValueError("claim nbf is not Unix seconds")
     return {"iss": payload["iss"], "kid": kid, "iat": payload["iat"], "exp": payload["exp"],
             "jti": payload["jti"], "window": [start.isoformat(), end.isoformat()], "cities": cities,
             "colour": payload["col"], "masked": payload["msk"], "msisdn_masked": payload["msk"],
-            "updated": updated}
+            "updated": updated, **({"nbf": not_before} if not_before is not None else {})}
 
 
 def sign_card(claims: Mapping[str, Any], keyring: KeyRing, *, ttl_s: int = MAX_TTL_S,
@@ -264,6 +267,8 @@ def verify_token(token: Any, keys: KeyRing | Mapping[str, Any], *, now: int | No
         return _bad("malformed", "lifetime is not within 24 hours")
     if claims["iat"] > now_s + leeway_s:
         return _bad("malformed", "issued in the future", claims)
+    if claims.get("nbf", claims["iat"]) > now_s + leeway_s:
+        return _bad("malformed", "not valid yet (nbf)", claims)
     if now_s >= claims["exp"] + leeway_s:
         return _bad("expired", "expired", claims)
     if state is not None and state.proof_revoked(claims["jti"]):

@@ -77,14 +77,14 @@ def test_other_default_country():
 
 def test_mask():
     assert mask_msisdn("+8613800138000") == "138****8000"
-    assert mask_msisdn("+14155550100") == "+1415***0100"
+    assert mask_msisdn("+14155550100") == "+14***00"
 
 
 @given(st.text(alphabet="0123456789", min_size=8, max_size=15).filter(lambda d: d[0] != "0" and not d.startswith("86")))
 def test_mask_always_hides_digits(digits):
     masked = mask_msisdn("+" + digits)
     assert "***" in masked
-    assert sum(ch.isdigit() for ch in masked) <= len(digits) - 3
+    assert sum(ch.isdigit() for ch in masked) <= (2 * len(digits)) // 5  # at most 40 % of the digits shown
 
 
 def test_pseudonym_is_hmac_sha256_first_8_bytes():

@@ -56,3 +56,42 @@ def test_state_file_and_key_directory_are_private(app_config, tmp_path):
     assert stat.S_IMODE(keys.stat().st_mode) == 0o700
     for f in [db, *Path(tmp_path).glob("fresh-state.db-*")]:
         assert stat.S_IMODE(f.stat().st_mode) == 0o600, f.name
+
+
+def test_gunicorns_own_414_page_has_the_security_headers(tmp_path):
+    """gunicorn answers an over-long request line itself, before the app: its page gets the headers too."""
+    import http.client
+
+    from miniapp.security import HEADERS
+    from tests.miniapp.servers import Gunicorn
+    from tests.miniapp.snapshot_fixture import publish_fixture
+
+    with Gunicorn(tmp_path, publish_fixture(tmp_path / "snapshots"), workers=1) as g:
+        conn = http.client.HTTPConnection("127.0.0.1", g.port, timeout=10)
+        try:
+            conn.request("GET", "/?q=" + "a" * 6000, headers={"Connection": "close"})
+            resp = conn.getresponse()
+            resp.read()
+        finally:
+            conn.close()
+    assert resp.status == 414
+    for name, value in HEADERS.items():
+        assert resp.getheader(name) == value, name
+
+
+def test_a_token_not_valid_yet_is_refused():
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from miniapp.proofs import Key, KeyRing, b64url, jwk_thumbprint, public_jwk, verify_token
+    from miniapp.proofs.keys import canonical_json
+
+    private = Ed25519PrivateKey.generate()
+    kid = jwk_thumbprint(public_jwk(private.public_key()))
+    ring = KeyRing([Key(kid, private.public_key(), private)])
+    now = 1_700_000_000
+    payload = {"iss": "riskcard", "iat": now, "exp": now + 4 * 3600, "nbf": now + 3600, "jti": "x" * 16,
+               "win": ["2020-01-01", "2020-01-14"], "cty": [], "col": "green", "msk": "138****8000"}
+    head = b64url(canonical_json({"alg": "EdDSA", "kid": kid})) + "." + b64url(canonical_json(payload))
+    token = head + "." + b64url(private.sign(head.encode("ascii")))
+    assert verify_token(token, ring, now=now).status == "malformed"
+    assert verify_token(token, ring, now=now + 3600).status == "genuine"

@@ -59,3 +59,34 @@ def test_rotating_prefixes_and_addresses_hit_the_global_budget(app_config, caplo
     assert _sent(app) == 10
     assert any("near the global budget" in r.getMessage() for r in caplog.records)
     assert any("budget of one-time codes is spent" in r.getMessage() for r in caplog.records)
+
+
+def test_on_the_served_app_foreign_numbers_and_the_budget(tmp_path):
+    """The same attack over HTTP against gunicorn (client addresses rotated through one trusted proxy hop)."""
+    from http.cookiejar import CookieJar
+    from urllib.error import HTTPError
+    from urllib.parse import urlencode
+    from urllib.request import HTTPCookieProcessor, Request, build_opener
+
+    from tests.miniapp.servers import Gunicorn
+    from tests.miniapp.snapshot_fixture import publish_fixture
+
+    env = {"RISKCARD_OTP_HOURLY_BUDGET": "5", "RISKCARD_TRUST_PROXY_HOPS": "1"}
+    with Gunicorn(tmp_path, publish_fixture(tmp_path / "snapshots"), workers=2, env=env) as g:
+        base = f"http://127.0.0.1:{g.port}"
+
+        def ask(number: str, ip: str) -> int:
+            opener = build_opener(HTTPCookieProcessor(CookieJar()))
+            html = opener.open(base + "/card/", timeout=10).read().decode()
+            token = re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+            req = Request(base + "/card/code", data=urlencode({"number": number, "csrf_token": token}).encode(),
+                          headers={"X-Forwarded-For": ip})
+            try:
+                return opener.open(req, timeout=10).status  # redirects followed: 200 on the code page
+            except HTTPError as exc:
+                return exc.code
+
+        foreign = [ask(n, f"198.51.100.{i + 1}") for i, n in enumerate(FOREIGN)]
+        rotating = [ask(f"+86139{i:02d}000000", f"203.0.113.{i + 1}") for i in range(12)]
+    assert foreign == [400] * len(FOREIGN)
+    assert rotating == [200] * 5 + [503] * 7
