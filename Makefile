@@ -1,5 +1,7 @@
 # The two set-up commands of the README: `make demo` and `make test`.
 PYTHON ?= python3.11
+# make demo PORT=8001 serves the demo on another port
+PORT ?= 8000
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
@@ -36,7 +38,7 @@ system-deps:
 	fi
 
 demo: $(STAMP)
-	$(BIN)/riskcard demo
+	$(BIN)/riskcard demo --port $(PORT)
 
 test: $(STAMP) system-deps $(NODE_STAMP)
 	$(BIN)/python -m pytest -n 2 -q

@@ -233,6 +233,8 @@ def parse(text: str, channel: str = "sms") -> Intent:
     if channel == "chat":
         if folded in TWILIO_OPT_OUT:
             return Intent("opt_out", lang="en")
+        if folded in ("START", "UNSTOP"):  # (YES is consent in the chat)
+            return Intent("opt_in", lang="en")
         if folded == "YES":
             return Intent("consent_yes", lang="en")
         if folded in TWILIO_HELP:
@@ -249,4 +251,6 @@ def parse(text: str, channel: str = "sms") -> Intent:
         return Intent("risk", risk[0].lower(), risk[1])
     if compact in {"RISK", "风险", "FENGXIAN"}:
         return Intent("risk", "", "en" if compact == "RISK" else "zh")
+    if lang == "en" and compact.isalpha() and " " not in folded.strip() and len(compact) <= 20:
+        lang = "zh"  # one bare Latin word is pinyin or initials of a community (bbt), asked by a Chinese reader
     return Intent("unknown", folded.lower(), lang)

@@ -35,6 +35,8 @@ ITINERARIES_PER_HOUR = 10
 #: (Twilio answers HELP / INFO itself; 帮助 is the Chinese HELP). MENU and the rest get nothing.
 ANSWERED_AFTER_STOP = frozenset({"opt_out", "opt_in", "carrier_help"})
 HELP_WORDS_AFTER_STOP = frozenset({"帮助", "求助"})
+#: Plain agreement, understood as consent only while the consent question is pending.
+PENDING_CONSENT_YES = frozenset({"好的", "好", "好啊", "可以", "行", "嗯", "嗯嗯", "OK", "OKAY", "同意的", "是的", "是"})
 
 
 @dataclass(frozen=True)
@@ -129,6 +131,12 @@ class Conversation:
         if intent.kind == "choice" and memory.get("lang") in ("zh", "en"):
             intent = Intent(intent.kind, intent.arg, memory["lang"])
         ctx.memory = memory
+        if memory.get("pending") == "itinerary" and intent.kind in ("unknown", "empty") and \
+                unicodedata.normalize("NFKC", text).strip().rstrip("。.!！~").upper() in PENDING_CONSENT_YES:
+            intent = Intent("consent_yes", lang=memory.get("lang") or intent.lang)  # "好的" to the consent question
+        if channel == "chat" and intent.kind == "opt_in":
+            return Reply(R.message("opt_in_chat", intent.lang) + " " + R.help_text(intent.lang, channel), "opt_in",
+                         intent.lang)
         after_stop_ok = intent.kind in ANSWERED_AFTER_STOP or (
             intent.kind == "help" and unicodedata.normalize("NFKC", text).strip() in HELP_WORDS_AFTER_STOP)
         if channel == "sms" and not after_stop_ok and self.state.is_opted_out(subject, "sms"):

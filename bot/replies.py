@@ -138,6 +138,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "zh": "好的,未查询您的行程。需要时再发 行程。",
         "en": "OK, your itinerary was not looked up. Text TRIP when you want it.",
     },
+    "opt_in_chat": {
+        "zh": "订阅和退订只适用于短信,网页聊天无需订阅。",
+        "en": "Subscribing (START) and stopping (STOP) are for SMS; the web chat needs neither.",
+    },
     "itinerary_no_records": {
         "zh": "近14天({start}至{end})本号码没有位置记录,无法证明行程。这不是绿色行程卡。",
         "en": "No location records for this number for {start} to {end}: no itinerary can be shown. This is not a "
@@ -380,16 +384,32 @@ def choices_text(matches: list[dict], lang: str, channel: str, max_choices: int 
     >>> ms = [{"name": "新华小区", "district": "江岸区"}, {"name": "新华里", "district": "江汉区"}]
     >>> choices_text(ms, "zh", "sms")
     ('找到多个,回复序号:1 新华小区(江岸区) 2 新华里(江汉区)', 2)
+    >>> twins = [{"name": "百步亭家园", "city_name": c, "district": "城北区"} for c in ("深圳", "北京", "武汉")]
+    >>> choices_text(twins, "zh", "sms", max_choices=2)[0]
+    '找到多个,回复序号:1 百步亭家园(深圳·城北区) 2 百步亭家园(北京·城北区) 另有1个,可加城市名缩小范围'
+
     """
     head = "找到多个,回复序号:" if lang == "zh" else "Several match; reply with a number: "
+    labels = [_choice_label(m, lang) for m in matches]
     text, shown = head, 0
-    for i, m in enumerate(matches[:max_choices], start=1):
-        district = m.get("district") or m.get("city_name") or ""
-        item = f"{i} {m.get('name', '')}" + (f"({district})" if district else "")
-        candidate = text + (" " if i > 1 else "") + item
-        if channel == "sms" and sms_segments(candidate) > MAX_SMS_SEGMENTS:
+    for i, label in enumerate(labels[:max_choices], start=1):
+        more = len(matches) - i
+        tail = "" if not more else (f" 另有{more}个,可加城市名缩小范围" if lang == "zh"
+                                    else f" and {more} more: add the city to narrow it")
+        candidate = text + (" " if i > 1 else "") + f"{i} {label}"
+        if channel == "sms" and sms_segments(candidate + tail) > MAX_SMS_SEGMENTS:
             break
         text, shown = candidate, i
     if shown == 0:  # even one name is too long: list it cut short
-        text, shown = fit_sms(head + f"1 {matches[0].get('name', '')}"), 1
+        return fit_sms(head + f"1 {labels[0]}"), 1
+    more = len(matches) - shown
+    if more:
+        text += f" 另有{more}个,可加城市名缩小范围" if lang == "zh" else f" and {more} more: add the city to narrow it"
     return text, shown
+
+
+def _choice_label(m: dict, lang: str) -> str:
+    """A community as a choice: its name with city and district, so that no two read the same."""
+    city = (m.get("city_name_en") if lang == "en" else None) or m.get("city_name") or ""
+    where = "·".join(x for x in (city, m.get("district") or "") if x)
+    return f"{m.get('name', '')}" + (f"({where})" if where else "")

@@ -13,6 +13,7 @@ window and the exposure rows. The rules that turn facts into a colour live here 
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Mapping
 
 # The itinerary card's colour policy (docs/snapshot.md): first matching row wins. Only a companion
@@ -44,6 +45,45 @@ POSSIBLE_COMPANION_NOTICE = {
     "en": "You may have shared a place with a confirmed case (about 40-60 minutes; the measurement is "
           "approximate). Watch your health.",
 }
+
+
+#: Days a companion watches their health after the last shared time: the 14 days of medical
+#: observation from the last contact of China's 2020 close-contact rules (NHC, 新型冠状病毒肺炎防控方案).
+OBSERVE_DAYS_AFTER_EXPOSURE = 14
+
+
+def exposure_details(records: Mapping) -> dict | None:
+    """When and how long a person shared a place with cases, and until when to watch their health.
+
+    Parameters
+    ----------
+    records : mapping
+        A subscriber's records (:meth:`SnapshotStore.itinerary`): ``exposure`` rows with
+        ``last_date``, ``minutes``, ``cases`` and ``level``.
+
+    Returns
+    -------
+    dict or None
+        ``level`` (``companion`` before ``possible``), ``last_date`` (ISO date of the last shared
+        time), ``minutes`` (shared with cases, rounded), ``cases`` and ``observe_until`` (ISO date,
+        :data:`OBSERVE_DAYS_AFTER_EXPOSURE` days after ``last_date``); None without exposure.
+
+    Examples
+    --------
+    >>> exposure_details({"exposure": [{"last_date": "2020-01-30", "minutes": 73.4, "cases": 1, "level": "companion"}]})
+    {'level': 'companion', 'last_date': '2020-01-30', 'minutes': 73, 'cases': 1, 'observe_until': '2020-02-13'}
+    >>> exposure_details({"exposure": []}) is None
+    True
+    """
+    rows = [e for e in records.get("exposure") or [] if e.get("last_date")]
+    if not rows:
+        return None
+    level = "companion" if any(e.get("level") == "companion" for e in rows) else "possible"
+    mine = [e for e in rows if e.get("level", "companion") == level]
+    last = max(str(e["last_date"])[:10] for e in mine)
+    until = (dt.date.fromisoformat(last) + dt.timedelta(days=OBSERVE_DAYS_AFTER_EXPOSURE)).isoformat()
+    return {"level": level, "last_date": last, "minutes": int(round(sum(float(e.get("minutes") or 0) for e in mine))),
+            "cases": int(sum(int(e.get("cases") or 0) for e in mine)), "observe_until": until}
 
 
 def colour_of(facts: Mapping[str, bool]) -> tuple[str, str, str, str]:
@@ -101,6 +141,7 @@ def card_from_records(records: Mapping) -> dict:
     colour, rule, why_zh, why_en = colour_of({"companion": companion,
                                               "starred_city": any(c.get("starred") for c in cities)})
     return {**records, "cities": cities, "companion": companion, "possible_companion": possible,
+            "exposure_details": exposure_details(records),
             "notice_zh": POSSIBLE_COMPANION_NOTICE["zh"] if possible else None,
             "notice_en": POSSIBLE_COMPANION_NOTICE["en"] if possible else None,
             "colour": colour, "colour_rule": rule, "colour_reason_zh": why_zh, "colour_reason_en": why_en}
@@ -147,7 +188,8 @@ def card_for(store, uid: int) -> dict:
     records = store.itinerary(uid)
     if records is not None:
         return {**card_from_records(records), "has_records": True}
-    return {**no_records(store.meta()), "companion": False, "possible_companion": False, "notice_zh": None,
+    return {**no_records(store.meta()), "companion": False, "possible_companion": False, "exposure_details": None,
+            "notice_zh": None,
             "notice_en": None, "colour": NO_RECORDS, "colour_rule": NO_RECORDS,
             "colour_reason_zh": NO_RECORDS_REASON["zh"], "colour_reason_en": NO_RECORDS_REASON["en"],
             "has_records": False}

@@ -82,6 +82,8 @@ def init_app(app: Flask) -> None:
         code = exc.code or 500
         if code == 503 and exc.description == STATE_DOWN[1]:
             return _render(503, STATE_DOWN)
+        if isinstance(exc.description, tuple) and len(exc.description) == 2:
+            return _render(code, exc.description)  # a view named the problem: abort(400, description=(zh, en))
         return _render(code)
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from forecast.same_trip import OUTCOMES
+from forecast.trips import CARRIAGE_PATTERN, MAX_CARRIAGE_CHARS, MAX_TRIP_NUMBER_CHARS, MODES, TRIP_NUMBER_PATTERN
+
 GRADES = ["slight", "low", "medium_low", "medium_high", "high", "unknown"]
 
 _error = {
@@ -68,6 +71,36 @@ _city = {
 }
 
 
+_trip_row = {
+    "type": "object",
+    "required": ["date", "mode", "number", "car", "cases"],
+    "properties": {
+        "date": {"type": "string", "format": "date"},
+        "mode": {"type": "string"},
+        "number": {"type": "string"},
+        "car": {"type": ["string", "null"]},
+        "cases": {"type": "integer", "minimum": 0},
+    },
+}
+_same_trip = {
+    "type": "object",
+    "required": ["date", "mode", "number", "car", "outcome", "carriage_known", "message", "message_zh", "trips",
+                 "other_carriages"],
+    "properties": {
+        "date": {"type": "string", "format": "date"},
+        "mode": {"type": "string", "enum": list(MODES)},
+        "number": {"type": "string"},
+        "car": {"type": ["string", "null"]},
+        "outcome": {"type": "string", "enum": list(OUTCOMES)},
+        "carriage_known": {"type": "boolean"},
+        "message": {"type": "string"},
+        "message_zh": {"type": "string"},
+        "trips": {"type": "array", "items": _trip_row},
+        "other_carriages": {"type": "array", "items": _trip_row},
+    },
+}
+
+
 def _ok(schema: dict, description: str = "OK") -> dict:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
@@ -98,7 +131,9 @@ def openapi_document() -> dict:
             "version": "1",
             "description": "Community risk grades, city risk and same-trip queries. Public, aggregated data only.",
         },
+        "servers": [{"url": "/", "description": "this service"}],
         "paths": {
+            "/api/v1/": {"get": {"summary": "What the API offers, with links", "responses": {"200": _ok({"type": "object", "required": ["endpoints"], "properties": {"endpoints": {"type": "array"}, "openapi": {"type": "string"}}}), **_errors}}},
             "/api/v1/meta": {"get": {"summary": "Snapshot metadata", "responses": {"200": _ok({"type": "object"}), **_errors}}},
             "/api/v1/communities": {
                 "get": {
@@ -133,12 +168,21 @@ def openapi_document() -> dict:
             "/api/v1/same-trip": {
                 "get": {
                     "summary": "Whether confirmed cases travelled on a train or flight",
+                    "description": "Three outcomes: your_carriage (a case on this train or flight in your carriage; "
+                                   "carriage_known false: either carriage is unknown, so it may have been), "
+                                   "other_carriage (cases only in the carriages named in other_carriages), no_case "
+                                   "(checked, none found). Numbers in any written form (G01234, g 1234, CA 0123, "
+                                   "CCA1234, full-width); carriages as 6, 06, 6车, 第6车厢, car 6. Input that does "
+                                   "not read is a 400 naming the parameter: never no_case.",
                     "parameters": [
                         {"name": "date", "in": "query", "required": True, "schema": {"type": "string", "format": "date"}},
-                        {"name": "number", "in": "query", "required": True, "schema": {"type": "string", "pattern": "^[A-Za-z]{0,3}[0-9]{1,5}$"}},
-                        {"name": "car", "in": "query", "required": False, "schema": {"type": "string", "maxLength": 10}},
+                        {"name": "number", "in": "query", "required": True,
+                         "schema": {"type": "string", "minLength": 1, "maxLength": MAX_TRIP_NUMBER_CHARS,
+                                    "pattern": TRIP_NUMBER_PATTERN}},
+                        {"name": "car", "in": "query", "required": False,
+                         "schema": {"type": "string", "maxLength": MAX_CARRIAGE_CHARS, "pattern": CARRIAGE_PATTERN}},
                     ],
-                    "responses": {"200": _ok({"type": "object", "required": ["trips"], "properties": {"trips": {"type": "array", "items": {"type": "object"}}}}), **_errors},
+                    "responses": {"200": _ok(_same_trip), **_errors},
                 }
             },
             "/api/v1/grades.csv": {

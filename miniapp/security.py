@@ -46,6 +46,10 @@ def _check_csrf() -> None:
         return  # no such route or method: routing answers 404 / 405 (TRACE is 405, not 415)
     if request.blueprint in CSRF_EXEMPT_BLUEPRINTS:
         return
+    if request.endpoint in JSON_ENDPOINTS:
+        if request.mimetype != "application/json":
+            abort(415)  # a JSON endpoint takes JSON only (docs/bot.md), whatever the form types allow
+        return
     if request.mimetype not in FORM_TYPES:
         if request.mimetype == "application/json" and request.endpoint in JSON_ENDPOINTS:
             return

@@ -11,7 +11,15 @@ Time line (local days in ``config.tz``): the epidemic runs from ``as_of - epidem
 ``as_of``; the case feeds hold confirmations up to ``as_of - 1``. ``true_contacts`` lists, for each
 confirmed case, everyone who shared a place with it in the ``contact_window_days`` days before
 confirmation and on the day itself (local days ``D - 15 .. D``, as :mod:`forecast.contacts` searches),
-restricted to the ping window (what a search over pings can see).
+restricted to the ping window and to subscribers (what a search over pings can see).
+
+Residents and subscribers: by default every resident is a subscriber. With
+``residents_per_subscriber = k > 1`` the nation has ``k`` times as many residents; the epidemic
+spreads among all of them (the same routines, the same places), the case feeds report every
+resident's case, communities count all their residents, and only the first ``n_subscribers`` people
+(a random sample) ping: a carrier that sees one resident in ``k``. This is how a nation of a few
+thousand subscribers gets communities of a realistic size (1,000-5,000 residents) and an outbreak
+whose incidence per resident is realistic too.
 
 Examples
 --------
@@ -39,7 +47,7 @@ from forecast.synth.geo import build_geography, build_population, place_choice, 
 from forecast.synth.io import DayPartWriter, TableWriter, arrow_table, read_table, write_frame
 from forecast.synth.pings import (block_day_pings, city_day_minutes, contact_minutes, day_pings, iso_records,
                                   merge_segments, pings_arrow, stack_days)
-from forecast.synth.routine import BLOCK, Calendar, Routine, build_trips, day_segments, n_blocks
+from forecast.synth.routine import BLOCK, Calendar, Routine, build_trips, day_segments, n_blocks, subscriber_segments
 
 SUBSCRIBERS = {"uid": "int64", "home_community_id": "int64", "work_community_id": "int64",
                "home_city_code": "int64", "near_border": "bool"}
@@ -83,7 +91,13 @@ class NationConfig:
     poi_scale_km: float | None = 1.0  # shops, markets, restaurants: the "15-minute" neighbourhood (~1-2 km)
     transmission_per_hour: float = 0.014
     ascertainment: float = 0.7
-    seed_infections: int | None = None  # default: max(3, n_subscribers // 500)
+    seed_infections: int | None = None  # default: max(3, residents // 500)
+    # Residents per subscriber: the nation has n_subscribers x this many residents, living, working and
+    # catching the infection alike; only the first n_subscribers (a random sample: homes are drawn
+    # independently) are the carrier's subscribers, with pings and truth tables. The case feeds count
+    # every resident (a health authority reports all cases); communities' population is their residents.
+    # 1: every resident is a subscriber.
+    residents_per_subscriber: int = 1
     seed_city_share: float = 0.7
     future_days: int = 14
     contact_window_days: int = 15
@@ -94,6 +108,8 @@ class NationConfig:
             raise ValueError("need 1 <= n_days <= epidemic_days")
         if self.n_subscribers < 1:
             raise ValueError("n_subscribers must be >= 1")
+        if int(self.residents_per_subscriber) != self.residents_per_subscriber or self.residents_per_subscriber < 1:
+            raise ValueError("residents_per_subscriber must be a whole number >= 1")
         lo, hi = self.ping_interval_minutes
         if not 0 < lo <= hi:
             raise ValueError("ping_interval_minutes must be (low, high) with 0 < low <= high")
@@ -163,13 +179,14 @@ def build_routine(config: NationConfig, pseudonym_key: bytes) -> Routine:
     geo = build_geography(cities, cfg.communities_per_city, cfg.pois_per_city, cfg.border_share, rng)
     work_choice = place_choice(geo, "community", cfg.work_scale_km) if cfg.work_scale_km else None
     poi_choice = place_choice(geo, "poi", cfg.poi_scale_km) if cfg.poi_scale_km else None
-    pop = build_population(geo, cfg.n_subscribers, cfg.work_share, cfg.cross_border_work_share, cfg.seed,
+    residents = cfg.n_subscribers * int(cfg.residents_per_subscriber)
+    pop = build_population(geo, residents, cfg.work_share, cfg.cross_border_work_share, cfg.seed,
                            pseudonym_key, rng, work_choice)
     geo.communities["population"] = np.bincount(pop.home, minlength=len(geo.communities))[: len(geo.communities)]
     cal, _ = _calendar(cfg)
     trips = build_trips(geo, pop, len(cal.start_s), cfg.trip_rate_per_day, rng)
     return Routine(geo, pop, trips, cal, cfg.seed, cfg.p_evening, cfg.p_outing, cfg.p_missing_day, cfg.block_subscribers,
-                   poi_choice)
+                   poi_choice, n_subscribers=cfg.n_subscribers if residents > cfg.n_subscribers else None)
 
 
 def _conform(df: pd.DataFrame, table: dict) -> pd.DataFrame:
@@ -237,11 +254,15 @@ def _window_days(cfg: NationConfig) -> range:
 
 
 def _case_segments(cfg: NationConfig, r: Routine, epi: Epidemic, who: np.ndarray, case_of: np.ndarray):
-    """Segments of confirmed cases inside their contact window and the ping window (pre-pass)."""
+    """Segments of confirmed cases inside their contact window and the ping window (pre-pass).
+
+    Only cases who are subscribers: a search over pings can see no one else's contacts."""
     parts = []
+    if r.n_subscribers is not None:
+        who = who[who < r.n_subscribers]
     blocks = np.unique(who // r.block)
     for b in blocks:
-        segs = [day_segments(r, d, b, b + 1) for d in _window_days(cfg)]
+        segs = [subscriber_segments(r, day_segments(r, d, b, b + 1)) for d in _window_days(cfg)]
         person, place, s, e, di = stack_days(segs)
         day = di + _window_days(cfg).start
         conf = epi.confirmed_day[person]
@@ -262,7 +283,7 @@ def _block_tables(cfg: NationConfig, r: Routine, b: int, case_segs, case_ids: pa
     """Pings (arrow; None unless ``pings``) and truth frames (unless not ``truth``) for one block of
     subscribers over the ping window."""
     days = list(_window_days(cfg))
-    segs = [day_segments(r, d, b, b + 1) for d in days]
+    segs = [subscriber_segments(r, day_segments(r, d, b, b + 1)) for d in days]
     if pings:
         who, ts, cell = [], [], []
         for d, seg in zip(days, segs):
@@ -310,7 +331,7 @@ def _prepare(config: NationConfig, pseudonym_key: bytes, progress: bool, contact
     cfg = config
     r = build_routine(cfg, pseudonym_key)
     _, dates = _calendar(cfg)
-    seeds = cfg.seed_infections if cfg.seed_infections is not None else max(3, cfg.n_subscribers // 500)
+    seeds = cfg.seed_infections if cfg.seed_infections is not None else max(3, len(r.pop.uid) // 500)
     with tqdm(total=len(dates), desc="epidemic", unit="day", disable=not progress) as bar:
         epi = simulate_epidemic(r, len(dates), cfg.transmission_per_hour, cfg.ascertainment, seeds,
                                 cfg.seed_city_share, progress=bar.update)
@@ -320,10 +341,11 @@ def _prepare(config: NationConfig, pseudonym_key: bytes, progress: bool, contact
     comm = geo.communities["community_id"].to_numpy(np.int64)
     # near a border: living or working in a community that a border cell also serves
     near_border = geo.comm_border[r.pop.home] | ((r.pop.work >= 0) & geo.comm_border[np.maximum(r.pop.work, 0)])
-    subscribers = pd.DataFrame({"uid": r.pop.uid, "home_community_id": comm[r.pop.home],
-                                "work_community_id": np.where(r.pop.work >= 0, comm[np.maximum(r.pop.work, 0)], -1),
-                                "home_city_code": geo.cities["city_code"].to_numpy(np.int64)[r.pop.home_city],
-                                "near_border": near_border})
+    sub = slice(0, cfg.n_subscribers)  # the subscribers are the first people (all of them by default)
+    subscribers = pd.DataFrame({"uid": r.pop.uid[sub], "home_community_id": comm[r.pop.home[sub]],
+                                "work_community_id": np.where(r.pop.work[sub] >= 0, comm[np.maximum(r.pop.work[sub], 0)], -1),
+                                "home_city_code": geo.cities["city_code"].to_numpy(np.int64)[r.pop.home_city[sub]],
+                                "near_border": near_border[sub]})
     static = {"cities": _conform(geo.cities, schema.CITIES), "communities": _conform(geo.communities, schema.COMMUNITIES),
               "cells": _conform(geo.cells, schema.CELLS), "cases": cases, "case_trips": case_trips,
               "city_cases": city_cases, "true_infections": true_inf,
@@ -567,6 +589,7 @@ def generate_nation_to_dir(config: NationConfig, pseudonym_key: bytes, out_dir: 
     paths["summary"] = _write_config(config, out_dir, {
         "n_pings": n_pings, "pings_per_subscriber_day": n_pings / (config.n_subscribers * config.n_days),
         "n_cases": len(static["cases"]), "n_infections": len(static["true_infections"]),
-        "n_cases_in_ping_window": in_window, "cases_in_ping_window_share": in_window / config.n_subscribers,
+        "n_cases_in_ping_window": in_window,
+        "cases_in_ping_window_share": in_window / (config.n_subscribers * int(config.residents_per_subscriber)),
         "n_contacts": n_contacts if truth else None})
     return paths

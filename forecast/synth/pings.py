@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from forecast.synth.routine import DaySegments, Routine, day_segments
+from forecast.synth.routine import DaySegments, Routine, day_segments, subscriber_segments
 
 _SALT_PING = 4
 _KEY_SHIFT = 18  # seconds within a day fit below the subscriber's index in one int64 key
@@ -96,7 +96,7 @@ def block_day_pings(r: Routine, block: int, day: int, interval_minutes: tuple[in
     >>> sorted({s[:10] for s in t["ts"].to_pylist()}), 20 < t.num_rows / 50 < 40
     (['2020-01-22'], True)
     """
-    seg = day_segments(r, day, block, block + 1)
+    seg = subscriber_segments(r, day_segments(r, day, block, block + 1))
     who, ts, cell = day_pings(r, seg, day, block, interval_minutes, border_cell_share)
     return pings_arrow(r, seg, who, iso_records(ts, tz), cell)
 

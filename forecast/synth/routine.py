@@ -62,6 +62,9 @@ class Routine:
     p_missing_day: float
     block: int = BLOCK
     poi_choice: PlaceChoice | None = None  # distance-decay POI choice per community; None: uniform in the city
+    # people 0 .. n_subscribers - 1 are the carrier's subscribers (they ping); the others are residents the
+    # epidemic reaches but the network does not see. None: everyone is a subscriber.
+    n_subscribers: int | None = None
 
 
 @dataclass
@@ -231,6 +234,29 @@ def day_segments(r: Routine, day: int, block_lo: int, block_hi: int) -> DaySegme
         sleep_s=np.concatenate([p.sleep_s for p in parts]),
         missing=np.concatenate([p.missing for p in parts]),
     )
+
+
+def subscriber_segments(r: Routine, seg: DaySegments) -> DaySegments:
+    """``seg`` cut to the subscribers (people ``0 .. r.n_subscribers - 1``): what the network sees.
+
+    The residents who are not subscribers share the same day segments (the epidemic runs on all of
+    them) but have no pings and no truth tables.
+
+    Examples
+    --------
+    >>> z = np.zeros((4, SLOTS), np.int64)
+    >>> seg = DaySegments(0, z.astype(np.int32), z, z, np.zeros(4, np.int64), np.zeros(4, np.int64), np.zeros(4, bool))
+    >>> class R: n_subscribers = 3
+    >>> subscriber_segments(R, seg).place.shape
+    (3, 5)
+    """
+    n = r.n_subscribers
+    m = seg.place.shape[0]
+    if n is None or seg.lo + m <= n:
+        return seg
+    k = max(0, int(n) - seg.lo)
+    return DaySegments(lo=seg.lo, place=seg.place[:k], start_s=seg.start_s[:k], end_s=seg.end_s[:k],
+                       wake_s=seg.wake_s[:k], sleep_s=seg.sleep_s[:k], missing=seg.missing[:k])
 
 
 def n_blocks(n_subscribers: int, block: int = BLOCK) -> int:

@@ -20,6 +20,7 @@ from forecast.epidemic import DEFAULT_CONTACTS_PER_CASE, fit, seir
 from forecast.flows import daily_flows, trips
 from forecast.grades import DEFAULT_MODEL, grade_communities, home_communities, reasons_json, score_quantiles
 from forecast.itinerary import itineraries
+from forecast.trips import normalise_carriages, normalise_trip_numbers
 from miniapp.pipeline.context import BuildContext, CompanionResult, ForecastResult, GradesResult
 from miniapp.pipeline.params import companion_search_args
 
@@ -321,13 +322,18 @@ def step_nearby_cases(ctx: BuildContext, radius_m: float = 3000.0, days: int = 1
 
 
 def step_trips(ctx: BuildContext) -> pd.DataFrame:
-    """Confirmed cases per (date, mode, number, car): counts only."""
+    """Confirmed cases per (date, mode, number, car): counts only.
+
+    Numbers and carriages are stored in the normal form of :mod:`forecast.trips` (``G01234`` and
+    ``g 1234`` are ``G1234``, ``CCA1234`` is ``CA1234``, ``06车厢`` is ``6``), so that one trip written
+    two ways is one row and a query, normalised the same way, finds it.
+    """
     trips = ctx.feeds.get("case_trips")
     if trips is None or not len(trips):
         return pd.DataFrame(columns=["date", "mode", "number", "car", "cases"])
-    t = trips.assign(number=trips["number"].astype(str).str.upper().str.replace(" ", "", regex=False),
-                     car=trips["car"].astype("string").fillna("").str.strip().str.upper()
-                     if "car" in trips else "")
+    mode = trips["mode"].astype("string").fillna("").str.strip().str.lower()
+    car = normalise_carriages(trips["car"]) if "car" in trips else pd.Series("", index=trips.index, dtype=object)
+    t = trips.assign(mode=mode, number=normalise_trip_numbers(trips["number"], mode), car=car.fillna(""))
     g = t.groupby(["date", "mode", "number", "car"], dropna=False)["case_id"].nunique().rename("cases").reset_index()
     g["car"] = g["car"].replace("", None)
     return g

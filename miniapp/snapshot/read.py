@@ -23,7 +23,9 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Callable, Iterator
 
+from forecast.same_trip import match_trips, parse_trip_query
 from forecast.schema import GRADE_LEVELS, GRADE_NAMES_ZH
+from forecast.trips import TripInputError
 from miniapp.snapshot.files import SnapshotError, file_sha256, open_readonly
 from miniapp.snapshot.publish import check_snapshot
 
@@ -487,22 +489,47 @@ class SnapshotStore:
                 "updated_at": self._meta.get("built_at"), "as_of": self._meta.get("as_of")}
 
     @_failover
+    def same_trip_answer(self, date: str, number: str, car: str | None = None) -> dict:
+        """Whether a confirmed case was on train or flight ``number`` on ``date``, in carriage ``car``.
+
+        Query and stored values are compared in the normal form of :mod:`forecast.trips`, so older
+        snapshots (numbers and carriages stored as typed: ``G01234``, ``06``) answer the same.
+
+        Parameters
+        ----------
+        date : str
+            ``YYYY-MM-DD``.
+        number : str
+            A train or flight number in any written form.
+        car : str, optional
+            The asker's carriage in any written form.
+
+        Returns
+        -------
+        dict
+            :func:`forecast.same_trip.match_trips`: ``outcome`` (``your_carriage``, ``other_carriage``,
+            ``no_case``), ``carriage_known``, ``trips``, ``other_carriages``, the normal ``number``.
+
+        Raises
+        ------
+        TripInputError
+            When the date, number or carriage does not read (``field`` names it): no check ran.
+        """
+        query = parse_trip_query(date, number, car)
+        rows = self._rows("SELECT date, mode, number, car, cases FROM trips_of_cases WHERE date = ?", (query.date,))
+        return match_trips(rows, query)
+
     def same_trip(self, date: str, number: str, car: str | None = None) -> list[dict]:
-        """Confirmed cases' trips on ``date`` by train or flight ``number`` (and ``car``): counts only."""
-        d = unicodedata.normalize("NFKC", str(date or "")).strip()
+        """Confirmed cases' trips on ``date`` by train or flight ``number`` that may have been in ``car``.
+
+        The rows of :meth:`same_trip_answer` in the asker's carriage or of unknown carriage; ``[]``
+        also when the input does not read (a caller that must tell "no case" from "not checked" uses
+        :meth:`same_trip_answer`).
+        """
         try:
-            d = _date.fromisoformat(d).isoformat()
-        except ValueError:
+            return self.same_trip_answer(date, number, car)["trips"]
+        except TripInputError:
             return []
-        num = re.sub(r"\s+", "", unicodedata.normalize("NFKC", str(number or ""))).upper()
-        if not num:
-            return []
-        sql = "SELECT date, mode, number, car, cases FROM trips_of_cases WHERE number = ? AND date = ?"
-        params: tuple = (num, d)
-        if car is not None and str(car).strip():
-            sql += " AND (car = ? OR car IS NULL OR car = '')"  # an unknown car could be any car
-            params += (unicodedata.normalize("NFKC", str(car)).strip().upper(),)
-        return self._rows(sql + " ORDER BY car", params)
 
     def grades(self) -> Iterator[dict]:
         """Current grade of every community, for the CSV download (streamed).

@@ -13,17 +13,19 @@ revokes every card issued to the number so far (the verify page then says REVOKE
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import secrets
 import time
+from zoneinfo import ZoneInfo
 
 from flask import Blueprint, abort, current_app, g, redirect, render_template, request, session, url_for
 
 from forecast.phones import PhoneNumberError, mask_msisdn, normalise_msisdn, pseudonymise, uid_to_pseudonym
-from miniapp.cards import COLOUR_NAMES
+from miniapp.cards import COLOUR_NAMES, OBSERVE_DAYS_AFTER_EXPOSURE
 from miniapp.errors import STATE_DOWN
 from miniapp.i18n import tr
 from miniapp.otp import request_code, retry_after_s, verify_code
-from miniapp.proofs import issue_card_token
+from miniapp.proofs import issue_card_token, verify_token
 from miniapp.qr import qr_png
 from miniapp.sealed import seal, unseal
 from miniapp.sms_out import SmsUnavailable, send_sms
@@ -225,7 +227,16 @@ def show():
     state.audit("itinerary_viewed", pseudonym, channel="web", window_end=card["window_end"])
     verify_url = current_app.config["PUBLIC_URL"].rstrip("/") + url_for("verify.check", token=token)
     qr = "data:image/png;base64," + base64.b64encode(qr_png(verify_url)).decode("ascii")
-    return render_template("card.html", card=card, masked=masked, qr=qr, verify_url=verify_url, colour_names=COLOUR_NAMES)
+    claims = verify_token(token, _services().keyring).claims or {}
+    tz = ZoneInfo(str(current_app.config.get("TZ", "Asia/Shanghai")))
+
+    def local(ts: object) -> str:
+        return dt.datetime.fromtimestamp(int(ts), tz).strftime("%Y-%m-%d %H:%M") if isinstance(ts, int) else ""
+
+    return render_template("card.html", card=card, masked=masked, qr=qr, verify_url=verify_url,
+                           colour_names=COLOUR_NAMES, issued_text=local(claims.get("iat")),
+                           valid_until_text=local(claims.get("exp")), observe_days=OBSERVE_DAYS_AFTER_EXPOSURE,
+                           tz=str(tz), now_text=dt.datetime.now(tz).strftime("%Y-%m-%d %H:%M:%S"))
 
 
 @bp.post("/revoke")

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import re
 import unicodedata
 
 from flask import Blueprint, abort, current_app, render_template, request, url_for
 
+from forecast.same_trip import INPUT_ERRORS, answer_message
+from forecast.trips import TripInputError
 from miniapp import charts
 from miniapp.i18n import tr
 from miniapp.qr import qr_svg
@@ -19,7 +20,6 @@ MAP_MAX_POINTS = 400  # keeps the city page light: the highest grades first
 GRADE_ORDER = {g: i for i, g in enumerate(("slight", "low", "medium_low", "medium_high", "high"))}
 # Ids in the URL beyond SQLite's integer range cannot exist (and would overflow the query): 404.
 MAX_ID = 2**63 - 1
-_TRIP_NUMBER = re.compile(r"^[A-Z]{0,3}\d{1,5}$")
 
 
 def current_store():
@@ -114,21 +114,23 @@ def city(city_code: int):
 
 @bp.get("/same-trip")
 def same_trip():
+    """The same-trip question: three answers (your carriage or maybe, another carriage, no case), or
+    the form again with what did not read (400): never "no case" for a check that did not run."""
     store = current_store()
     date = clean_query(request.args.get("date"))
-    number = clean_query(request.args.get("number")).upper().replace(" ", "")
-    car = clean_query(request.args.get("car")) or None
-    results = None
-    error = None
-    if date or number:
-        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", date):
-            error = tr("请输入日期，例如 2020-01-20。", "Enter a date such as 2020-01-20.")
-        elif not _TRIP_NUMBER.fullmatch(number):
-            error = tr("请输入车次或航班号，例如 G1234 或 CA1234。", "Enter a train or flight number such as G1234 or CA1234.")
+    number = clean_query(request.args.get("number"))
+    car = clean_query(request.args.get("car"))
+    answer = message = error = None
+    if date or number or car:
+        try:
+            answer = store.same_trip_answer(date, number, car or None)
+        except TripInputError as exc:
+            error = tr(*INPUT_ERRORS[exc.field])
         else:
-            results = store.same_trip(date, number, car)
+            message = tr(*answer_message(answer))
     status = 400 if error else 200
-    return render_template("same_trip.html", date=date, number=number, car=car or "", results=results, error=error), status
+    return render_template("same_trip.html", date=date, number=number, car=car, answer=answer, message=message,
+                           error=error), status
 
 
 @bp.get("/methods")

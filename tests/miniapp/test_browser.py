@@ -17,12 +17,12 @@ from __future__ import annotations
 import io
 import json
 import re
-import threading
 import time
 from pathlib import Path
 
 import pytest
 
+from tests.browser_kit import CHROMIUM_ARGS, PHONE, LiveServer
 from tests.conftest import IN_CI, require_binary
 from tests.miniapp.snapshot_fixture import PHONES, TEST_KEY, publish_fixture
 from tests.miniapp.codes import last_code as last_code_of
@@ -32,9 +32,6 @@ pytestmark = pytest.mark.browser
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "test-artifacts" / "screenshots"
 AXE_JS = ROOT / "node_modules" / "axe-core" / "axe.min.js"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-PHONE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 2, "is_mobile": True, "has_touch": True}
 # Every main page, with everything it loads (HTML, CSS, JS, images; uncompressed), stays under this
 # budget; the card page's inline QR image (a data: URL of about 2-3 KB) is not counted.
 PAGE_BUDGET_BYTES = 60 * 1024
@@ -55,28 +52,6 @@ MAIN_PAGES = [
     ("card-start", "/card/"),
     ("not-found", "/community/999999"),
 ]
-
-
-# ---- the server and the browser ---------------------------------------------------------------------
-class LiveServer:
-    """The app on a free port of 127.0.0.1, served by werkzeug in a daemon thread."""
-
-    def __init__(self, app) -> None:
-        from werkzeug.serving import make_server
-
-        self.app = app
-        self.server = make_server("127.0.0.1", 0, app, threaded=True)
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self) -> "LiveServer":
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=10)
 
 
 @pytest.fixture(scope="module")
