@@ -53,6 +53,27 @@ def _error(kind: str):
     return jsonify({"error": text}), status
 
 
+@bp.errorhandler(415)
+def not_json(exc: HTTPException):
+    """415 for a body that is not JSON, in the chat's own JSON error, wherever it is refused.
+
+    The app's CSRF hook (miniapp/security.py) refuses a non-JSON body to a JSON endpoint before the
+    view runs; the blueprint's handler gives that refusal the same body as the
+    view's own check.
+
+    Parameters
+    ----------
+    exc : HTTPException
+        The 415.
+
+    Returns
+    -------
+    tuple
+        The JSON response and its status.
+    """
+    return _error("type")
+
+
 def chat_subject(session_id: str, key: bytes) -> str:
     """The stored name of a chat session: ``chat-`` and a keyed hash in base32 (no digit runs).
 

@@ -9,7 +9,11 @@ pinyin.
 Twilio handles some words itself on SMS (opt-out, opt-in and help keywords, matched on the whole
 message). On SMS those words are never our commands: they map to ``opt_out``, ``opt_in`` or
 ``carrier_help`` and nothing else, and no fuzzy match ever lands on them. In the web chat, which
-Twilio never sees, ``HELP`` is our help and ``YES`` is consent.
+Twilio never sees, ``HELP`` is our help, ``YES`` is consent and ``START`` asks for alerts (which only
+SMS sends).
+
+A text that is no command (most often a community's name, pinyin or initials) is answered in Chinese
+unless it is clearly English words (:func:`reply_language`).
 """
 
 from __future__ import annotations
@@ -69,7 +73,25 @@ _RISK_PREFIXES: tuple[tuple[str, str], ...] = (
 _RISK_PINYIN = ("fengxian",)
 _FUZZY_EN = ("TRIP", "CXMYD", "ITINERARY", "MENU", "AGREE", "DISAGREE", "RISK")
 
+# Short yeses that mean consent only as the answer to a pending consent question (bot/conversation.py):
+# on their own they are not a command. Folded (NFKC, upper case, edge punctuation stripped).
+SOFT_YES = frozenset({"好的", "好", "好啊", "好滴", "可以", "行", "嗯", "嗯嗯", "OK", "OKAY", "OK了"})
+# Words that make a bare text clearly English. None is a pinyin syllable or a likely string of pinyin
+# initials (``an``, ``he``, ``you``, ``me``, ``at``, ``to`` ... are left out), so pinyin and initials of a
+# community (``bbt``, ``baibuting``) stay Chinese.
+ENGLISH_WORDS = frozenset({
+    "WHAT", "WHERE", "WHEN", "WHICH", "WHY", "HOW", "THE", "THIS", "THAT", "THESE", "THOSE", "IS", "ARE",
+    "WAS", "WERE", "AM", "MY", "YOUR", "OUR", "THEIR", "IT", "ITS", "OF", "IN", "FOR", "FROM", "WITH", "AND",
+    "NOT", "DOES", "DID", "HAVE", "HAS", "HELLO", "HI", "HEY", "THANKS", "THANK", "THX", "PLEASE", "SORRY",
+    "OK", "OKAY", "YES", "STOP", "START", "HELP", "INFO", "RISK", "TRIP", "TRIPS", "MENU", "AGREE", "SHOW",
+    "CHECK", "TELL", "WANT", "NEED", "SEND", "SENDING", "STUFF", "COMMUNITY", "CITY", "CARD", "ITINERARY",
+    "GRADE", "LEVEL", "AREA", "SAFE", "TEST", "COVID", "VIRUS", "CASES", "NEAR", "GOOD", "MORNING", "TODAY",
+    "NOW", "ANY", "SOME", "ABOUT", "CAN'T", "WHAT'S", "I'M", "DON'T",
+})
+
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+_WORDS = re.compile(r"[A-Z']+")
+_SHORT_ENGLISH = frozenset({"HI", "HEY", "OK", "THX", "YES"})
 _SPACES = re.compile(r"\s+")
 _EDGE_PUNCT = " \t\r\n.,;:!?。,;:!?、~-_\"'`()[]{}<>《》「」【】"
 _CHOICE = re.compile(r"^(?:第|NO\.?|#)?\s*([1-9])\s*(?:个|号|项)?$")
@@ -115,6 +137,61 @@ def has_cjk(text: str) -> bool:
     (True, False)
     """
     return bool(_CJK.search(text))
+
+
+def reply_language(folded: str) -> str:
+    """The language to answer a text that is no command in: by its script, then by known English words.
+
+    Chinese characters, pinyin and pinyin initials are answered in Chinese; only a text with a word of
+    :data:`ENGLISH_WORDS` is answered in English: among other words, or alone when it has four letters
+    or more or is one of ``HI``, ``HEY``, ``OK``, ``THX``, ``YES``.
+
+    Parameters
+    ----------
+    folded : str
+        The text as :func:`fold` returns it.
+
+    Returns
+    -------
+    str
+        ``zh`` or ``en``.
+
+    Examples
+    --------
+    >>> reply_language("BBT"), reply_language("BAIBUTING"), reply_language("HELLO"), reply_language("WHAT IS BBT")
+    ('zh', 'zh', 'en', 'en')
+    """
+    if has_cjk(folded):
+        return "zh"
+    words = _WORDS.findall(folded)
+    known = [w for w in words if w in ENGLISH_WORDS]
+    if not known:
+        return "zh"
+    if len(words) >= 2 or len(known[0]) >= 4 or known[0] in _SHORT_ENGLISH:
+        return "en"
+    return "zh"  # one short word alone (THE, FOR ...) may as well be pinyin initials
+
+
+def is_soft_yes(text: str) -> bool:
+    """True if ``text`` is a short yes (:data:`SOFT_YES`: 好的, 可以, 行, OK, 嗯 ...).
+
+    It is consent only as the answer to a pending consent question; the brain decides that.
+
+    Parameters
+    ----------
+    text : str
+        The message as received.
+
+    Returns
+    -------
+    bool
+
+    Examples
+    --------
+    >>> is_soft_yes("好的。"), is_soft_yes(" ok! "), is_soft_yes("好的行程"), is_soft_yes("")
+    (True, True, False, False)
+    """
+    return fold(text if isinstance(text, str) else "").replace(" ", "") in SOFT_YES
 
 
 def within_one_edit(a: str, b: str) -> bool:
@@ -209,8 +286,10 @@ def parse(text: str, channel: str = "sms") -> Intent:
     Intent(kind='choice', arg='2', lang='zh')
     >>> parse("STOP").kind, parse("退订").kind, parse("yes").kind, parse("yes", "chat").kind
     ('opt_out', 'opt_out', 'opt_in', 'consent_yes')
-    >>> parse("HELP").kind, parse("help", "chat").kind
-    ('carrier_help', 'help')
+    >>> parse("HELP").kind, parse("help", "chat").kind, parse("START", "chat").kind
+    ('carrier_help', 'help', 'opt_in')
+    >>> parse("bbt"), parse("hello").lang
+    (Intent(kind='unknown', arg='bbt', lang='zh'), 'en')
     """
     if channel not in CHANNELS:
         raise ValueError(f"channel must be one of {CHANNELS}")
@@ -239,6 +318,8 @@ def parse(text: str, channel: str = "sms") -> Intent:
             return Intent("consent_yes", lang="en")
         if folded in TWILIO_HELP:
             return Intent("help", lang="en")
+        if folded in TWILIO_OPT_IN:  # START / UNSTOP: subscriptions are SMS-only; the brain says so
+            return Intent("opt_in", lang="en")
 
     m = _CHOICE.match(folded)
     if m:
@@ -253,4 +334,5 @@ def parse(text: str, channel: str = "sms") -> Intent:
         return Intent("risk", "", "en" if compact == "RISK" else "zh")
     if lang == "en" and compact.isalpha() and " " not in folded.strip() and len(compact) <= 20:
         lang = "zh"  # one bare Latin word is pinyin or initials of a community (bbt), asked by a Chinese reader
-    return Intent("unknown", folded.lower(), lang)
+    # A bare text (most often a community's name, pinyin or initials): Chinese unless clearly English.
+    return Intent("unknown", folded.lower(), reply_language(folded))

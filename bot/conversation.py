@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from bot import replies as R
-from bot.commands import Intent, parse
+from bot.commands import Intent, has_cjk, is_soft_yes, parse
 from miniapp.cards import card_for
+from miniapp.proofs import ProofError
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +36,10 @@ ITINERARIES_PER_HOUR = 10
 #: (Twilio answers HELP / INFO itself; 帮助 is the Chinese HELP). MENU and the rest get nothing.
 ANSWERED_AFTER_STOP = frozenset({"opt_out", "opt_in", "carrier_help"})
 HELP_WORDS_AFTER_STOP = frozenset({"帮助", "求助"})
-#: Plain agreement, understood as consent only while the consent question is pending.
-PENDING_CONSENT_YES = frozenset({"好的", "好", "好啊", "可以", "行", "嗯", "嗯嗯", "OK", "OKAY", "同意的", "是的", "是"})
+#: Communities looked up per question: the store's most. A list this long is counted as "N or more".
+SEARCH_LIMIT = 50
+#: Signs around a city's name in a question (``深圳,百步亭家园``).
+_PLACE_SEPARATORS = " ,，、·.。:："
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,12 @@ class Conversation:
         ``PUBLIC_URL/card``.
     community_link : callable, optional
         ``community_id -> url``; default ``PUBLIC_URL/community/<id>``.
+    sms_number : str, optional
+        The number people text (``RISKCARD_SMS_NUMBER``): named in the help and in the chat's answers
+        that only SMS can give. Unset: those texts name no number.
+
+    The store may also have ``cities()`` (the real one has): a question that adds a city to a
+    community's name (``风险 深圳 百步亭家园``) is then narrowed to that city.
 
     Examples
     --------
@@ -88,6 +97,7 @@ class Conversation:
     public_url: str
     card_link: Callable[[int, str | None], str] | None = None
     community_link: Callable[[int], str] | None = None
+    sms_number: str | None = None
     messages_per_hour: int = MESSAGES_PER_HOUR
     itineraries_per_hour: int = ITINERARIES_PER_HOUR
     _handlers: dict = field(default_factory=dict, repr=False)
@@ -99,11 +109,11 @@ class Conversation:
             "consent_no": self._consent_no,
             "risk": self._risk,
             "choice": self._choice,
-            "help": lambda ctx, it: R.help_text(it.lang, ctx.channel),
+            "help": lambda ctx, it: R.help_text(it.lang, ctx.channel, self.sms_number),
             "opt_out": self._opt_out,
             "opt_in": self._opt_in,
             "carrier_help": lambda ctx, it: "",
-            "empty": lambda ctx, it: R.help_text(it.lang, ctx.channel),
+            "empty": lambda ctx, it: R.help_text(it.lang, ctx.channel, self.sms_number),
             "unknown": self._unknown,
         }
 
@@ -131,12 +141,10 @@ class Conversation:
         if intent.kind == "choice" and memory.get("lang") in ("zh", "en"):
             intent = Intent(intent.kind, intent.arg, memory["lang"])
         ctx.memory = memory
-        if memory.get("pending") == "itinerary" and intent.kind in ("unknown", "empty") and \
-                unicodedata.normalize("NFKC", text).strip().rstrip("。.!！~").upper() in PENDING_CONSENT_YES:
-            intent = Intent("consent_yes", lang=memory.get("lang") or intent.lang)  # "好的" to the consent question
-        if channel == "chat" and intent.kind == "opt_in":
-            return Reply(R.message("opt_in_chat", intent.lang) + " " + R.help_text(intent.lang, channel), "opt_in",
-                         intent.lang)
+        if intent.kind == "unknown" and memory.get("pending") == "itinerary" and is_soft_yes(text):
+            # 好的 / 可以 / OK ... as the answer to the consent question just asked (and only then)
+            lang = "zh" if has_cjk(text) else memory.get("lang") if memory.get("lang") in ("zh", "en") else intent.lang
+            intent = Intent("consent_yes", lang=lang)
         after_stop_ok = intent.kind in ANSWERED_AFTER_STOP or (
             intent.kind == "help" and unicodedata.normalize("NFKC", text).strip() in HELP_WORDS_AFTER_STOP)
         if channel == "sms" and not after_stop_ok and self.state.is_opted_out(subject, "sms"):
@@ -147,7 +155,14 @@ class Conversation:
         ):
             return Reply(R.message("rate_limited", intent.lang), "rate_limited", intent.lang)
         text_out = self._handlers[intent.kind](ctx, intent)
+        if memory.get("pending") and intent.kind != "itinerary":
+            self._forget_pending(ctx)  # answered, or asked something else: a later 好的 is not consent
         return Reply(text_out, intent.kind, intent.lang)
+
+    def _forget_pending(self, ctx: "_Ctx") -> None:
+        current = self.state.recall(ctx.memory_key) or {}
+        if current.pop("pending", None) is not None:
+            self.state.remember(ctx.memory_key, current, MEMORY_TTL_S)
 
     @staticmethod
     def _memory_key(channel: str, subject: str) -> str:
@@ -166,10 +181,23 @@ class Conversation:
     def _snapshot(self) -> Any:
         return self.store() if callable(self.store) else self.store
 
+    def _verify_text(self, ctx: "_Ctx", lang: str) -> str:
+        """How to see an itinerary without a proven number: text the service, or verify on the web."""
+        return R.fit(R.message_with_number("itinerary_chat_verify", lang, self.sms_number,
+                                           link=self._link("card", 0)), ctx.channel)
+
+    def _card_link(self, ctx: "_Ctx") -> str:
+        """The signed card's link; the card page when the card cannot be signed (the answer still goes out)."""
+        try:
+            return self._link("card", int(ctx.uid), ctx.masked)
+        except (ProofError, KeyError, TypeError, ValueError) as exc:
+            log.warning("card link not made: %s", type(exc).__name__)
+            return _default_link(self.public_url, "/card")
+
     # ---- itinerary -----------------------------------------------------------------------------
     def _itinerary(self, ctx: "_Ctx", intent: Intent) -> str:
         if ctx.uid is None:
-            return R.fit(R.message("itinerary_chat_verify", intent.lang, link=self._link("card", 0)), ctx.channel)
+            return self._verify_text(ctx, intent.lang)
         if not self.state.has_consent(ctx.subject, CONSENT_SCOPE):
             self._remember(ctx, pending="itinerary", lang=intent.lang)
             return R.consent_text(intent.lang, ctx.channel)
@@ -182,13 +210,17 @@ class Conversation:
         if store is None:
             return R.message("no_data", lang)
         card = card_for(store, int(ctx.uid))
+        if not (card.get("window_start") and card.get("window_end")):
+            # records without their window: the snapshot's window is theirs (never empty dates)
+            meta = store.meta() or {}
+            card = {**card, "window_start": card.get("window_start") or meta.get("window_start"),
+                    "window_end": card.get("window_end") or meta.get("window_end")}
         self.state.audit("itinerary_shown", subject=ctx.subject, channel=ctx.channel, found=card["has_records"])
-        link = self._link("card", int(ctx.uid), ctx.masked)
-        return R.itinerary_text(card, lang, ctx.channel, link, ctx.masked)
+        return R.itinerary_text(card, lang, ctx.channel, self._card_link(ctx), ctx.masked)
 
     def _consent_yes(self, ctx: "_Ctx", intent: Intent) -> str:
         if ctx.uid is None:
-            return R.fit(R.message("itinerary_chat_verify", intent.lang, link=self._link("card", 0)), ctx.channel)
+            return self._verify_text(ctx, intent.lang)
         self.state.set_consent(ctx.subject, CONSENT_SCOPE, True)
         self.state.audit("consent_given", subject=ctx.subject, scope=CONSENT_SCOPE, channel=ctx.channel)
         if ctx.memory.get("pending") == "itinerary":
@@ -209,17 +241,63 @@ class Conversation:
         store = self._snapshot()
         if store is None:
             return R.message("no_data", intent.lang)
-        matches = store.search_communities(intent.arg, limit=10) or []
+        matches = self._search(intent.arg, store)
         if not matches:
             return R.fit(R.message("not_found", intent.lang, q=intent.arg[:20]), ctx.channel)
-        return self._matches(ctx, intent.lang, matches, store)
+        return self._matches(ctx, intent.lang, matches, store, intent.arg)
 
-    def _matches(self, ctx: "_Ctx", lang: str, matches: list[dict], store: Any) -> str:
+    def _matches(self, ctx: "_Ctx", lang: str, matches: list[dict], store: Any, query: str) -> str:
         if len(matches) == 1:
             return self._community(ctx, lang, int(matches[0]["community_id"]), store)
-        text, shown = R.choices_text(matches, lang, ctx.channel)
+        text, shown = R.choices_text(matches, lang, ctx.channel, query=query, capped=len(matches) >= SEARCH_LIMIT)
         self._remember(ctx, choices=[int(m["community_id"]) for m in matches[:shown]], lang=lang)
         return text
+
+    def _search(self, query: str, store: Any) -> list[dict]:
+        """Communities matching ``query``; failing that, ``query`` read as a city (and district) plus a name."""
+        matches = store.search_communities(query, limit=SEARCH_LIMIT) or []
+        if matches:
+            return matches
+        cities = getattr(store, "cities", None)
+        if not callable(cities):
+            return []
+        q = " ".join(query.lower().split())
+        for city in cities() or []:
+            for alias in _city_aliases(city):
+                if q.startswith(alias):
+                    rest = q[len(alias):]
+                elif q.endswith(alias):
+                    rest = q[: -len(alias)]
+                else:
+                    continue
+                rest = rest.strip(_PLACE_SEPARATORS)
+                if rest:
+                    return self._search_in_city(rest, city.get("city_code"), store)
+        return []
+
+    def _search_in_city(self, rest: str, city_code: Any, store: Any) -> list[dict]:
+        """``rest`` (a name, perhaps with a district: ``城北区 百步亭家园``) among one city's communities."""
+        def found(name: str, district: str = "") -> list[dict]:
+            hits = store.search_communities(name, limit=SEARCH_LIMIT) or []
+            return [m for m in hits if m.get("city_code") == city_code
+                    and (not district or str(m.get("district") or "").startswith(district))]
+
+        matches = found(rest)
+        if matches:
+            return matches
+        words = rest.split()
+        splits = [(" ".join(words[1:]), words[0]), (" ".join(words[:-1]), words[-1])] if len(words) > 1 else []
+        for mark in ("区", "县"):  # 城北区百步亭家园: the district ends at its 区 or 县
+            at = rest.find(mark)
+            if 0 < at < len(rest) - 1:
+                splits.append((rest[at + 1:], rest[: at + 1]))
+        for name, district in splits:
+            district = district.strip(_PLACE_SEPARATORS)
+            short = district.rstrip("区县") or district
+            matches = found(name.strip(_PLACE_SEPARATORS), short) if name.strip(_PLACE_SEPARATORS) else []
+            if matches:
+                return matches
+        return []
 
     def _community(self, ctx: "_Ctx", lang: str, community_id: int, store: Any) -> str:
         community = store.community(community_id)
@@ -240,15 +318,16 @@ class Conversation:
     # ---- subscriptions -------------------------------------------------------------------------
     def _opt_out(self, ctx: "_Ctx", intent: Intent) -> str:
         if ctx.channel != "sms":
-            return R.message("opt_out_chat", intent.lang)
+            return R.message_with_number("opt_out_chat", intent.lang, self.sms_number)
         self.state.set_opt_out(ctx.subject, True, channel="sms")
         self.state.audit("opt_out", subject=ctx.subject, channel="sms")
         # Twilio confirms its own keywords (and blocks our reply); we confirm 退订 / TD ourselves.
         return "" if intent.lang == "en" else R.message("opt_out", intent.lang)
 
     def _opt_in(self, ctx: "_Ctx", intent: Intent) -> str:
-        if ctx.channel != "sms":
-            return R.help_text(intent.lang, ctx.channel)
+        if ctx.channel != "sms":  # START / 订阅 in the chat: alerts are SMS-only; say so, and help
+            return (R.message_with_number("opt_in_chat", intent.lang, self.sms_number) + " "
+                    + R.help_text(intent.lang, ctx.channel, self.sms_number))
         self.state.set_opt_out(ctx.subject, False, channel="sms")
         self.state.audit("opt_in", subject=ctx.subject, channel="sms")
         return "" if intent.lang == "en" else R.message("opt_in", intent.lang)
@@ -259,10 +338,18 @@ class Conversation:
         query = intent.arg
         if 2 <= len(query) <= 40:
             store = self._snapshot()
-            matches = store.search_communities(query, limit=10) if store is not None else []
+            matches = self._search(query, store) if store is not None else []
             if matches:
-                return self._matches(ctx, intent.lang, matches, store)
+                return self._matches(ctx, intent.lang, matches, store, query)
         return R.message("unknown", intent.lang)
+
+
+def _city_aliases(city: dict) -> list[str]:
+    """How a question may name ``city``: 深圳市, 深圳, shenzhen (longest first)."""
+    names = {str(city.get("name") or "").strip(), str(city.get("name_en") or "").strip().lower()}
+    if city.get("name"):
+        names.add(f"{city['name']}市")
+    return sorted((n for n in names if n), key=len, reverse=True)
 
 
 @dataclass
@@ -293,7 +380,8 @@ def conversation_for(app: Any) -> Conversation:
     """The :class:`Conversation` of ``app``, built once from its services and settings.
 
     Uses ``extensions["riskcard"]`` items ``state``, ``store`` (a callable returning the current
-    snapshot store) and, if present, ``card_link`` (``uid -> url``) and ``community_link``.
+    snapshot store) and, if present, ``card_link`` (``uid -> url``) and ``community_link``; the setting
+    ``SMS_NUMBER`` is the number its answers name.
     """
     conv = app.extensions.get("riskcard.bot")
     if conv is None:
@@ -304,6 +392,7 @@ def conversation_for(app: Any) -> Conversation:
             public_url=str(app.config.get("PUBLIC_URL") or ""),
             card_link=_optional(svc, "card_link"),
             community_link=_optional(svc, "community_link"),
+            sms_number=str(app.config.get("SMS_NUMBER") or "").strip() or None,
         )
         app.extensions["riskcard.bot"] = conv
     return conv

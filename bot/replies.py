@@ -16,8 +16,11 @@ segments; a longer answer is cut and ends with a link to the full page (:func:`f
 from __future__ import annotations
 
 import datetime as dt
+import math
+import re
 from typing import Any, Iterable
 
+from forecast.schema import GRADE_LEVELS, GRADE_NAMES_ZH
 from miniapp.cards import COLOUR_NAMES, NO_RECORDS
 
 MAX_SMS_SEGMENTS = 2
@@ -144,17 +147,25 @@ MESSAGES: dict[str, dict[str, str]] = {
     },
     "itinerary_no_records": {
         "zh": "近14天({start}至{end})本号码没有位置记录,无法证明行程。这不是绿色行程卡。",
-        "en": "No location records for this number for {start} to {end}: no itinerary can be shown. This is not a "
-        "green card.",
+        "en": "No location records for this number for the last 14 days ({start} to {end}): no itinerary can be "
+        "shown. This is not a green card.",
+    },
+    "itinerary_no_records_undated": {
+        "zh": "近14天本号码没有位置记录,无法证明行程。这不是绿色行程卡。",
+        "en": "No location records for this number for the last 14 days: no itinerary can be shown. This is not "
+        "a green card.",
     },
     "itinerary_none": {
         "zh": "近14天({start}至{end})未查到您在任何城市停留4小时以上的记录。",
-        "en": "No stay of 4 hours or more in any city found for {start} to {end}.",
+        "en": "No stay of 4 hours or more in any city found for the last 14 days ({start} to {end}).",
+    },
+    "itinerary_none_undated": {
+        "zh": "近14天未查到您在任何城市停留4小时以上的记录。",
+        "en": "No stay of 4 hours or more in any city found for the last 14 days.",
     },
     "itinerary_chat_verify": {
-        "zh": "行程只给本人查看:请用手机发短信 行程 到本号码,或打开 {link} 验证号码后查看。",
-        "en": "Itineraries go only to their owner: text TRIP from your phone to this number, or "
-        "verify your number at {link}.",
+        "zh": "行程只给本人查看:请打开 {link} 验证号码后查看。",
+        "en": "Itineraries go only to their owner: verify your number at {link}.",
     },
     "no_data": {
         "zh": "数据正在更新,请稍后再试。",
@@ -185,6 +196,11 @@ MESSAGES: dict[str, dict[str, str]] = {
         "zh": "网页聊天不会主动发消息。要停止短信提醒,请用手机回复 退订。",
         "en": "The web chat never sends unasked. To stop SMS alerts, reply STOP or 退订 by SMS.",
     },
+    "opt_in_chat": {
+        "zh": "提醒只通过短信发送,网页聊天不能订阅:请用手机回复 订阅 给发提醒的短信号码。",
+        "en": "Alerts come by SMS only; the web chat cannot subscribe you: reply START by SMS to the number "
+        "that sent them.",
+    },
     "opt_in": {
         "zh": "已恢复订阅提醒。发 退订 可随时取消。",
         "en": "You are subscribed to alerts again. Text STOP to unsubscribe.",
@@ -205,6 +221,36 @@ MESSAGES: dict[str, dict[str, str]] = {
         "zh": "【防疫提醒】您近期与一名确诊病例有时空伴随(同一地点累计60分钟以上)。请尽快做核酸检测、减少外出并向社区报备。详情 {link} 回TD退订",
         "en": "Health alert: you recently shared a place with a confirmed case for 60 minutes or "
         "more. Please get tested, limit outings and tell your community office. {link} STOP to opt out",
+    },
+}
+
+# The texts that name the number people text (RISKCARD_SMS_NUMBER), by the name of their variant without
+# it in MESSAGES; that variant is used when the setting is empty.
+WITH_NUMBER: dict[str, dict[str, str]] = {
+    "help_sms": {
+        "zh": "防疫助手(短信号码 {number}):发 行程 查本人近14天行程;发 风险+小区名(汉字、拼音或首字母,如 风险 xhxq)查风险等级;发 退订 停止提醒。",
+        "en": "Riskcard (text {number}): text TRIP for your own 14-day itinerary, RISK <community> for its risk "
+        "grade (Chinese, pinyin or initials), MENU for this help, STOP to stop alerts.",
+    },
+    "help_chat": {
+        "zh": "防疫助手:输入 行程 查本人近14天行程(需先验证号码);输入 风险+小区名(汉字、拼音或首字母)查风险等级。"
+        "也可用手机发短信到 {number}:发 行程 查本人行程(本机号码即证明)。",
+        "en": "Riskcard: type TRIP for your own 14-day itinerary (after verifying your number), "
+        "RISK <community> for its risk grade (Chinese, pinyin or initials). Or text TRIP to {number} from "
+        "your phone: your number is the proof.",
+    },
+    "itinerary_chat_verify": {
+        "zh": "行程只给本人查看:请用手机发短信 行程 到 {number},或打开 {link} 验证号码后查看。",
+        "en": "Itineraries go only to their owner: text TRIP from your phone to {number}, or "
+        "verify your number at {link}.",
+    },
+    "opt_out_chat": {
+        "zh": "网页聊天不会主动发消息。要停止短信提醒,请用手机发 退订 到 {number}。",
+        "en": "The web chat never sends unasked. To stop SMS alerts, text STOP or 退订 to {number} from your phone.",
+    },
+    "opt_in_chat": {
+        "zh": "提醒只通过短信发送,网页聊天不能订阅:请用手机发 订阅 到 {number}。",
+        "en": "Alerts come by SMS only; the web chat cannot subscribe you: text START to {number} from your phone.",
     },
 }
 
@@ -234,15 +280,61 @@ def message(name: str, lang: str, **fields: Any) -> str:
     return texts["en" if lang == "en" else "zh"].format(**fields)
 
 
-def help_text(lang: str, channel: str) -> str:
+def message_with_number(name: str, lang: str, number: str | None, **fields: Any) -> str:
+    """The text ``name`` naming the service's SMS number, or its variant without one when it is not set.
+
+    Parameters
+    ----------
+    name : str
+        A key of :data:`WITH_NUMBER` (and of :data:`MESSAGES`, the text without a number).
+    lang : str
+        ``zh`` or ``en``.
+    number : str or None
+        The number people text (``RISKCARD_SMS_NUMBER``); None or empty: the text names none.
+    **fields
+        The other fields of the text.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> message_with_number("opt_in_chat", "en", "10690012345").endswith("text START to 10690012345 from your phone.")
+    True
+    >>> "{" in message_with_number("opt_in_chat", "zh", None)
+    False
+    """
+    number = str(number or "").strip()
+    if number:
+        return WITH_NUMBER[name]["en" if lang == "en" else "zh"].format(number=number, **fields)
+    return message(name, lang, **fields)
+
+
+def help_text(lang: str, channel: str, number: str | None = None) -> str:
     """The help menu for ``channel`` (SMS never names Twilio's reserved words as commands).
+
+    Parameters
+    ----------
+    lang : str
+        ``zh`` or ``en``.
+    channel : str
+        ``sms`` or ``chat``.
+    number : str, optional
+        The number people text (``RISKCARD_SMS_NUMBER``), named in the menu when set.
+
+    Returns
+    -------
+    str
 
     Examples
     --------
     >>> "MENU" in help_text("en", "sms") and "HELP" not in help_text("en", "sms")
     True
+    >>> help_text("zh", "sms", "10690012345")[:23]
+    '防疫助手(短信号码 10690012345):'
     """
-    return message("help_sms" if channel == "sms" else "help_chat", lang)
+    return message_with_number("help_sms" if channel == "sms" else "help_chat", lang, number)
 
 
 def consent_text(lang: str, channel: str) -> str:
@@ -265,19 +357,80 @@ def short_date(value: Any) -> str:
     ('02-01', '02-01', '02-01')
     """
     if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if not math.isfinite(value):
+            return ""
         value = dt.datetime.fromtimestamp(value, dt.timezone(dt.timedelta(hours=8)))
     if hasattr(value, "strftime"):
-        return value.strftime("%m-%d")
+        try:
+            return value.strftime("%m-%d")
+        except ValueError:  # pandas NaT
+            return ""
     s = str(value or "")
     return s[5:10] if len(s) >= 10 and s[4] == "-" else s
 
 
+def window_text(itinerary: dict, lang: str) -> str:
+    """The 14-day window of an itinerary, with its dates when both are known, never empty brackets.
+
+    Parameters
+    ----------
+    itinerary : dict
+        With ``window_start`` and ``window_end`` (ISO text, dates, or missing).
+    lang : str
+        ``zh`` or ``en``.
+
+    Returns
+    -------
+    str
+        ``近14天(01-20至02-02)`` / ``the last 14 days (01-20 to 02-02)``, or without the brackets.
+
+    Examples
+    --------
+    >>> window_text({"window_start": "2020-01-20", "window_end": "2020-02-02"}, "zh")
+    '近14天(01-20至02-02)'
+    >>> window_text({"window_start": None}, "zh"), window_text({}, "en")
+    ('近14天', 'the last 14 days')
+    """
+    start, end = short_date(itinerary.get("window_start")), short_date(itinerary.get("window_end"))
+    if lang == "en":
+        return f"the last 14 days ({start} to {end})" if start and end else "the last 14 days"
+    return f"近14天({start}至{end})" if start and end else "近14天"
+
+
+def city_name(city: dict, lang: str) -> str:
+    """A city's name in ``lang``, the other language's, or its code: never ``None``.
+
+    Parameters
+    ----------
+    city : dict
+        ``name``, ``name_en``, ``city_code`` (any may be missing or None).
+    lang : str
+        ``zh`` or ``en``.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> city_name({"name": "武汉", "name_en": "Wuhan"}, "en"), city_name({"name": None, "city_code": 999999}, "zh")
+    ('Wuhan', '城市999999')
+    >>> city_name({}, "en")
+    'an unnamed city'
+    """
+    first, second = ("name_en", "name") if lang == "en" else ("name", "name_en")
+    name = city.get(first) or city.get(second)
+    if name:
+        return str(name)
+    code = city.get("city_code")
+    if code is not None and str(code).strip():
+        return f"city {code}" if lang == "en" else f"城市{code}"
+    return "an unnamed city" if lang == "en" else "未知城市"
+
+
 def _city_list(cities: list[dict], lang: str, n: int) -> str:
     sep = "、" if lang == "zh" else ", "
-    names = []
-    for c in cities[:n]:
-        name = (c.get("name_en") or c.get("name")) if lang == "en" else (c.get("name") or c.get("name_en"))
-        names.append(f"{name}{'*' if c.get('starred') else ''}")
+    names = [f"{city_name(c, lang)}{'*' if c.get('starred') else ''}" for c in cities[:n]]
     more = len(cities) - n
     text = sep.join(names)
     if more > 0:
@@ -301,39 +454,79 @@ def itinerary_text(itinerary: dict, lang: str, channel: str, link: str, masked: 
     '近14天(01-20至02-02)到访:武汉*、北京。*为有中高风险地区的城市。黄色。行程卡 https://r.cn/c/x'
     >>> itinerary_text({**it, "possible_companion": True}, "zh", "sms", "https://r.cn/c/x").split("。")[-2]
     '可能曾与确诊病例同处约40-60分钟(测量有误差),请留意健康'
-    >>> itinerary_text({**it, "cities": [], "colour": "no_records"}, "en", "sms", "https://r.cn/c/x")[:48]
-    'No location records for this number for 01-20 to'
+    >>> itinerary_text({**it, "cities": [], "colour": "no_records"}, "en", "sms", "https://r.cn/c/x")[:73]
+    'No location records for this number for the last 14 days (01-20 to 02-02)'
+    >>> itinerary_text({"cities": [], "colour": "orange", "companion": True}, "zh", "sms", "https://r.cn/c/x")
+    '近14天未查到您在任何城市停留4小时以上的记录。橙色。行程卡 https://r.cn/c/x'
     """
-    start, end = short_date(itinerary.get("window_start")), short_date(itinerary.get("window_end"))
-    cities = list(itinerary.get("cities") or [])
     lang = "en" if lang == "en" else "zh"
+    window = window_text(itinerary, lang)
+    cities = list(itinerary.get("cities") or [])
     possible = POSSIBLE_COMPANION[lang] if itinerary.get("possible_companion") and not itinerary.get("companion") else ""
+    start, end = short_date(itinerary.get("window_start")), short_date(itinerary.get("window_end"))
+    dated = "" if start and end else "_undated"  # never empty brackets
     if itinerary.get("colour") == NO_RECORDS:
-        return fit(message("itinerary_no_records", lang, start=start, end=end) + f" {link}", channel, link)
-    if not cities:
-        head = message("itinerary_none", lang, start=start, end=end)
-        return fit(head + (f" {possible}" if possible else "") + f" {link}", channel, link)
-    colour = COLOUR_NAMES.get(str(itinerary.get("colour")), {"zh": "", "en": ""})[lang if lang == "en" else "zh"]
+        return fit(message("itinerary_no_records" + dated, lang, start=start, end=end) + f" {link}", channel, link)
+    colour = COLOUR_NAMES.get(str(itinerary.get("colour")), {}).get(lang, "")
+    if not cities:  # no city of 4 h or more, yet records (an exposure): the card's colour still counts
+        head = message("itinerary_none" + dated, lang, start=start, end=end)
+        if lang == "en":
+            text = head + (f" Colour: {colour}." if colour else "") + (f" {possible}" if possible else "") + f" Card {link}"
+        else:
+            text = head + (f"{colour}。" if colour else "") + possible + f"行程卡 {link}"
+        return fit(text, channel, link)
     who = f"{masked} " if masked else ""
     text = ""
     for n in range(len(cities), 0, -1):
         listed = _city_list(cities, lang, n)
         if lang == "en":
-            text = (f"{who}Last 14 days ({start} to {end}): {listed}. * = city with a medium/high-risk "
-                    f"area. Colour: {colour}.{' ' + possible if possible else ''} Card {link}")
+            colour_part = f" Colour: {colour}." if colour else ""
+            text = (f"{who}{window[0].upper()}{window[1:]}: {listed}. * = city with a medium/high-risk "
+                    f"area.{colour_part}{' ' + possible if possible else ''} Card {link}")
         else:
-            text = f"{who}近14天({start}至{end})到访:{listed}。*为有中高风险地区的城市。{colour}。{possible}行程卡 {link}"
+            colour_part = f"{colour}。" if colour else ""
+            text = f"{who}{window}到访:{listed}。*为有中高风险地区的城市。{colour_part}{possible}行程卡 {link}"
         if channel != "sms" or sms_segments(text) <= MAX_SMS_SEGMENTS:
             return fit(text, channel, link)
     return fit(text, channel, link)
 
 
+_SINGULAR = {"residents": "resident", "cases": "case", "people": "person", "persons": "person",
+             "communities": "community", "cities": "city", "companions": "companion", "days": "day",
+             "infections": "infection", "deaths": "death", "trips": "trip"}
+_ONE_PLURAL = re.compile(r"(?<![\d.,])\b1 (" + "|".join(_SINGULAR) + r")\b")
+_END_PUNCT = "。.．!！;；,，、 "
+
+
+def singular_counts(text: str) -> str:
+    """English counts of one made singular: ``1 residents`` -> ``1 resident`` (``11``, ``0.1`` untouched).
+
+    Parameters
+    ----------
+    text : str
+        An English sentence (a grade's reason, as the model writes it).
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> singular_counts("1 residents confirmed; 21 residents; 1 cities; 0.1 cases")
+    '1 resident confirmed; 21 residents; 1 city; 0.1 cases'
+    """
+    return _ONE_PLURAL.sub(lambda m: "1 " + _SINGULAR[m.group(1)], text)
+
+
 def _main_reason(reasons: Iterable[dict], lang: str) -> str:
+    """The reason that contributes most, in ``lang``, without its closing punctuation."""
     ranked = sorted((r for r in reasons or [] if isinstance(r, dict)), key=lambda r: -float(r.get("contribution") or 0))
     if not ranked:
         return ""
     r = ranked[0]
-    return str((r.get("text_en") or r.get("text_zh")) if lang == "en" else (r.get("text_zh") or r.get("text_en")) or "")
+    text = (r.get("text_en") or r.get("text_zh")) if lang == "en" else (r.get("text_zh") or r.get("text_en"))
+    text = str(text or "").strip().rstrip(_END_PUNCT)
+    return singular_counts(text) if lang == "en" else text
 
 
 def grade_en(grade: str) -> str:
@@ -347,8 +540,43 @@ def grade_en(grade: str) -> str:
     return str(grade or "").replace("_", "-")
 
 
+def place_text(community: dict, lang: str) -> str:
+    """Where a community is: its city and district (``武汉江岸区`` / ``Wuhan, 江岸区``), or ``""``.
+
+    Parameters
+    ----------
+    community : dict
+        ``city_name``, ``city_name_en``, ``district`` (any may be missing).
+    lang : str
+        ``zh`` or ``en``.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> place_text({"city_name": "武汉", "city_name_en": "Wuhan", "district": "江岸区"}, "en")
+    'Wuhan, 江岸区'
+    >>> place_text({"city_name": "武汉", "district": "江岸区"}, "zh"), place_text({"district": None}, "zh")
+    ('武汉江岸区', '')
+    """
+    city = (community.get("city_name_en") or community.get("city_name")) if lang == "en" else community.get("city_name")
+    parts = [str(x) for x in (city, community.get("district")) if x]
+    return ", ".join(parts) if lang == "en" else "".join(parts)
+
+
+def _named(name: str, place: str, lang: str) -> str:
+    if not place:
+        return name
+    return f"{name} ({place})" if lang == "en" else f"{name}({place})"
+
+
 def risk_text(community: dict, lang: str, channel: str, link: str) -> str:
     """A community's grade, trend and main reason, with a link to its page.
+
+    A community without a grade is said to be not graded (not enough data), with no trend: it is never
+    given a made-up grade or trend.
 
     Examples
     --------
@@ -357,59 +585,111 @@ def risk_text(community: dict, lang: str, channel: str, link: str) -> str:
     ...      "contribution": 0.6}], "city_starred": True}
     >>> risk_text(c, "zh", "sms", "https://r.cn/q/1")
     '新华小区(江岸区):中高风险,趋势上升。主因:近7天新增3例。详情 https://r.cn/q/1'
+    >>> risk_text({"name": "新建小区", "city_name": "深圳", "grade": "unknown"}, "zh", "sms", "https://r.cn/q/9")
+    '新建小区(深圳):暂无评级,数据不足,无法判断风险高低,不代表没有风险。详情 https://r.cn/q/9'
     """
-    name = community.get("name") or ""
-    district = community.get("district") or ""
+    lang = "en" if lang == "en" else "zh"
+    where = _named(str(community.get("name") or ""), place_text(community, lang), lang)
+    if community.get("grade") not in GRADE_LEVELS:
+        if lang == "en":
+            text = f"{where}: not graded: too little data to tell (not a sign of no risk)."
+        else:
+            text = f"{where}:暂无评级,数据不足,无法判断风险高低,不代表没有风险。"
+        text += f" Details {link}" if lang == "en" else f"详情 {link}"
+        return fit(text, channel, link)
     trend = TRENDS.get(str(community.get("trend")), {"zh": "未知", "en": "unknown"})
     reason = _main_reason(community.get("reasons") or [], lang)
     if lang == "en":
-        where = f"{name} ({district})" if district else name
         text = f"{where}: {grade_en(community.get('grade'))} risk, trend {trend['en']}."
         text += f" Main reason: {reason}." if reason else ""
     else:
-        where = f"{name}({district})" if district else name
-        text = f"{where}:{community.get('grade_zh') or ''}风险,趋势{trend['zh']}。"
+        grade_zh = community.get("grade_zh") or GRADE_NAMES_ZH.get(str(community.get("grade")), "")
+        text = f"{where}:{grade_zh}风险,趋势{trend['zh']}。"
         text += f"主因:{reason}。" if reason else ""
     text += f" Details {link}" if lang == "en" else f"详情 {link}"
     return fit(text, channel, link)
 
 
-def choices_text(matches: list[dict], lang: str, channel: str, max_choices: int = 5) -> tuple[str, int]:
+def _choice_labels(matches: list[dict], lang: str) -> list[str]:
+    """Each match as a choice: name, city and district; a label two matches share gets the community's number."""
+    labels = [_named(str(m.get("name") or ""), place_text(m, lang), lang) for m in matches]
+    counts: dict[str, int] = {}
+    for label in labels:
+        counts[label] = counts.get(label, 0) + 1
+    out = []
+    for m, label in zip(matches, labels):
+        if counts[label] > 1 and m.get("community_id") is not None:
+            place = place_text(m, lang)
+            ident = f"no. {m['community_id']}" if lang == "en" else f"编号{m['community_id']}"
+            label = _named(str(m.get("name") or ""), f"{place}, {ident}" if place and lang == "en"
+                           else f"{place},{ident}" if place else ident, lang)
+        out.append(label)
+    return out
+
+
+def _more_text(matches: list[dict], shown: int, lang: str, query: str, capped: bool) -> str:
+    """How many more there are and how to narrow the list: add the city (an example with a hidden one's)."""
+    more = len(matches) - shown
+    if more <= 0:
+        return ""
+    first_hidden = matches[shown]
+    city = (first_hidden.get("city_name_en") or first_hidden.get("city_name")) if lang == "en" \
+        else first_hidden.get("city_name")
+    query = " ".join(str(query or "").split())[:20]
+    if lang == "en":
+        text = f". {more}{'+' if capped else ''} more: add the city to narrow"
+        return text + (f", e.g. RISK {city} {query}" if city and query else "")
+    text = f"。另有{more}个{'以上' if capped else ''},加上城市名可缩小范围"
+    return text + (f",如 风险 {city} {query}" if city and query else "")
+
+
+def choices_text(matches: list[dict], lang: str, channel: str, max_choices: int = 5, query: str = "",
+                 capped: bool = False) -> tuple[str, int]:
     """A numbered list of matching communities; returns the text and how many were listed.
 
-    As many as fit in two SMS segments are listed (at most ``max_choices``).
+    Each choice names the community's city and district, so that no two read the same (the very same
+    name, city and district get the community's number too). As many as fit in two SMS segments are
+    listed (at most ``max_choices``); the rest are counted, with how to narrow the list (add the city).
+
+    Parameters
+    ----------
+    matches : list of dict
+        The communities found (``name``, ``city_name``, ``city_name_en``, ``district``, ``community_id``).
+    lang : str
+        ``zh`` or ``en``.
+    channel : str
+        ``sms`` or ``chat``.
+    max_choices : int
+        At most this many are listed.
+    query : str
+        What was asked for (the example of how to narrow repeats it).
+    capped : bool
+        ``matches`` was cut at the search limit: there may be more (``以上`` / ``+``).
+
+    Returns
+    -------
+    tuple of (str, int)
+        The text and the number of choices listed (1 .. ``shown`` can be replied).
 
     Examples
     --------
     >>> ms = [{"name": "新华小区", "district": "江岸区"}, {"name": "新华里", "district": "江汉区"}]
     >>> choices_text(ms, "zh", "sms")
-    ('找到多个,回复序号:1 新华小区(江岸区) 2 新华里(江汉区)', 2)
+    ('找到2个,回复序号:1 新华小区(江岸区) 2 新华里(江汉区)', 2)
     >>> twins = [{"name": "百步亭家园", "city_name": c, "district": "城北区"} for c in ("深圳", "北京", "武汉")]
-    >>> choices_text(twins, "zh", "sms", max_choices=2)[0]
-    '找到多个,回复序号:1 百步亭家园(深圳·城北区) 2 百步亭家园(北京·城北区) 另有1个,可加城市名缩小范围'
-
+    >>> choices_text(twins, "zh", "sms", max_choices=2, query="百步亭家园")[0]
+    '找到3个,回复序号:1 百步亭家园(深圳城北区) 2 百步亭家园(北京城北区)。另有1个,加上城市名可缩小范围,如 风险 武汉 百步亭家园'
     """
-    head = "找到多个,回复序号:" if lang == "zh" else "Several match; reply with a number: "
-    labels = [_choice_label(m, lang) for m in matches]
-    text, shown = head, 0
-    for i, label in enumerate(labels[:max_choices], start=1):
-        more = len(matches) - i
-        tail = "" if not more else (f" 另有{more}个,可加城市名缩小范围" if lang == "zh"
-                                    else f" and {more} more: add the city to narrow it")
-        candidate = text + (" " if i > 1 else "") + f"{i} {label}"
-        if channel == "sms" and sms_segments(candidate + tail) > MAX_SMS_SEGMENTS:
-            break
-        text, shown = candidate, i
-    if shown == 0:  # even one name is too long: list it cut short
-        return fit_sms(head + f"1 {labels[0]}"), 1
-    more = len(matches) - shown
-    if more:
-        text += f" 另有{more}个,可加城市名缩小范围" if lang == "zh" else f" and {more} more: add the city to narrow it"
-    return text, shown
-
-
-def _choice_label(m: dict, lang: str) -> str:
-    """A community as a choice: its name with city and district, so that no two read the same."""
-    city = (m.get("city_name_en") if lang == "en" else None) or m.get("city_name") or ""
-    where = "·".join(x for x in (city, m.get("district") or "") if x)
-    return f"{m.get('name', '')}" + (f"({where})" if where else "")
+    if not matches:
+        return "", 0
+    lang = "en" if lang == "en" else "zh"
+    total = f"{len(matches)}{'+' if capped else ''}" if lang == "en" else f"{len(matches)}{'个以上' if capped else '个'}"
+    head = f"找到{total},回复序号:" if lang == "zh" else f"{total} match, reply with a number: "
+    labels = _choice_labels(matches, lang)
+    text, shown = "", 0
+    for n in range(min(max_choices, len(matches)), 0, -1):
+        items = " ".join(f"{i} {label}" for i, label in enumerate(labels[:n], start=1))
+        text, shown = head + items + _more_text(matches, n, lang, query, capped), n
+        if channel != "sms" or sms_segments(text) <= MAX_SMS_SEGMENTS:
+            return text, shown
+    return fit_sms(text), shown  # even one name is too long: listed cut short

@@ -23,6 +23,7 @@ BLUEPRINTS = [
     "miniapp.views.verify",
     "bot.sms",
     "bot.chat",
+    "miniapp.views.phone",
 ]
 
 

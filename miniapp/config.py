@@ -23,6 +23,7 @@ SETTINGS: dict[str, tuple[object, str]] = {
     "TWILIO_AUTH_TOKEN": (None, "Twilio auth token: signs webhooks and authenticates the REST API."),
     "TWILIO_FROM": (None, "Sender number or Messaging Service SID for outbound SMS."),
     "TWILIO_API_BASE": (None, "Override of Twilio's API base URL (tests point it at a local stub)."),
+    "SMS_NUMBER": (None, "The number people text to reach the SMS bot, as shown in HELP replies and on the chat."),
     "TRUST_PROXY_HOPS": (0, "Number of reverse proxies in front whose X-Forwarded-* headers are trusted."),
     "MAX_CONTENT_LENGTH": (64 * 1024, "Largest request body accepted, in bytes."),
     "OTP_ALLOWED_REGIONS": ("CN", "Comma-separated ISO regions whose mobile numbers may be sent a one-time code."),

@@ -19,7 +19,19 @@
     tag.className = "sr-only";
     tag.textContent = box.getAttribute(who === "me" ? "data-me" : "data-bot") + " ";
     li.appendChild(tag);
-    li.appendChild(document.createTextNode(text));
+    // Links in the bot's answers become links. DOM nodes only, never innerHTML: the text is not trusted
+    // (it may repeat what was typed). Only http(s) URLs are linked; closing punctuation stays text.
+    String(text).split(/(https?:\/\/[^\s<>"'\u3000-\u303f\uff01-\uff0f\uff1a-\uff20]+)/).forEach(function (part, i) {
+      if (i % 2 === 1 && who === "bot") {
+        var url = part.replace(/[.,;:!?)\]]+$/, ""), a = document.createElement("a");
+        a.href = url;
+        a.textContent = url;
+        li.appendChild(a);
+        if (url.length < part.length) li.appendChild(document.createTextNode(part.slice(url.length)));
+      } else if (part) {
+        li.appendChild(document.createTextNode(part));
+      }
+    });
     log.appendChild(li);
     log.scrollTop = log.scrollHeight;
   }

@@ -222,17 +222,34 @@ def score_quantiles(mu, residents, model: GradeModel = DEFAULT_MODEL, levels=(0.
     return np.where(ok, q * PER / (HORIZON_DAYS * np.where(res > 0, res, 1.0)), np.nan)
 
 
-def _count_text(n: float, zh_unit: str, en_unit: str) -> tuple[str, str]:
-    if n < MIN_COUNT:
-        return f"少于{MIN_COUNT}{zh_unit}", f"fewer than {MIN_COUNT} {en_unit}"
-    return f"{int(n)}{zh_unit}", f"{int(n)} {en_unit}"
+def _count_texts(counts, zh_unit: str, en_one: str, en_many: str, min_count: int) -> tuple[np.ndarray, np.ndarray]:
+    """Counts of people as text, zh and en: "7名" / "7 residents", "1 resident", and below
+    ``min_count`` "少于5名" / "fewer than 5 residents" (a small count is never shown).
+
+    Examples
+    --------
+    >>> [t.tolist() for t in _count_texts([0, 1, 7], "名", "resident", "residents", 5)]
+    [['少于5名', '少于5名', '7名'], ['fewer than 5 residents', 'fewer than 5 residents', '7 residents']]
+    >>> _count_texts([1, 2], "例", "case", "cases", 1)[1].tolist()
+    ['1 case', '2 cases']
+    """
+    n = np.nan_to_num(np.asarray(counts, float)).astype(np.int64)
+    num = n.astype(str).astype(object)
+    small = n < int(min_count)
+    zh = np.where(small, f"少于{int(min_count)}{zh_unit}", num + zh_unit)
+    en = np.where(small, f"fewer than {int(min_count)} {en_many}", num + np.where(n == 1, " " + en_one, " " + en_many))
+    return zh.astype(object), en.astype(object)
 
 
-def _reason_texts(f: pd.DataFrame) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Per factor, the zh and en sentence for every row (vectorised string building)."""
-    s = lambda x: pd.Series(x, index=f.index).astype(int).astype(str)  # noqa: E731
-    exp_zh, exp_en = zip(*[_count_text(v, "名", "residents") for v in f["exposed"].to_numpy()]) if len(f) else ((), ())
-    imp_zh, imp_en = zip(*[_count_text(v, "名", "residents") for v in f["imported_residents"].to_numpy()]) if len(f) else ((), ())
+def _reason_texts(f: pd.DataFrame, min_count: int = MIN_COUNT) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per factor, the zh and en sentence for every row (vectorised string building); counts of people
+    below ``min_count`` are written as "fewer than ``min_count``"."""
+    exp_zh, exp_en = _count_texts(f["exposed"], "名", "resident", "residents", min_count)
+    imp_zh, imp_en = _count_texts(f["imported_residents"], "名", "resident", "residents", min_count)
+    o7_zh, o7_en = _count_texts(f["own_7"], "名", "resident", "residents", min_count)
+    o14_zh, o14_en = _count_texts(f["own_8_14"], "名", "resident", "residents", min_count)
+    near_zh, near_en = _count_texts(f["near_cases"], "例", "case", "cases", min_count)
+    one = lambda counts, a, b: np.where(np.nan_to_num(np.asarray(counts, float)) == 1, a, b)  # noqa: E731
     g = f["growth"].to_numpy(float)
     ratio = pd.Series(np.exp(g), index=f.index).round(1).astype(str)
     up = g > 0.05
@@ -243,16 +260,15 @@ def _reason_texts(f: pd.DataFrame) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     return {
         "base": (np.full(len(f), "基础风险：无近期病例时小区也有的低水平风险"),
                  np.full(len(f), "Background: the small risk any community has without recent cases")),
-        "own_7": ("本小区近7天有" + s(f["own_7"]) + "名居民确诊",
-                  s(f["own_7"]) + " residents confirmed as cases in the last 7 days"),
-        "own_8_14": ("本小区8-14天前有" + s(f["own_8_14"]) + "名居民确诊",
-                     s(f["own_8_14"]) + " residents confirmed 8-14 days ago"),
-        "near": ("周边2公里内其他小区近14天有" + s(f["near_cases"]) + "例确诊",
-                 s(f["near_cases"]) + " cases in the last 14 days in other communities within 2 km"),
-        "exposed": (np.char.add(np.char.add("", np.asarray(exp_zh, dtype=str)), "居民近14天曾与确诊病例同处1小时以上（伴随者）"),
-                    np.char.add(np.asarray(exp_en, dtype=str), " shared a place with a case for 1 hour or more in the last 14 days (companions)")),
-        "imported": (np.char.add(np.asarray(imp_zh, dtype=str), "居民近14天从有病例的外地城市返回"),
-                     np.char.add(np.asarray(imp_en, dtype=str), " came back in the last 14 days from other cities with cases")),
+        "own_7": ("本小区近7天有" + o7_zh + "居民确诊",
+                  o7_en + one(f["own_7"], " confirmed as a case", " confirmed as cases") + " in the last 7 days"),
+        "own_8_14": ("本小区8-14天前有" + o14_zh + "居民确诊", o14_en + " confirmed 8-14 days ago"),
+        "near": ("周边2公里内其他小区近14天有" + near_zh + "确诊",
+                 near_en + " in the last 14 days in other communities within 2 km"),
+        "exposed": (exp_zh + "居民近14天曾与确诊病例同处1小时以上（伴随者）",
+                    exp_en + " shared a place with a case for 1 hour or more in the last 14 days (companions)"),
+        "imported": (imp_zh + "居民近14天从有病例的外地城市返回",
+                     imp_en + " came back in the last 14 days from other cities with cases"),
         "city": ("所在城市近7天每10万人新增" + per100k + "例确诊",
                  "Your city: " + per100k + " new cases per 100k people in the last 7 days"),
         "city_imported": (np.full(len(f), "本市近14天有居民从有病例的城市返回，可能带入尚未发现的感染"),
@@ -285,10 +301,11 @@ def _contributions(pred: dict, f: pd.DataFrame, model: GradeModel) -> np.ndarray
     return np.column_stack([src, extra * share_g, extra * (1 - share_g)])
 
 
-def _reasons(f: pd.DataFrame, contrib: np.ndarray, unknown: np.ndarray, why_zh: np.ndarray, why_en: np.ndarray) -> list:
+def _reasons(f: pd.DataFrame, contrib: np.ndarray, unknown: np.ndarray, why_zh: np.ndarray, why_en: np.ndarray,
+             min_count: int = MIN_COUNT) -> list:
     """Reasons per row, as lists of dicts sorted by |contribution|, largest first (small ones dropped)."""
     names = list(SOURCES) + ["growth", "density"]
-    texts = _reason_texts(f)
+    texts = _reason_texts(f, min_count)
     zh = np.column_stack([np.asarray(texts[k][0], dtype=object) for k in names]) if len(f) else np.zeros((0, len(names)))
     en = np.column_stack([np.asarray(texts[k][1], dtype=object) for k in names]) if len(f) else np.zeros((0, len(names)))
     c = np.round(np.nan_to_num(contrib), 2)
@@ -358,7 +375,7 @@ def trend_labels(now, before, *, rel_tol: float = TREND_REL_TOL, abs_tol: float 
 
 
 def grade_features(features: pd.DataFrame, model: GradeModel = DEFAULT_MODEL,
-                   score_week_ago: pd.Series | None = None) -> pd.DataFrame:
+                   score_week_ago: pd.Series | None = None, *, min_count: int = MIN_COUNT) -> pd.DataFrame:
     """Score, grade, interval, reasons and trend from the features of :func:`community_features`.
 
     Parameters
@@ -368,6 +385,9 @@ def grade_features(features: pd.DataFrame, model: GradeModel = DEFAULT_MODEL,
     model : GradeModel
     score_week_ago : Series, optional
         Scores of seven days earlier by community_id (for the trend; missing: trend None).
+    min_count : int
+        Counts of people below it are written "fewer than ``min_count``" in the reasons (the build
+        passes ``BuildParams.small_count``, the one threshold of every public figure).
 
     Returns
     -------
@@ -398,7 +418,7 @@ def grade_features(features: pd.DataFrame, model: GradeModel = DEFAULT_MODEL,
         "lo": np.round(np.where(unknown, np.nan, pred["lo"]), 3),
         "hi": np.round(np.where(unknown, np.nan, pred["hi"]), 3),
         "trend": trend_labels(score, before),
-        "reasons": _reasons(f, contrib, unknown, why_zh, why_en),
+        "reasons": _reasons(f, contrib, unknown, why_zh, why_en, min_count),
         "expected_infections": np.where(unknown, np.nan, pred["mu"]),
     })
 
@@ -415,6 +435,7 @@ def grade_communities(
     city_growth: pd.Series | None = None,
     score_week_ago: pd.Series | None = None,
     model: GradeModel = DEFAULT_MODEL,
+    min_count: int = MIN_COUNT,
 ) -> pd.DataFrame:
     """Grade every community on day ``as_of``: :func:`community_features` then :func:`grade_features`.
 
@@ -427,6 +448,8 @@ def grade_communities(
     score_week_ago : Series, optional
         As in :func:`grade_features`.
     model : GradeModel
+        As in :func:`grade_features`.
+    min_count : int
         As in :func:`grade_features`.
 
     Returns
@@ -450,7 +473,7 @@ def grade_communities(
     """
     f = community_features(communities, cells, cases, as_of, homes=homes, exposure=exposure, itinerary=itinerary,
                            city_growth=city_growth)
-    return grade_features(f, model, score_week_ago)
+    return grade_features(f, model, score_week_ago, min_count=min_count)
 
 
 def reasons_json(reasons) -> list[str]:

@@ -277,68 +277,57 @@ def _stays_sorted(uid, ts, cell, table: CellTable, min_stay_s, radius_m, max_gap
     n = len(uid)
     rs, r_group_start, r_uid_start, r_rows, r_weight = _runs(uid, ts, cell, table, max_gap_s, border_radius_m)
     n_runs = len(rs)
-    r_ts = ts[rs]
-    r_len = np.diff(np.append(rs, n))
-
+    rs_end = np.append(rs, n)
     if radius_m is None:
-        is_anchor = np.ones(n_runs, bool)
+        seg_first = np.arange(n_runs)
     else:
-        is_anchor = anchors_by_radius(r_group_start, r_rows, table.xyz, float(radius_m))
-    seg_first = np.flatnonzero(is_anchor)  # segments partition the runs; each group starts one
-    n_seg = len(seg_first)
+        seg_first = np.flatnonzero(anchors_by_radius(r_group_start, r_rows, table.xyz, float(radius_m)))
+    # segments partition the runs; each group starts one. A segment is closed by a trigger when the
+    # next segment continues the same group; the open candidate at a subscriber's last ping otherwise
     seg_next = np.append(seg_first[1:], n_runs)
-    # a segment is closed by a trigger when the next segment continues the same group
-    next_in_group = np.zeros(n_seg, bool)
-    inner = seg_next < n_runs
-    next_in_group[inner] = ~r_group_start[seg_next[inner]]
-    # the open candidate at a subscriber's last ping
-    last_of_uid = np.zeros(n_seg, bool)
-    last_of_uid[~inner] = True
-    last_of_uid[inner] = r_uid_start[seg_next[inner]]
-    last_of_uid &= ~next_in_group
-
-    start_s = r_ts[seg_first]
-    end_s = np.empty(n_seg, np.int64)
-    end_s[next_in_group] = r_ts[seg_next[next_in_group]]
-    last_ping = np.append(rs, n)[seg_next] - 1  # last ping of the segment's runs
-    end_s[~next_in_group] = ts[last_ping[~next_in_group]]
+    next_in_group = ~np.append(r_group_start, True)[seg_next]
+    last_of_uid = np.append(r_uid_start, True)[seg_next] & ~next_in_group
+    after = rs_end[seg_next]  # the first ping after the segment (the trigger when closed)
+    start_s = ts[rs[seg_first]]
+    last_ts = ts[after - 1]
+    end_s = np.where(next_in_group, ts[np.minimum(after, n - 1)], last_ts)
     if tail_s is not None:  # after a silence the subscriber may have left long before the trigger
-        np.minimum(end_s, ts[last_ping] + np.int64(tail_s), out=end_s)
+        np.minimum(end_s, last_ts + np.int64(tail_s), out=end_s)
     keep = (end_s - start_s >= min_stay_s) & (next_in_group | (last_of_uid & include_last))
-
     ks = np.flatnonzero(keep)
-    if n_seg == n_runs:  # every run is a segment (cells farther apart than 2 * radius_m): no reductions
-        n_pings, k_rows = r_len, r_rows[ks]
-        lon_sum = r_len * table.lon[r_rows]
-        lat_sum = r_len * table.lat[r_rows]
-        city = table.cities[table.serve_rank[k_rows]]
-        comm = table.communities[table.community_rank[k_rows]]
-        cellid = table.cell_id[k_rows]
-    else:
-        seg_of_run = np.cumsum(is_anchor) - 1
-        n_pings = np.add.reduceat(r_len, seg_first)
-        # open segments kept with include_last include the last ping; closed ones exclude the trigger
-        lon_sum = np.add.reduceat(r_len * table.lon[r_rows], seg_first)
-        lat_sum = np.add.reduceat(r_len * table.lat[r_rows], seg_first)
-        kept_runs = keep[seg_of_run]
-        k_seg, k_rows, k_w = seg_of_run[kept_runs], r_rows[kept_runs], r_weight[kept_runs]
-        if len(k_seg):
-            k_first = np.flatnonzero(np.r_[True, k_seg[1:] != k_seg[:-1]])
-            city = table.cities[majority(k_seg, table.serve_rank[k_rows], k_w, n_seg, k_first)[ks]]
-            comm = table.communities[majority(k_seg, table.community_rank[k_rows], k_w, n_seg, k_first)[ks]]
-            cellid = longest(k_seg, table.cell_id[k_rows], k_w, n_seg, k_first)[ks]
-        else:
-            city = comm = cellid = np.zeros(0, np.int64)
-    npk = n_pings[ks]
+    k_first, k_next = seg_first[ks], seg_next[ks]
+    npk = rs_end[k_next] - rs[k_first]
+    # stays of one run read their run; the others reduce their runs (open segments kept with
+    # include_last include the last ping; closed ones exclude the trigger)
+    k_rows = r_rows[k_first]
+    lon_sum = npk * table.lon[k_rows]
+    lat_sum = npk * table.lat[k_rows]
+    city = table.serve_rank[k_rows]
+    comm = table.community_rank[k_rows]
+    cellid = table.cell_id[k_rows]
+    multi = np.flatnonzero(k_next - k_first > 1)
+    if len(multi):
+        m_first, m_next = k_first[multi], k_next[multi]
+        m_size = m_next - m_first
+        m_seg = np.repeat(np.arange(len(multi)), m_size)
+        m_run = np.arange(len(m_seg)) + np.repeat(m_first - (np.cumsum(m_size) - m_size), m_size)
+        m_start = np.cumsum(m_size) - m_size
+        m_rows, m_w = r_rows[m_run], r_weight[m_run]
+        m_len = rs_end[m_run + 1] - rs[m_run]
+        lon_sum[multi] = np.add.reduceat(m_len * table.lon[m_rows], m_start)
+        lat_sum[multi] = np.add.reduceat(m_len * table.lat[m_rows], m_start)
+        city[multi] = majority(m_seg, table.serve_rank[m_rows], m_w, len(multi), m_start)
+        comm[multi] = majority(m_seg, table.community_rank[m_rows], m_w, len(multi), m_start)
+        cellid[multi] = longest(m_seg, table.cell_id[m_rows], m_w, len(multi), m_start)
     return {
-        "uid": uid[rs[seg_first[ks]]],
+        "uid": uid[rs[k_first]],
         "start_s": start_s[ks],
         "end_s": end_s[ks],
         "cell_id": cellid,
-        "lon": lon_sum[ks] / npk,
-        "lat": lat_sum[ks] / npk,
-        "city_code": city,
-        "community_id": comm,
+        "lon": lon_sum / npk,
+        "lat": lat_sum / npk,
+        "city_code": table.cities[city],
+        "community_id": table.communities[comm],
         "n_pings": npk.astype(np.int64),
     }
 

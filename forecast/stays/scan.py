@@ -21,6 +21,8 @@ EARTH_RADIUS_M = 6_371_000.0
 _STEP_BUDGET = 1 << 16
 _MAX_LOOKAHEAD = 64
 _MAX_LOCAL_CELLS = 30
+_MAX_MASK_CELLS = 62  # distinct cells of a piece that fit the int64 masks of the classification
+_MAX_ROUNDS = 4  # rounds of classification and reduction before the exact scans take the rest
 
 __all__ = ["anchors_by_radius", "majority", "longest", "EARTH_RADIUS_M"]
 
@@ -43,6 +45,11 @@ def anchors_by_radius(g_start: np.ndarray, rows: np.ndarray, cell_xyz: np.ndarra
     >>> anchors_by_radius(np.array([True, False, False, False]), np.array([0, 1, 0, 2]), xyz, 100.0).tolist()
     [True, False, False, True]
     """
+    return _anchors(g_start, rows, cell_xyz, radius_m, codes, 0)
+
+
+def _anchors(g_start, rows, cell_xyz, radius_m, codes, depth):
+    """:func:`anchors_by_radius`; ``depth`` counts the rounds of reduction (``_scan_pieces``)."""
     n_runs = len(rows)
     is_anchor = np.array(g_start, bool, copy=True)
     if n_runs < 2:
@@ -62,31 +69,121 @@ def anchors_by_radius(g_start: np.ndarray, rows: np.ndarray, cell_xyz: np.ndarra
         open_ &= mixed
     if not open_.any():
         return is_anchor
-    first, size = first[open_], size[open_]
-    # runs of the open pieces, compacted (pieces stay contiguous and in order)
-    piece = np.repeat(np.arange(len(first)), size)
-    at = np.arange(len(piece)) - np.repeat(np.cumsum(size) - size, size) + np.repeat(first, size)
+    _scan_pieces(is_anchor, first[open_], size[open_], rows, cell_xyz, radius_m, depth)
+    return is_anchor
+
+
+def _scan_pieces(is_anchor, first, size, rows, cell_xyz, radius_m, depth):
+    """Triggers of the pieces ``[first, first + size)`` (each of >= 2 runs), marked in ``is_anchor``.
+
+    Each run is first classified against the run just before it, from the far masks of its piece's
+    distinct cells (pairs of cells, not runs: ping-pong between a few towers costs one mask each):
+
+    * *never a trigger* when it is near the run before and every cell far from it is far from that
+      run too (whatever the anchor, the run before was then within ``radius_m`` of it or was it);
+    * *always a trigger* when every cell near the run before (itself included) is far from it.
+
+    Always-triggers are anchors and cut the piece into independent parts; never-triggers change no
+    anchor and are dropped. Parts left with undecided runs are scanned again, reduced to those
+    runs (a few rounds), and what still remains by the exact scans below.
+    """
+    at, piece, sub_rows, pair_of, pair_piece, pair_rows, n_local = _pairs(first, size, rows, len(cell_xyz))
+    if depth >= _MAX_ROUNDS or n_local.max() > _MAX_MASK_CELLS:
+        _exact_pieces(is_anchor, first, size, rows, cell_xyz, radius_m,
+                      (at, piece, sub_rows, pair_of, pair_piece, pair_rows, n_local))
+        return
+    piece_first = np.zeros(len(piece), bool)
+    piece_first[np.cumsum(size) - size] = True
+    far_mask, local_bit = _far_masks(pair_rows, pair_piece, n_local, cell_xyz, np.cos(radius_m / EARTH_RADIUS_M))
+    near_mask = (np.left_shift(np.int64(1), n_local[pair_piece]) - 1) & ~far_mask
+    # classify each run against the one before it (a piece's first run is its anchor); far is
+    # symmetric (the same dot product), so a cell's mask says both whom it is far from as the anchor
+    # and who is far from it as the candidate
+    mask = far_mask[pair_of]
+    mask_prev, mask_cur = mask[:-1], mask[1:]
+    far_step = (mask_prev & local_bit[pair_of[1:]]) != 0
+    never = ~far_step & ((mask_cur & ~mask_prev) == 0)
+    always = far_step & ((near_mask[pair_of[:-1]] & ~mask_cur) == 0)
+    never[piece_first[1:]] = False
+    always[piece_first[1:]] = False
+    is_anchor[at[1:][always]] = True
+    open_run = np.r_[False, ~(never | always)]
+    open_run[piece_first] = False
+    if not open_run.any():
+        return
+    # the parts (cut at anchors) that hold undecided runs, reduced to their anchor and those runs
+    part_start = piece_first.copy()
+    part_start[1:] |= always
+    part = np.cumsum(part_start) - 1
+    needed = np.zeros(int(part[-1]) + 1, bool)
+    needed[part[open_run]] = True
+    keep = needed[part] & (part_start | open_run)
+    at_k = at[keep]
+    if len(at_k) == len(at):  # nothing decided: no round will do better
+        _exact_pieces(is_anchor, first, size, rows, cell_xyz, radius_m,
+                      (at, piece, sub_rows, pair_of, pair_piece, pair_rows, n_local))
+        return
+    sub = _anchors(part_start[keep], sub_rows[keep], cell_xyz, radius_m, None, depth + 1)
+    is_anchor[at_k[sub]] = True
+
+
+def _far_masks(pair_rows, pair_piece, n_local, cell_xyz, cos_r):
+    """Per distinct cell of a piece (a pair, numbered piece by piece): the bit mask of its piece's
+    cells at ``>= radius`` from it (bit = local number), and its own bit. The dot products are the
+    scans' own (``einsum`` over the last axis, symmetric), one flat batch per piece size ``L``."""
+    pair_xyz = np.take(cell_xyz, pair_rows, axis=0)
+    far_mask = np.zeros(len(pair_rows), np.int64)
+    local = np.arange(len(pair_rows), dtype=np.int64) - np.repeat(np.cumsum(n_local) - n_local, n_local)
+    piece_l = n_local[pair_piece]
+    self_far = np.einsum("ij,ij->i", pair_xyz, pair_xyz) <= cos_r  # only for a radius below ~1 m
+    for size_l in np.unique(piece_l):
+        base = np.flatnonzero(piece_l == size_l).reshape(-1, size_l)
+        iu, ju = np.triu_indices(int(size_l), 1)
+        a, b = base[:, iu].ravel(), base[:, ju].ravel()
+        far = np.einsum("ij,ij->i", np.take(pair_xyz, a, axis=0), np.take(pair_xyz, b, axis=0)) <= cos_r
+        # each far pair sets the other's bit in both masks (bits are distinct: a sum is an or)
+        both = np.concatenate([a[far], b[far]])
+        np.add.at(far_mask, both, np.left_shift(np.int64(1), local[np.concatenate([b[far], a[far]])]))
+    far_mask[self_far] |= np.left_shift(np.int64(1), local[self_far])
+    return far_mask, np.left_shift(np.int64(1), local)
+
+
+def _pairs(first, size, rows, n_cells):
+    """The runs of pieces ``[first, first + size)`` compacted (pieces contiguous, in order) and
+    their distinct cells, numbered piece by piece (a stable sort by (piece, cell): the runs are
+    nearly in that order already). Returns (original run index, piece, cell row of each run; pair
+    of each run; piece and cell row of each pair; distinct cells per piece)."""
+    piece = np.repeat(np.arange(len(first), dtype=np.int64), size)
+    at = np.arange(len(piece), dtype=np.int64) + np.repeat(first - (np.cumsum(size) - size), size)
     sub_rows = rows[at]
-    key = piece * np.int64(len(cell_xyz)) + sub_rows
-    order = np.argsort(key, kind="stable")
-    skey = key[order]
-    new_pair = np.empty(len(skey), bool)
+    order = np.argsort(piece * np.int64(n_cells) + sub_rows, kind="stable")
+    s_piece, s_rows = piece[order], sub_rows[order]
+    new_pair = np.empty(len(order), bool)
     new_pair[0] = True
-    np.not_equal(skey[1:], skey[:-1], out=new_pair[1:])
+    np.not_equal(s_rows[1:], s_rows[:-1], out=new_pair[1:])
+    new_pair[1:] |= s_piece[1:] != s_piece[:-1]
     pair_first = np.flatnonzero(new_pair)
-    pair_of = np.empty(len(skey), np.int64)
+    pair_of = np.empty(len(order), np.int64)
     pair_of[order] = np.cumsum(new_pair) - 1
-    pair_piece = piece[order[pair_first]]
+    pair_piece = s_piece[pair_first]
     n_local = np.bincount(pair_piece, minlength=len(first))
+    return at, piece, sub_rows, pair_of, pair_piece, s_rows[pair_first], n_local
+
+
+def _exact_pieces(is_anchor, first, size, rows, cell_xyz, radius_m, pairs):
+    """The exact scans of pieces ``[first, first + size)`` (``pairs``: their :func:`_pairs`): pointer
+    jumping on per-cell far masks for pieces with at most ``_MAX_LOCAL_CELLS`` distinct cells, the
+    lockstep scan for the others."""
+    cos_r = np.cos(radius_m / EARTH_RADIUS_M)
+    at, piece, sub_rows, pair_of, pair_piece, pair_rows, n_local = pairs
     small = n_local <= _MAX_LOCAL_CELLS
     if small.any():
         sel = small[piece]
-        _jump_pieces(is_anchor, at[sel], piece[sel], pair_of[sel], pair_piece, n_local, small,
-                     sub_rows[order[pair_first]], cell_xyz, cos_r)
+        _jump_pieces(is_anchor, at[sel], piece[sel], pair_of[sel], pair_piece, n_local, small, pair_rows,
+                     cell_xyz, cos_r)
     if not small.all():
         big = ~small
-        _lockstep(is_anchor, first[big], first[big] + size[big], xyz, cos_r)
-    return is_anchor
+        _lockstep(is_anchor, first[big], first[big] + size[big], np.take(cell_xyz, rows, axis=0), cos_r)
 
 
 def _jump_pieces(is_anchor, at, piece, pair_of, pair_piece, n_local, small, pair_rows, cell_xyz, cos_r):

@@ -11,6 +11,7 @@ process and a pool of worker processes, :class:`LocalExecutor`, or a Dask cluste
 - :mod:`~miniapp.pipeline.cache`: per ping part stays and manifests, the grades history, retention;
 - :mod:`~miniapp.pipeline.steps`: the engine steps, snapshot tables out;
 - :mod:`~miniapp.pipeline.local`: the local executor and its process pool;
+- :mod:`~miniapp.pipeline.replay`: :func:`run_daily_builds`, past days built from the data known on each;
 - :mod:`~miniapp.pipeline.cluster`: the same steps on Dask (docs/scale.md).
 """
 
@@ -19,9 +20,10 @@ from miniapp.pipeline.context import BuildContext, CompanionResult, ForecastResu
 from miniapp.pipeline.inputs import FeedFolder, list_feed_folder
 from miniapp.pipeline.local import LocalExecutor
 from miniapp.pipeline.params import BuildParams
+from miniapp.pipeline.replay import run_daily_builds
 from miniapp.pipeline.run import format_summary, run_build, write_and_publish
 from miniapp.pipeline.steps import DEFAULT_STEPS
 
 __all__ = ["DEFAULT_STEPS", "BuildContext", "BuildParams", "CompanionResult", "DaskExecutor", "FeedFolder",
            "ForecastResult", "GradesResult", "LocalExecutor", "dask_client", "format_summary", "list_feed_folder",
-           "parse_bytes", "run_build", "write_and_publish"]
+           "parse_bytes", "run_build", "run_daily_builds", "write_and_publish"]

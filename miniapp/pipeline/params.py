@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from forecast.contacts import MIN_COUNT
+
 
 @dataclass(frozen=True)
 class BuildParams:
@@ -37,7 +39,7 @@ class BuildParams:
     interventions: tuple[str, ...] = ()
     forecast_spread_scale: float = 1.0  # the filter is calibrated as it is (docs/forecast.md); > 1 widens intervals
     history_days: int = 30
-    small_count: int = 3
+    small_count: int = MIN_COUNT  # the one threshold: counts of people below it are never shown
     keep: int = 3
     tz: str = "Asia/Shanghai"
 

@@ -98,6 +98,7 @@ def write_and_publish(
     *,
     keep: int = 3,
     progress: bool = False,
+    small_count: int | None = None,
 ) -> dict:
     """Write ``tables`` to a temporary file beside the served snapshots and publish it.
 
@@ -117,6 +118,8 @@ def write_and_publish(
         Published snapshots kept (older ones are pruned, never the current one).
     progress : bool
         Show the writer's progress bar.
+    small_count : int, optional
+        Counts of people below it are withheld (``BuildParams.small_count``; default the writer's).
 
     Returns
     -------
@@ -127,7 +130,8 @@ def write_and_publish(
     snapshot_dir.mkdir(parents=True, exist_ok=True)
     tmp = new_build_path(snapshot_dir)
     try:
-        written = write_snapshot(tables, tmp, meta, progress=progress)
+        extra = {} if small_count is None else {"small_count": int(small_count)}
+        written = write_snapshot(tables, tmp, meta, progress=progress, **extra)
         published = publish(tmp, snapshot_dir, keep=keep)
     except BaseException as exc:
         for p in (tmp, tmp.with_name(tmp.name + "-journal")):
@@ -245,7 +249,7 @@ def run_build(
         "methods_figures": dict(figures or {}),
     }
     with prog.step("write snapshot"):
-        out = write_and_publish(tables, snap_dir, meta, keep=p.keep, progress=progress)
+        out = write_and_publish(tables, snap_dir, meta, keep=p.keep, progress=progress, small_count=p.small_count)
     with prog.step("summary"):
         feed_totals = report.to_dict()["totals"]
         summary = {

@@ -277,7 +277,8 @@ def step_grades(ctx: BuildContext) -> GradesResult:
             if cdays is not None and len(cdays) else None)
     tags = None if ctx.companions is None else ctx.companions.tags
     out = grade_communities(feeds["communities"], feeds.get("cells"), feeds.get("cases"), ctx.as_of, homes=homes,
-                            exposure=tags, itinerary=itin, city_growth=city_growth(ctx.forecast, ctx.as_of))
+                            exposure=tags, itinerary=itin, city_growth=city_growth(ctx.forecast, ctx.as_of),
+                            min_count=p.small_count)
     res = feeds["communities"].set_index("community_id")["population"].reindex(out["community_id"]).to_numpy(float)
     q = score_quantiles(out["expected_infections"].to_numpy(float), res, DEFAULT_MODEL,
                         tuple(SNAPSHOT_QUANTILES.values()))

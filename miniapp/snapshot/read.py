@@ -23,6 +23,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Callable, Iterator
 
+from forecast.contacts import MIN_COUNT
 from forecast.same_trip import match_trips, parse_trip_query
 from forecast.schema import GRADE_LEVELS, GRADE_NAMES_ZH
 from forecast.trips import TripInputError
@@ -395,14 +396,16 @@ class SnapshotStore:
                 "SELECT date, score, grade FROM grades WHERE community_id = ? AND date > ? AND date <= ? ORDER BY date",
                 (cid, _day(gd, -HISTORY_DAYS), gd))
         out["forecast"] = self._forecast(f"community:{cid}")
-        small = self._meta.get("small_count", 3)
+        small = self._meta.get("small_count", MIN_COUNT)
         near = self._rows(
             "SELECT place, distance_m, cases, last_date FROM nearby_cases WHERE community_id = ?"
             " ORDER BY distance_m LIMIT 20", (cid,))
         for n in near:
             n["place_name"] = n["place"]
-            n["suppressed"] = n["cases"] is None
-            n["cases_text"] = f"<{small}" if n["cases"] is None else str(n["cases"])
+            n["suppressed"] = n["cases"] is None or n["cases"] < small  # a snapshot may hold what it should not
+            if n["suppressed"]:
+                n["cases"] = None
+            n["cases_text"] = f"<{small}" if n["suppressed"] else str(n["cases"])
         out["nearby_cases"] = near
         out["nearest_case_m"] = near[0]["distance_m"] if near else None
         out["city_starred"] = out["city_code"] in self._starred
@@ -435,11 +438,19 @@ class SnapshotStore:
             "SELECT origin AS city_code, SUM(trips) AS trips FROM flows WHERE destination = ? AND date >= ?"
             " AND origin <> destination GROUP BY origin ORDER BY trips DESC LIMIT 10", (code, _day(as_of, -7)))
         total = sum(r["trips"] for r in inflow) or 1
+        small = int(self._meta.get("small_count") or MIN_COUNT)
         for r in inflow:
             c = self._city_rows.get(r["city_code"], {})
             r.update(name=c.get("name"), name_en=c.get("name_en"), starred=r["city_code"] in self._starred,
                      share=round(r["trips"] / total, 4))
+            # trips are journeys of people: a small count is withheld, its share too (it would tell it)
+            r["suppressed"] = r["trips"] < small
+            if r["suppressed"]:
+                r.update(trips=None, share=None)
+            r["trips_text"] = f"<{small}" if r["suppressed"] else f"{r['trips']:,}"
         out["inflow"] = inflow
+        out["covered_population"] = int(self._conn().execute(
+            "SELECT COALESCE(SUM(population), 0) FROM communities WHERE city_code = ?", (code,)).fetchone()[0])
         comms = self._rows("SELECT community_id, name, lon, lat, grade FROM communities WHERE city_code = ?"
                            " ORDER BY community_id LIMIT ?", (code, MAP_COMMUNITIES))
         counts = {g: 0 for g in (*GRADE_LEVELS, "unknown")}

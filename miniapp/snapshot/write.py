@@ -24,13 +24,14 @@ import pandas as pd
 import sqlite_utils
 from pypinyin import lazy_pinyin
 
+from forecast.contacts import MIN_COUNT
 from miniapp.snapshot import schema
 from miniapp.snapshot.files import SnapshotError, file_sha256, fsync_file
 
 
 # A mainland mobile number, bare or with +86/0086/86, not inside a longer run of digits.
 PHONE_RE = re.compile(r"(?<!\d)(?:\+?86|0086)?1[3-9]\d{9}(?!\d)")
-SMALL_COUNT = 3  # nearby case counts below this are suppressed (stored as NULL)
+SMALL_COUNT = MIN_COUNT  # the one small-count threshold (forecast.contacts): counts below it are never shown
 _HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _CHAR_TOKEN = re.compile(f"[{_HAN}]|[0-9a-z]+")
 _LATIN = re.compile(r"[^0-9a-z]+")

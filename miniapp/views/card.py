@@ -1,4 +1,8 @@
-"""The itinerary card: number -> one-time code by SMS -> consent -> card with a signed QR code.
+"""The itinerary card: number + consent box -> one-time code by SMS -> card with a signed QR code.
+
+One page asks for the number and the consent (a checkbox, as the 2020 card did); the code page then
+leads straight to the card. The consent is recorded and audited only when the code proves the number.
+Without the box ticked, the consent page asks after the code (and "no" there still means no card).
 
 The flow keeps no readable number between requests: the session holds the pseudonym and the
 masked number, plus, while a code is pending (10 minutes), the number sealed with AES-GCM
@@ -131,7 +135,10 @@ def send_code():
         send_sms(current_app.config, state, e164, body, purpose="otp", subject=_pseudonym(e164), secret=code)
     except SmsUnavailable:
         return render_template("card_start.html", error=tr("短信发送失败，请稍后再试。", "The SMS could not be sent. Please try again later."), number=""), 503
-    session["pending"] = {"n": seal(e164, services.app_secret, "otp"), "until": time.time() + CODE_TTL_S}
+    # The consent box of the start page travels with the pending number; it is recorded (and audited)
+    # only once the code proves the number, so nobody can consent for a number they do not hold.
+    session["pending"] = {"n": seal(e164, services.app_secret, "otp"), "until": time.time() + CODE_TTL_S,
+                          "agree": request.form.get("consent") == "yes"}
     return redirect(url_for("card.enter_code"))
 
 
@@ -147,12 +154,17 @@ def _pending_number() -> str | None:
     return unseal(str(pending.get("n", "")), _services().app_secret, "otp")
 
 
+def _pending_agreed() -> bool:
+    """Whether the consent box was ticked when the pending code was asked for."""
+    return bool((session.get("pending") or {}).get("agree"))
+
+
 @bp.get("/verify")
 def enter_code():
     e164 = _pending_number()
     if e164 is None:
         return redirect(url_for("card.start"))
-    return render_template("card_code.html", masked=mask_msisdn(e164), error=None)
+    return render_template("card_code.html", masked=mask_msisdn(e164), error=None, agreed=_pending_agreed())
 
 
 @bp.post("/verify")
@@ -177,8 +189,9 @@ def check_code():
         if result == "rate_limited":
             g.retry_after_s = retry_after_s(state, e164, _client_ip(), secret=services.app_secret,
                                             pseudonym_key=services.pseudonym_key, verify=True)
-        return render_template("card_code.html", masked=mask_msisdn(e164), error=msg), status
+        return render_template("card_code.html", masked=mask_msisdn(e164), error=msg, agreed=_pending_agreed()), status
     uid = pseudonymise(e164, _services().pseudonym_key)
+    agreed = _pending_agreed()
     session.pop("pending", None)
     sid = secrets.token_urlsafe(18)  # 144 random bits; the server's record of this session
     state.open_session(sid, uid_to_pseudonym(uid), SESSION_TTL_S)
@@ -189,6 +202,9 @@ def check_code():
         "until": time.time() + SESSION_TTL_S,
         "sid": sid,
     }
+    if agreed:  # the start page's box, ticked: recorded and audited as the consent page does
+        state.set_consent(uid_to_pseudonym(uid), CONSENT_SCOPE, True)
+        state.audit("consent", uid_to_pseudonym(uid), scope=CONSENT_SCOPE, given=True, channel="web")
     if state.has_consent(uid_to_pseudonym(uid), CONSENT_SCOPE):
         return redirect(url_for("card.show"))
     return redirect(url_for("card.consent"))

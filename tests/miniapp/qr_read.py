@@ -13,6 +13,6 @@ def qr_url(html: str) -> str:
     from PIL import Image
 
     data = re.search(r'src="data:image/png;base64,([^"]+)"', html).group(1)
-    found = zxingcpp.read_barcodes(Image.open(io.BytesIO(base64.b64decode(data))))
+    found = zxingcpp.read_barcodes(Image.open(io.BytesIO(base64.b64decode(data))), formats=zxingcpp.BarcodeFormat.QRCode)
     assert len(found) == 1
     return found[0].text

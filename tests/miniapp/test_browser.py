@@ -130,7 +130,7 @@ def decode_qr(png: bytes) -> str:
     import zxingcpp
     from PIL import Image
 
-    found = zxingcpp.read_barcodes(Image.open(io.BytesIO(png)))
+    found = zxingcpp.read_barcodes(Image.open(io.BytesIO(png)), formats=zxingcpp.BarcodeFormat.QRCode)
     assert len(found) == 1, f"expected one QR code, found {len(found)}"
     return found[0].text
 

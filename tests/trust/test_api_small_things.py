@@ -26,3 +26,11 @@ def test_the_api_has_an_index_listing_every_documented_endpoint(client):
 def test_the_openapi_document_names_its_server(app, client):
     doc = client.get("/api/v1/openapi.json").get_json()
     assert doc["servers"] == [{"url": app.config["PUBLIC_URL"], "description": "this service"}]
+
+
+def test_one_small_count_threshold_everywhere(client):
+    from forecast.contacts import MIN_COUNT
+
+    small = client.get("/api/v1/meta").get_json()["small_count"]
+    privacy = client.get("/privacy").get_data(as_text=True)
+    assert small == MIN_COUNT and f"少于{small}的数字不显示" in privacy
