@@ -141,10 +141,6 @@ MESSAGES: dict[str, dict[str, str]] = {
         "zh": "好的,未查询您的行程。需要时再发 行程。",
         "en": "OK, your itinerary was not looked up. Text TRIP when you want it.",
     },
-    "opt_in_chat": {
-        "zh": "订阅和退订只适用于短信,网页聊天无需订阅。",
-        "en": "Subscribing (START) and stopping (STOP) are for SMS; the web chat needs neither.",
-    },
     "itinerary_no_records": {
         "zh": "近14天({start}至{end})本号码没有位置记录,无法证明行程。这不是绿色行程卡。",
         "en": "No location records for this number for the last 14 days ({start} to {end}): no itinerary can be "
