@@ -242,6 +242,18 @@ def subscriber_segments(r: Routine, seg: DaySegments) -> DaySegments:
     The residents who are not subscribers share the same day segments (the epidemic runs on all of
     them) but have no pings and no truth tables.
 
+    Parameters
+    ----------
+    r : Routine
+        The routine (``r.n_subscribers``: None when everyone is a subscriber).
+    seg : DaySegments
+        One day's segments of a block of people.
+
+    Returns
+    -------
+    DaySegments
+        ``seg`` itself when the whole block subscribes, else its first rows (the block's subscribers).
+
     Examples
     --------
     >>> z = np.zeros((4, SLOTS), np.int64)

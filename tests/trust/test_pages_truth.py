@@ -388,8 +388,9 @@ def test_city_map_has_labels_a_legend_and_big_named_tap_targets(phone, demo, lan
     grades = (["轻微", "偏低", "中低", "中高", "偏高"] if lang == "zh"
               else ["Slight", "Low", "Medium-low", "Medium-high", "High"])
     assert all(g in legend for g in grades), legend
-    phone.screenshot(path=str(Path(__file__).resolve().parents[2] / "test-artifacts" / f"trust-city-map-{lang}.png"),
-                     full_page=True)
+    shots = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
+    shots.mkdir(parents=True, exist_ok=True)
+    phone.screenshot(path=str(shots / f"trust-city-map-{lang}.png"), full_page=True)
 
 
 @pytest.mark.browser
