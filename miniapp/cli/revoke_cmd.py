@@ -63,13 +63,16 @@ def card(card_id: str, state_url: str) -> None:
 
     Example: riskcard revoke card 3q2-7wXkH1xB2Dc4 --state-url sqlite:///var/state.db
     """
-    from miniapp.proofs import ProofError, token_from_text, unverified_ids
+    from miniapp.proofs import ProofError, is_packed, token_from_text, unverified_ids, unverified_jti
     from miniapp.state import StateError
 
     text = card_id.strip()
-    if "." in text:  # a token or a scanned URL: its id, signature unchecked (revoking a forgery harms no one)
+    scanned = token_from_text(text)
+    # a token or a scanned URL (the QR code's packed digits are hundreds long; a card id is 16 characters):
+    # its id, signature unchecked (revoking a forgery harms no one)
+    if "." in text or (is_packed(scanned) and len(scanned) > 64):
         try:
-            text = unverified_ids(token_from_text(text))[1]
+            text = unverified_jti(scanned) if is_packed(scanned) else unverified_ids(scanned)[1]
         except ProofError as exc:
             raise click.BadParameter(f"{exc} / 不是行程卡", param_hint="CARD_ID") from None
     state = _open(state_url)

@@ -1,6 +1,6 @@
 """Signed itinerary-card proofs: compact JWS (RFC 7515) with EdDSA / Ed25519 (RFC 8037).
 
-A card's QR code carries ``{PUBLIC_URL}/v/{token}``. Anyone can check a token offline with the
+A card's QR code carries ``{PUBLIC_URL}/v/{token}``, the token packed into digits (:mod:`~miniapp.proofs.packed`). Anyone can check a token offline with the
 public keys (``/.well-known/jwks.json`` or ``riskcard verify``); only the key holder can make one.
 
 Token: ``b64url(header).b64url(payload).b64url(signature)``; header ``{"alg":"EdDSA","kid":KID}``,
@@ -19,6 +19,7 @@ tokens have expired anyway, unless it leaked).
 
 - :mod:`~miniapp.proofs.keys`: key files, key ids, key sets (JWKS), rotation;
 - :mod:`~miniapp.proofs.tokens`: the claims, signing and verifying;
+- :mod:`~miniapp.proofs.packed`: the QR code's form of a token (the same JWS packed into digits);
 - :mod:`~miniapp.proofs.links`: a subscriber's signed card, and the short links an SMS carries;
 - :mod:`~miniapp.proofs.revocation`: the revocation list of each key (``/.well-known/crl/{kid}.json``) and
   the 24-hour freshness rule of offline verifiers.
@@ -27,6 +28,7 @@ tokens have expired anyway, unless it leaked).
 from miniapp.proofs.keys import (DEFAULT_ISSUER, Key, KeyRing, ProofError, b64url, b64url_decode, generate_key,
                                  jwk_thumbprint, jwks, load_jwks, load_signing_keys, public_jwk, retire_key)
 from miniapp.proofs.links import SHORT_LINK_TTL_S, issue_card_token, mint_short_link, resolve_short_link
+from miniapp.proofs.packed import MAX_PACKED_DIGITS, is_packed, pack_token, unpack_token, unverified_jti
 from miniapp.proofs.revocation import (MAX_DOCUMENT_AGE_S, RevocationList, check_fresh, is_kid, load_revocation_list,
                                        revocation_id, revocation_list, unverified_ids)
 from miniapp.proofs.tokens import (MAX_CITIES, MAX_TOKEN_CHARS, MAX_TTL_S, STATUSES, Verification, card_url,
@@ -36,6 +38,7 @@ __all__ = [
     "DEFAULT_ISSUER", "MAX_CITIES", "MAX_TOKEN_CHARS", "MAX_TTL_S", "SHORT_LINK_TTL_S", "STATUSES", "Key", "KeyRing",
     "ProofError", "Verification", "b64url", "b64url_decode", "card_url", "generate_key", "issue_card",
     "issue_card_token", "jwk_thumbprint", "jwks", "load_jwks", "load_signing_keys", "mint_short_link", "public_jwk",
+    "MAX_PACKED_DIGITS", "is_packed", "pack_token", "unpack_token", "unverified_jti",
     "resolve_short_link", "retire_key", "sign_card", "token_from_text", "verify_token",
     "MAX_DOCUMENT_AGE_S", "RevocationList", "check_fresh", "is_kid", "load_revocation_list", "revocation_id",
     "revocation_list", "unverified_ids",

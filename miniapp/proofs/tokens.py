@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey 
 from miniapp.cards import CARD_STATES
 from miniapp.proofs.keys import (KeyRing, ProofError, b64url, b64url_decode, canonical_json, load_jwks,
                                  parse_json_object)
+from miniapp.proofs.packed import is_packed, pack_token, unpack_token
 
 __all__ = ["MAX_CITIES", "MAX_TOKEN_CHARS", "MAX_TTL_S", "STATUSES", "Verification", "card_url", "issue_card",
            "sign_card", "token_from_text", "verify_token"]
@@ -202,7 +203,8 @@ def verify_token(token: Any, keys: KeyRing | Mapping[str, Any], *, now: int | No
     Parameters
     ----------
     token : str
-        The compact token (or anything: non-text is ``malformed``).
+        The compact token, or its packed QR form (decimal digits, :func:`miniapp.proofs.pack_token`);
+        anything else is ``malformed``.
     keys : KeyRing or dict
         A ring, or a JWK Set document.
     now : int, optional
@@ -228,6 +230,15 @@ def verify_token(token: Any, keys: KeyRing | Mapping[str, Any], *, now: int | No
     """
     if not isinstance(token, str):
         return _bad("malformed", "token is not text")
+    if is_packed(token.strip()):  # the QR code's form of the same token (miniapp/proofs/packed.py)
+        try:
+            ring = keys if isinstance(keys, KeyRing) else load_jwks(keys)
+            token = unpack_token(token.strip(), ring)
+        except ProofError as exc:
+            status, _, reason = str(exc).partition(": ")
+            if status not in STATUSES:  # the key set itself is unusable
+                status, reason = "unknown_key", f"key set unusable: {exc}"
+            return _bad(status, reason)
     if len(token) > MAX_TOKEN_CHARS:
         return _bad("malformed", f"token longer than {MAX_TOKEN_CHARS} characters")
     token = token.strip()
@@ -277,26 +288,39 @@ def verify_token(token: Any, keys: KeyRing | Mapping[str, Any], *, now: int | No
 
 
 def card_url(public_url: str, token: str) -> str:
-    """The URL a card's QR code opens.
+    """The URL a card's QR code opens: the token packed into digits (:func:`miniapp.proofs.pack_token`).
 
     Parameters
     ----------
     public_url : str
         The service's public base URL (``PUBLIC_URL``); trailing slashes are dropped.
     token : str
-        The signed card token.
+        The signed card token (compact JWS).
 
     Returns
     -------
     str
-        ``{public_url}/v/{token}``.
+        ``{public_url}/v/{digits}``; the verify page and :func:`verify_token` take it back.
+
+    Raises
+    ------
+    ProofError
+        If ``token`` is not a card token this service signed.
 
     Examples
     --------
-    >>> card_url("https://riskcard.example/", "a.b.c")
-    'https://riskcard.example/v/a.b.c'
+    >>> from miniapp.proofs.keys import Key, jwk_thumbprint, public_jwk
+    >>> private = Ed25519PrivateKey.from_private_bytes(bytes(32))
+    >>> ring = KeyRing([Key(jwk_thumbprint(public_jwk(private.public_key())), private.public_key(), private)])
+    >>> token = sign_card({"window": ("2020-01-10", "2020-01-23"), "cities": [("武汉", True)], "colour": "yellow",
+    ...                    "masked": "138****8000"}, ring, now=1_580_000_000)
+    >>> url = card_url("https://riskcard.example/", token)
+    >>> url.startswith("https://riskcard.example/v/"), len(url) < len(token)
+    (True, True)
+    >>> verify_token(token_from_text(url), ring, now=1_580_000_100).status
+    'genuine'
     """
-    return public_url.rstrip("/") + "/v/" + token
+    return public_url.rstrip("/") + "/v/" + pack_token(token)
 
 
 def token_from_text(text: str) -> str:

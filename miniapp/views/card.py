@@ -29,7 +29,7 @@ from miniapp.cards import COLOUR_NAMES, OBSERVE_DAYS_AFTER_EXPOSURE
 from miniapp.errors import STATE_DOWN
 from miniapp.i18n import tr
 from miniapp.otp import request_code, retry_after_s, verify_code
-from miniapp.proofs import issue_card_token, verify_token
+from miniapp.proofs import issue_card_token, pack_token, verify_token
 from miniapp.qr import qr_png
 from miniapp.sealed import seal, unseal
 from miniapp.sms_out import SmsUnavailable, send_sms
@@ -241,7 +241,7 @@ def show():
         abort(503)
     card, token = issue_card_token(state, store, _services().keyring, uid, pseudonym, masked)
     state.audit("itinerary_viewed", pseudonym, channel="web", window_end=card["window_end"])
-    verify_url = current_app.config["PUBLIC_URL"].rstrip("/") + url_for("verify.check", token=token)
+    verify_url = current_app.config["PUBLIC_URL"].rstrip("/") + url_for("verify.check", token=pack_token(token))
     qr = "data:image/png;base64," + base64.b64encode(qr_png(verify_url)).decode("ascii")
     claims = verify_token(token, _services().keyring).claims or {}
     tz = ZoneInfo(str(current_app.config.get("TZ", "Asia/Shanghai")))

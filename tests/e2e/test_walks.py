@@ -135,8 +135,11 @@ def test_employer(page, live):
     genuine = (page.inner_text("#verdict"), background(page, "#verdict"))
     assert genuine[0] == "真实有效" and "前3位和后4位" in page.inner_text("#how-to-compare")
     shot(page, "employer-genuine")
-    head, payload, sig = url.split("/v/", 1)[1].split(".")
-    page.goto(f"/v/{head}.{payload[:-2] + ('A' if payload[-2] != 'A' else 'B') + payload[-1]}.{sig}")
+    from miniapp.proofs import pack_token, unpack_token
+
+    jws = unpack_token(url.split("/v/", 1)[1], live.app.extensions["riskcard"].keyring)
+    head, payload, sig = jws.split(".")
+    page.goto("/v/" + pack_token(f"{head}.{payload[:-2] + ('A' if payload[-2] != 'A' else 'B') + payload[-1]}.{sig}"))
     forged = (page.inner_text("#verdict"), background(page, "#verdict"))
     shot(page, "employer-forged")
     assert forged[0] != genuine[0] and forged[1] != genuine[1]

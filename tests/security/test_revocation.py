@@ -69,7 +69,8 @@ def _show(client) -> tuple[str, str]:
     r = client.get("/card/show")
     assert r.status_code == 200
     html = r.get_data(as_text=True)
-    return html, qr_url(html).split("/v/", 1)[1]
+    digits = qr_url(html).split("/v/", 1)[1]  # the QR code's packed form: the JWS itself for PyJWT
+    return html, P.unpack_token(digits, client.application.extensions["riskcard"].keyring)
 
 
 def _card_token(client, app, phone: str) -> str:
@@ -391,7 +392,9 @@ def _http_card(base: str, outbox: Path, phone: str) -> str:
     assert call("/card/consent", {"agree": "yes", "csrf_token": csrf})[0] == 302
     status, html = call("/card/show")
     assert status == 200
-    return qr_url(html).split("/v/", 1)[1]
+    with urllib.request.urlopen(base + "/.well-known/jwks.json", timeout=10) as resp:
+        keys = P.load_jwks(resp.read())
+    return P.unpack_token(qr_url(html).split("/v/", 1)[1], keys)  # the JWS the QR code packs
 
 
 def test_verify_against_the_live_service_reads_keys_and_list_by_url(tmp_path):

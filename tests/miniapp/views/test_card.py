@@ -55,8 +55,14 @@ def test_green_card(client, app):
 
 def test_tampered_token_is_forged(client, app):
     url = qr_url(_get_card(client, app, PHONES["traveller"]))
-    path = url.replace("https://riskcard.test", "")
-    head, payload, sig = path[len("/v/"):].split(".")
+    digits = url.replace("https://riskcard.test", "")[len("/v/"):]
+    assert digits.isdigit()  # the QR code carries the packed token (miniapp/proofs/packed.py)
+    assert "verdict-genuine" in client.get(f"/v/{digits}").get_data(as_text=True)
+    changed = digits[:-30] + str((int(digits[-30]) + 1) % 10) + digits[-29:]
+    assert "verdict-genuine" not in client.get(f"/v/{changed}").get_data(as_text=True)
+    from miniapp.proofs import unpack_token
+
+    head, payload, sig = unpack_token(digits, app.extensions["riskcard"].keyring).split(".")
     flipped = payload[:-2] + ("A" if payload[-2] != "A" else "B") + payload[-1]
     r = client.get(f"/v/{head}.{flipped}.{sig}")
     assert "verdict-genuine" not in r.get_data(as_text=True)
