@@ -347,6 +347,14 @@ def test_chat_page_shows_the_number(web):
     assert SMS_NUMBER in chat_section[:chat_section.index("</section>")]
 
 
+@pytest.mark.parametrize("path", ["/", "/card/", "/methods", "/privacy"])
+@pytest.mark.parametrize("lang, words", [("zh", "短信查询"), ("en", "text TRIP to")])
+def test_every_page_footer_names_the_number_to_text(web, path, lang, words):
+    page = web.get(f"{path}?lang={lang}").get_data(as_text=True)
+    footer = page[page.index('<footer class="foot">'):page.index("</footer>")]
+    assert words in footer and f'href="sms:{SMS_NUMBER}"' in footer, footer
+
+
 def test_without_a_number_nothing_reads_empty(app_config):
     plain = create_app({**app_config, "TWILIO_AUTH_TOKEN": sms_kit.TOKEN, "TWILIO_ACCOUNT_SID": sms_kit.ACCOUNT})
     client = plain.test_client()
@@ -355,7 +363,7 @@ def test_without_a_number_nothing_reads_empty(app_config):
         assert_no_placeholder(reply)
         assert "本号码" not in reply and "this number" not in reply
     page = client.get("/").get_data(as_text=True)
-    assert "None" not in page
+    assert "None" not in page and 'id="foot-sms"' not in page
 
 
 def test_the_setting_is_documented():
