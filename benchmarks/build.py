@@ -33,6 +33,13 @@ city, the old fixed number, below 108,000 subscribers in 6 cities; more above), 
         --keep /work/bench-1m                            # ~50 pings a subscriber-day; feeds kept for reruns
     .venv/bin/python benchmarks/build.py ... --keep DIR --generate-only   # generate (or check) only
 
+``--pingpong RATE``: radio ping-pong in the feeds (benchmarks/engine_pings.py, the generator of
+``benchmarks/engine.py --pingpong``): every cell gets 1-3 companion cells within 100 m (sectors and
+nearby towers, added to ``cells.parquet``) and each day's pings are re-served among a site's cells
+so that the stream switches cell at RATE (``pingpong_switch_rate_measured``: on the last day's first
+2M rows, in feed order, which is subscriber after subscriber). Written once next to the generated
+feeds (``gen-pingpong-RATE``) and reused with ``--keep``.
+
 ``--keep DIR``: the generated feeds live in ``DIR/gen`` and are reused by a later run with the same
 nation (same subscribers, cities, outbreak, ping interval); each run builds from hard links to them in a
 temporary directory under DIR, so a build (retention deletes old parts) never changes the kept copy.
@@ -59,6 +66,9 @@ import pyarrow.parquet as pq
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from forecast.synth import NationConfig, generate_nation_to_dir  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from engine_pings import pingpong_cells, pingpong_network  # noqa: E402
 from miniapp.pipeline import BuildParams
 from miniapp.pipeline import LocalExecutor
 from miniapp.pipeline import run_build  # noqa: E402
@@ -132,6 +142,51 @@ def generated(cfg: NationConfig, gen: Path) -> dict:
     return {**record, "reused": False}
 
 
+def with_pingpong(gen: Path, out: Path, rate: float) -> dict:
+    """A copy of the feeds in ``gen`` with radio ping-pong at ``rate`` in ``out`` (reused when it
+    is complete): companion cells added to the cells, every ping part re-served among them."""
+    import numpy as np
+    import pyarrow as pa
+
+    record_path = out / "benchmark_pingpong.json"
+    source = json.loads((gen / "benchmark_generation.json").read_text())
+    if record_path.exists():
+        record = json.loads(record_path.read_text())
+        if record["rate"] == rate and record["source"] == source["config"]:
+            return {**record, "reused": True}
+    if out.exists():
+        shutil.rmtree(out)
+    (out / "pings").mkdir(parents=True)
+    t = time.perf_counter()
+    for p in gen.glob("*.parquet"):
+        _link(p, out / p.name)
+    (out / "truth").mkdir()
+    for p in (gen / "truth").glob("*"):
+        _link(p, out / "truth" / p.name)
+    (out / "cells.parquet").unlink()
+    cells = pd.read_parquet(gen / "cells.parquet")
+    full, primary, members, k = pingpong_network(cells)
+    full.to_parquet(out / "cells.parquet", index=False)
+    rng = np.random.default_rng(21)
+    measured = None
+    for part in sorted((gen / "pings").glob("part-*.parquet")):
+        table = pq.read_table(part)
+        cell = table.column("cell_id").to_numpy()
+        served = pingpong_cells(cell, rate, rng, full, primary, members, k)
+        i = table.schema.get_field_index("cell_id")
+        table = table.set_column(i, table.schema.field(i), pa.array(served, pa.int64()))
+        pq.write_table(table, out / "pings" / part.name)
+        head = min(len(served), 2_000_000)
+        who = table.column("msisdn").slice(0, head).to_numpy(zero_copy_only=False)
+        same = who[1:] == who[:-1]
+        measured = float(np.mean(served[1:head][same] != served[: head - 1][same]))
+        del table, cell, served
+    record = {"rate": rate, "source": source["config"], "pingpong_s": round(time.perf_counter() - t, 1),
+              "pingpong_switch_rate_measured": measured, "cells": int(len(full))}
+    record_path.write_text(json.dumps(record, indent=2))
+    return {**record, "reused": False}
+
+
 def _link(src: Path, dst: Path) -> None:
     try:
         os.link(src, dst)
@@ -153,6 +208,8 @@ def main() -> None:
     ap.add_argument("--processes", type=int, default=os.cpu_count() or 1,
                     help="worker processes of the build (riskcard build --processes; default the CPU count)")
     ap.add_argument("--generate-only", action="store_true", help="generate into --keep and stop")
+    ap.add_argument("--pingpong", type=float, default=None, metavar="RATE",
+                    help="radio ping-pong in the feeds: the stream switches cell at RATE (e.g. 0.7)")
     args = ap.parse_args()
     if args.generate_only and args.keep is None:
         ap.error("--generate-only needs --keep")
@@ -177,6 +234,12 @@ def main() -> None:
             "generate_s": record["generate_s"], "generate_peak_mb": record["generate_peak_mb"],
             "generation_reused": record["reused"],
         }
+        if args.pingpong is not None:
+            pp = with_pingpong(gen, (args.keep or tmp) / f"gen-pingpong-{args.pingpong}", args.pingpong)
+            gen = (args.keep or tmp) / f"gen-pingpong-{args.pingpong}"
+            gen_figures.update({"pingpong_rate": args.pingpong, "pingpong_s": pp["pingpong_s"],
+                                "pingpong_reused": pp["reused"], "cells": pp["cells"],
+                                "pingpong_switch_rate_measured": pp["pingpong_switch_rate_measured"]})
         if args.generate_only:
             print(json.dumps(gen_figures))
             return

@@ -33,6 +33,19 @@ itinerary exactness away from borders, and the near-border itinerary error of pe
     .venv/bin/python benchmarks/engine.py --quick        # < 1 min (libraries only if installed)
     .venv/bin/python benchmarks/engine.py                # full: 1M, 10M, 50M; creates the envs
     .venv/bin/python benchmarks/engine.py --setup-libs   # only create .venv-trackintel/.venv-skmob
+    .venv/bin/python benchmarks/engine.py --quick --pingpong 0.7 --compare-head
+
+Ping-pong (``--pingpong RATE``, default 0.7; 0 to skip): the routine subscribers' places served by
+2-4 cells each within 100 m (benchmarks/engine_pings.py), the stream switching cell at RATE, pings
+every 5-120 min. 1M pings as a feed and sorted: ``pings_per_s_pingpong`` (the pipeline, as
+``pings_per_s_1m``), ``stays_pings_per_s_*`` (detect_stays alone, with riskcard's additions and
+``_plain`` without). trackintel runs on the first subscribers of the same ping-pong pings:
+``ratio_vs_trackintel_pingpong`` is our plain detect_stays on the 1M ping-pong feed (grouping
+included; additions off, as trackintel) against trackintel's stay call, and
+``trackintel_agreement_pingpong`` the share of identical stays. ``ratio_vs_trackintel_plain`` is the
+same ratio on the routine pings. ``--compare-head``: the 1M runs are repeated, interleaved, with
+``forecast`` of the last commit (``git archive HEAD`` into a temporary directory): ``head_*`` rates
+and ``speedup_vs_head_*`` (same run, same pings).
 
 The last line of stdout is one JSON object.
 """
@@ -43,6 +56,7 @@ import argparse
 import gc
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -53,7 +67,10 @@ import numpy as np
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
+# --code-root DIR (children of --compare-head): import forecast from DIR (a copy of another commit)
+CODE_ROOT = Path(sys.argv[sys.argv.index("--code-root") + 1]) if "--code-root" in sys.argv else ROOT
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(CODE_ROOT))
 
 from forecast.accuracy import itinerary_exactness, stay_scores  # noqa: E402
 from forecast.itinerary import city_days, itineraries  # noqa: E402
@@ -95,11 +112,11 @@ def pipeline(pings: pd.DataFrame, cells) -> tuple[pd.DataFrame, pd.DataFrame]:
     return stays, itineraries(city_days(stays), QUERY)
 
 
-def child(n: int, sorted_input: bool, kind: str) -> dict:
-    table = CellTable(make_cells())
+def child(n: int, sorted_input: bool, kind: str, switch_rate: float | None = None) -> dict:
+    table = CellTable(make_cells(pingpong=switch_rate is not None))
     gc.collect()
     base_kb = _status_kb("VmRSS")
-    pings = make_pings(n, kind=kind, time_ordered=not sorted_input)
+    pings = make_pings(n, kind=kind, time_ordered=not sorted_input, switch_rate=switch_rate)
     input_bytes = int(sum(pings[c].to_numpy().nbytes for c in pings))
     gc.collect()
     reset = _reset_peak()
@@ -120,7 +137,20 @@ def child(n: int, sorted_input: bool, kind: str) -> dict:
             pipeline(ref, table)
             ref_cpus.append(time.process_time() - c0)
     peak_kb = _status_kb("VmHWM")
+    stays_cpu = {}
+    if n <= GROWTH_REF:  # detect_stays alone, with and without riskcard's additions
+        for name, kw in (("stays", {}), ("plain", PLAIN)):
+            best = []
+            for _ in range(REPEATS):
+                gc.collect()
+                c0 = time.process_time()
+                detect_stays(pings, table, **PARAMS, **kw)
+                best.append(time.process_time() - c0)
+            stays_cpu[name] = min(best)
     return {
+        "stays_cpu_s": stays_cpu.get("stays"),
+        "plain_cpu_s": stays_cpu.get("plain"),
+        "switch_rate": switch_rate,
         "n": n,
         "sorted": sorted_input,
         "kind": kind,
@@ -136,9 +166,12 @@ def child(n: int, sorted_input: bool, kind: str) -> dict:
     }
 
 
-def run_child(n: int, sorted_input: bool, kind: str = "routine") -> dict:
+def run_child(n: int, sorted_input: bool, kind: str = "routine", switch_rate: float | None = None,
+              code_root: Path | None = None) -> dict:
     cmd = [sys.executable, str(Path(__file__).resolve()), "--child", str(n), "--kind", kind]
     cmd += ["--sorted"] if sorted_input else []
+    cmd += ["--switch-rate", str(switch_rate)] if switch_rate is not None else []
+    cmd += ["--code-root", str(code_root)] if code_root is not None else []
     out = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=ROOT)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -219,13 +252,16 @@ def _first_subscribers(pings: pd.DataFrame, budget: int) -> pd.DataFrame:
     return pings[pings["uid"].isin(users)].reset_index(drop=True)
 
 
-def run_libs(pings_1m: pd.DataFrame, cells: pd.DataFrame, budgets: dict, install: bool) -> dict:
+def run_libs(pings_1m: pd.DataFrame, cells: pd.DataFrame, budgets: dict, install: bool,
+             names=("trackintel", "skmob")) -> dict:
     """Run each library on the first subscribers of the 1M pings (about ``budgets[name]`` pings)."""
     out = {"libraries": {}}
+    runners = {"trackintel": TRACKINTEL_RUNNER, "skmob": SKMOB_RUNNER}
     with tempfile.TemporaryDirectory() as tmp:
         cp, tp = Path(tmp, "cells.parquet"), Path(tmp, "ti.parquet")
         cells.to_parquet(cp)
-        for name, code in (("trackintel", TRACKINTEL_RUNNER), ("skmob", SKMOB_RUNNER)):
+        for name in names:
+            code = runners[name]
             sub = _first_subscribers(pings_1m, budgets[name])
             pp = Path(tmp, f"{name}.parquet")
             sub.to_parquet(pp)
@@ -246,7 +282,9 @@ def run_libs(pings_1m: pd.DataFrame, cells: pd.DataFrame, budgets: dict, install
                 out["libraries"][name] = {"error": str(getattr(exc, "stderr", "") or exc)[-300:]}
                 continue
             if name == "trackintel":
+                c0 = time.process_time()
                 ours = detect_stays(sub, cells, **PARAMS, **PLAIN)
+                out["ours_plain_on_subset_pings_per_s"] = len(sub) / max(time.process_time() - c0, 1e-9)
                 theirs = pd.read_parquet(tp)
                 k = ["uid", "start_s", "end_s", "n_pings"]
                 both = len(ours[k].merge(theirs[k], on=k))
@@ -336,9 +374,14 @@ def main() -> None:
     ap.add_argument("--kind", default="routine", choices=["routine", "walk"])
     ap.add_argument("--sorted", action="store_true")
     ap.add_argument("--setup-libs", action="store_true")
+    ap.add_argument("--pingpong", type=float, default=0.7, metavar="RATE",
+                    help="ping-pong runs at this cell-switch rate (0: none)")
+    ap.add_argument("--compare-head", action="store_true", help="also time the 1M runs with HEAD's forecast")
+    ap.add_argument("--switch-rate", type=float, default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--code-root", type=Path, default=None, help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.child:
-        print(json.dumps(child(a.child, a.sorted, a.kind)))
+        print(json.dumps(child(a.child, a.sorted, a.kind, a.switch_rate)))
         return
     if a.setup_libs:
         print(json.dumps({name: setup_lib(name) or "ok" for name in LIBS}))
@@ -351,26 +394,104 @@ def main() -> None:
         plan = [(n, s, "routine") for s in (False, True) for n in (M, 10 * M, 50 * M)]
         plan += [(M, False, "walk"), (M, True, "walk"), (10 * M, True, "walk")]
         acc_subs, budgets = 6000, {"trackintel": 100_000, "skmob": 500_000}
+    rate_pp = a.pingpong or None
+    pp_plan = [(M, False, rate_pp), (M, True, rate_pp)] if rate_pp else []
     runs = []
     for n, s, kind in plan:
         runs.append(run_child(n, s, kind))
         r = runs[-1]
         print(f"{kind:8s} {'sorted' if s else 'time-ordered':12s} {n:>11,} pings: {r['cpu_s']:.2f} s cpu, "
               f"{r['wall_s']:.2f} s wall, {r['n'] / r['cpu_s'] / 1e6:.1f}M pings/s", file=sys.stderr)
+    # ping-pong runs, and with --compare-head every 1M routine/ping-pong run again with HEAD's code,
+    # interleaved (ours, head, ours, head) so that the load weighs on both alike
+    pp_runs, head_runs = {}, {}
+    head_root = None
+    if a.compare_head:
+        head_root = Path(tempfile.mkdtemp(prefix="riskcard-head-"))
+        git = subprocess.run(["git", "archive", "HEAD", "forecast"], cwd=ROOT, capture_output=True, check=True)
+        subprocess.run(["tar", "-x", "-C", str(head_root)], input=git.stdout, check=True)
+    compare = [(M, s, None) for s in (False, True)] + pp_plan
+    for n, s, sw in compare:
+        key = (s, sw)
+        mine = [r for r in runs if r["n"] == n and r["sorted"] == s and r["kind"] == "routine"] if sw is None else []
+        for i in range(2 if head_root else 1):
+            if sw is not None or i:
+                mine.append(run_child(n, s, "routine", sw))
+            if head_root:
+                head_runs.setdefault(key, []).append(run_child(n, s, "routine", sw, head_root))
+        if sw is not None:
+            pp_runs[key] = min(mine, key=lambda r: r["cpu_s"])
+        elif len(mine) > 1:  # the best of the interleaved repeats
+            i = runs.index(mine[0])
+            best = {f: min(r[f] for r in mine) for f in ("cpu_s", "wall_s", "stays_cpu_s", "plain_cpu_s")}
+            runs[i] = {**mine[0], **best}
+        print(f"compare sorted={s} switch={sw}: done", file=sys.stderr)
+    if head_root:
+        shutil.rmtree(head_root, ignore_errors=True)
     rate = {(r["n"], r["sorted"], r["kind"]): r["n"] / r["cpu_s"] for r in runs}
     wall = {(r["n"], r["sorted"], r["kind"]): r["n"] / r["wall_s"] for r in runs}
     cells = make_cells()
     feed_1m = make_pings(M, time_ordered=True)
     libs = run_libs(feed_1m, cells, budgets, install=not a.quick)
+    libs_pp = {}
+    if rate_pp:
+        pp_cells = make_cells(pingpong=True)
+        libs_pp = run_libs(make_pings(M, time_ordered=True, switch_rate=rate_pp), pp_cells, budgets,
+                           install=not a.quick, names=("trackintel",))
     lib_rates = {k: v["pings_per_s"] for k, v in libs["libraries"].items() if "pings_per_s" in v}
     fastest = max(lib_rates.values()) if lib_rates else None
     acc = accuracy(acc_subs)
     stats = {"routine": ping_stats(feed_1m, cells), "walk": ping_stats(make_pings(M, kind="walk"), cells),
+             **({"pingpong": ping_stats(make_pings(M, switch_rate=rate_pp), make_cells(pingpong=True))}
+                if rate_pp else {}),
              "synth": acc.pop("_synth_ping_stats", None)}
     routine = [r for r in runs if r["kind"] == "routine"]
     worst = max(routine, key=lambda r: r["peak_bytes"] / r["n"])
     sorted_ref = max((r for r in routine if r["sorted"]), key=lambda r: r["n"])
     ours_1m = rate[(M, False, "routine")]
+    by_key = {(r["sorted"], None): r for r in runs if r["n"] == M and r["kind"] == "routine"}
+    by_key.update(pp_runs)
+    ti_rate = lib_rates.get("trackintel")
+    ti_pp = libs_pp.get("libraries", {}).get("trackintel", {}).get("pings_per_s")
+
+    def tag(s, sw):
+        return ("pingpong" if sw is not None else "routine") + ("_sorted" if s else "")
+
+    pp_fig = {}
+    for (s, sw), r in by_key.items():
+        t = tag(s, sw)
+        pp_fig[f"stays_pings_per_s_{t}"] = r["n"] / r["stays_cpu_s"] if r.get("stays_cpu_s") else None
+        pp_fig[f"stays_pings_per_s_{t}_plain"] = r["n"] / r["plain_cpu_s"] if r.get("plain_cpu_s") else None
+        h = head_runs.get((s, sw))
+        if h:
+            hb = {f: min(x[f] for x in h) for f in ("cpu_s", "stays_cpu_s", "plain_cpu_s")}
+            pp_fig[f"head_pings_per_s_{t}"] = r["n"] / hb["cpu_s"]
+            pp_fig[f"head_stays_pings_per_s_{t}"] = r["n"] / hb["stays_cpu_s"]
+            pp_fig[f"head_stays_pings_per_s_{t}_plain"] = r["n"] / hb["plain_cpu_s"]
+            pp_fig[f"speedup_vs_head_{t}"] = hb["cpu_s"] / r["cpu_s"]
+            pp_fig[f"speedup_vs_head_stays_{t}"] = hb["stays_cpu_s"] / r["stays_cpu_s"]
+            pp_fig[f"speedup_vs_head_stays_{t}_plain"] = hb["plain_cpu_s"] / r["plain_cpu_s"]
+    feed = by_key.get((False, None))
+    pp_feed = pp_runs.get((False, rate_pp))
+    pp_fig.update({
+        "pingpong_rate": rate_pp,
+        "pings_per_s_pingpong": pp_feed["n"] / pp_feed["cpu_s"] if pp_feed else None,
+        "pings_per_s_pingpong_sorted": (pp_runs[(True, rate_pp)]["n"] / pp_runs[(True, rate_pp)]["cpu_s"]
+                                        if (True, rate_pp) in pp_runs else None),
+        "ratio_vs_trackintel_plain": (feed["n"] / feed["plain_cpu_s"] / ti_rate) if ti_rate and feed else None,
+        "ratio_vs_trackintel_pingpong": (pp_feed["n"] / pp_feed["plain_cpu_s"] / ti_pp) if ti_pp and pp_feed else None,
+        "trackintel_pings_per_s_pingpong": ti_pp,
+        "trackintel_subset_pings_pingpong": libs_pp.get("libraries", {}).get("trackintel", {}).get("n_pings"),
+        "trackintel_agreement_pingpong": libs_pp.get("trackintel_agreement"),
+        "trackintel_agreement_stays_pingpong": libs_pp.get("trackintel_agreement_stays"),
+        "ours_plain_on_trackintel_subset_pings_per_s_pingpong": libs_pp.get("ours_plain_on_subset_pings_per_s"),
+        "ours_plain_on_trackintel_subset_pings_per_s": libs.get("ours_plain_on_subset_pings_per_s"),
+        "library_errors_pingpong": {k: v["error"] for k, v in libs_pp.get("libraries", {}).items() if "error" in v},
+        "pingpong_note": ("ratio_vs_trackintel_pingpong / _plain: our detect_stays with border smoothing and tail "
+                          "off on the 1M feed (grouping included), per CPU second, against trackintel's stay call "
+                          "on the first subscribers of the same pings; speedup_vs_head_*: HEAD's forecast on the "
+                          "same pings, interleaved child processes, best of each"),
+    })
     result = {
         "pings_per_s_1m": ours_1m,
         **{f"pings_per_s_{_tag(n)}": v for (n, s, k), v in rate.items() if k == "routine" and not s and n > M},
@@ -407,6 +528,7 @@ def main() -> None:
         "load_average": os.getloadavg()[0],
         "params": PARAMS,
         "quick": bool(a.quick),
+        **pp_fig,
         **acc,
     }
     print(json.dumps(result))

@@ -13,6 +13,16 @@ inter-city trip (1 % per day) of 1-3 days to another city; 3 % of pings come fro
 to the right one (sector and neighbour hand-overs). These are the synthetic nation's parameters
 (NationConfig defaults); :func:`ping_stats` measures both.
 
+``switch_rate=RATE`` (the ping-pong runs, ``benchmarks/engine.py --pingpong``): radio ping-pong as in
+dense-city signalling, written without regard to how the engine scans. Every cell of the network
+becomes a site served by 2-4 cells (:func:`pingpong_network`): itself and 1-3 companions, each
+another sector at the same position (one in three) or a tower at a uniform random point of the disc
+of ``spread_m`` (default 100 m, the stay radius) around it; two companions may be up to twice that
+apart. A subscriber at a place is served by the cells of its site in turn: the served cell changes
+on a share of the pings chosen so that the stream switches cell at ``switch_rate`` (place changes
+included), each switch to another cell of the site picked at random (:func:`pingpong_cells`).
+Pings are sparser than the routine ones: every 5-120 min in waking hours.
+
 ``kind="walk"`` (the stress run, the previous generator): a random walk, people stay at a cell,
 15 % of pings from a neighbouring cell, a move of up to 6 cells on 12 % of pings, pings every 5-60
 min day and night. Far harsher than real subscribers: 0.34 runs per ping and 70 % of the pings in
@@ -30,11 +40,14 @@ CITY = 100  # cells per city side
 DAY_S = 86_400
 AWAKE_S = 16 * 3600  # 07:00 .. 23:00
 
-__all__ = ["make_cells", "make_pings", "ping_stats", "T0", "GRID"]
+__all__ = ["make_cells", "make_pings", "ping_stats", "pingpong_network", "pingpong_cells", "T0", "GRID"]
 
 
-def make_cells(grid: int = GRID) -> pd.DataFrame:
-    """CELLS of the lattice: ``grid x grid`` cells 300 m apart, cities of ``CITY x CITY`` cells."""
+def make_cells(grid: int = GRID, pingpong: bool = False) -> pd.DataFrame:
+    """CELLS of the lattice: ``grid x grid`` cells 300 m apart, cities of ``CITY x CITY`` cells;
+    ``pingpong``: with the companion cells of :func:`pingpong_network`."""
+    if pingpong:
+        return _lattice_network(grid)[0]
     g = np.arange(grid * grid, dtype=np.int64)
     gx, gy = g % grid, g // grid
     city = 100_000 + (gx // CITY) * 10_000 + (gy // CITY) * 100
@@ -42,10 +55,74 @@ def make_cells(grid: int = GRID) -> pd.DataFrame:
                          "city_code": city, "community_id": gx // 10 + (gy // 10) * 1000})
 
 
+_NETWORKS: dict = {}
+
+
+def _lattice_network(grid: int = GRID):
+    if grid not in _NETWORKS:
+        _NETWORKS[grid] = pingpong_network(make_cells(grid))
+    return _NETWORKS[grid]
+
+
+def pingpong_network(cells: pd.DataFrame, *, spread_m: float = 100.0, seed: int = 7, sector_share: float = 1 / 3,
+                     max_cells: int = 4):
+    """Sites for radio ping-pong: each cell of ``cells`` is served with 1 .. ``max_cells - 1``
+    companion cells (new ids above the largest), each another sector at its position
+    (``sector_share``) or a tower at a uniform random point of the disc of ``spread_m`` around it,
+    in the same city and community. Returns (all cells, the sorted primary ids, their serving cells
+    as an ``(n, max_cells)`` id array, the number of serving cells of each)."""
+    rng = np.random.default_rng(seed)
+    n = len(cells)
+    k = rng.integers(2, max_cells + 1, n)
+    owner = np.repeat(np.arange(n), k - 1)
+    m = len(owner)
+    r = spread_m * np.sqrt(rng.random(m))
+    r[rng.random(m) < sector_share] = 0.0
+    theta = rng.random(m) * 2 * np.pi
+    lat0 = cells["lat"].to_numpy(np.float64)[owner]
+    lon0 = cells["lon"].to_numpy(np.float64)[owner]
+    deg = 180.0 / np.pi / 6_371_000.0
+    comp = pd.DataFrame({"cell_id": int(cells["cell_id"].max()) + 1 + np.arange(m, dtype=np.int64),
+                         "lon": lon0 + r * np.sin(theta) * deg / np.cos(np.radians(lat0)),
+                         "lat": lat0 + r * np.cos(theta) * deg})
+    for col in cells.columns.difference(["cell_id", "lon", "lat"]):
+        comp[col] = cells[col].to_numpy()[owner]
+    ids = cells["cell_id"].to_numpy(np.int64)
+    order = np.argsort(ids, kind="stable")
+    members = np.full((n, max_cells), -1, np.int64)
+    members[:, 0] = ids
+    slot = np.arange(m) - np.repeat(np.cumsum(k - 1) - (k - 1), k - 1) + 1
+    members[owner, slot] = comp["cell_id"].to_numpy()
+    full = pd.concat([cells, comp[cells.columns]], ignore_index=True)
+    return full, ids[order], members[order], k[order]
+
+
+def pingpong_cells(cell_ids: np.ndarray, switch_rate: float, rng: np.random.Generator, cells: pd.DataFrame,
+                   primary: np.ndarray, members: np.ndarray, k: np.ndarray) -> np.ndarray:
+    """The served cell of each ping of a stream at the primary cells ``cell_ids`` (subscriber
+    after subscriber, in time order), with ping-pong among the serving cells of
+    :func:`pingpong_network` (``cells, primary, members, k``): at the pings that stay at their
+    primary cell the served cell moves to another of the site's cells with the probability that
+    makes the stream switch cell at ``switch_rate`` overall (place changes count as switches)."""
+    cell_ids = np.asarray(cell_ids, np.int64)
+    row = np.searchsorted(primary, cell_ids)
+    n = len(cell_ids)
+    if n == 0:
+        return cell_ids.copy()
+    moved = float(np.mean(cell_ids[1:] != cell_ids[:-1])) if n > 1 else 0.0
+    q = min(1.0, max(0.0, (switch_rate - moved) / max(1e-9, 1.0 - moved)))
+    ki = k[row]
+    switch = rng.random(n) < q
+    offset = np.where(switch, 1 + (rng.random(n) * (ki - 1)).astype(np.int64), 0)
+    member = np.cumsum(offset) % ki
+    return members[row, member]
+
+
 def _routine_block(n_users: int, ppu: int, rng: np.random.Generator, *, n_days: int = 14,
                    near_border_share: float = 0.19, border_cell_share: float = 0.3,
                    cross_border_work_share: float = 0.3, work_share: float = 0.7, p_outing: float = 0.4,
-                   trip_rate_per_day: float = 0.01, p_missing_day: float = 0.03, neighbour_share: float = 0.03):
+                   trip_rate_per_day: float = 0.01, p_missing_day: float = 0.03, neighbour_share: float = 0.03,
+                   interval_s: tuple[int, int] = (300, 3600)):
     """(ts_s, cell_id) of ``n_users`` subscribers with ``ppu`` pings each, subscriber after subscriber."""
     n_c = GRID // CITY
     cx, cy = rng.integers(0, n_c, n_users), rng.integers(0, n_c, n_users)
@@ -78,7 +155,7 @@ def _routine_block(n_users: int, ppu: int, rng: np.random.Generator, *, n_days: 
     tx = (cx + 1 + rng.integers(0, n_c - 1, n_users)) % n_c * CITY + rng.integers(10, CITY - 10, n_users)
     ty = rng.integers(0, n_c, n_users) * CITY + rng.integers(10, CITY - 10, n_users)
     # times: 5-60 min apart in waking hours; a missing day moves the later pings one day on
-    dt = rng.integers(300, 3600, (n_users, ppu))
+    dt = rng.integers(interval_s[0], interval_s[1], (n_users, ppu))
     awake = np.cumsum(dt, axis=1) - dt[:, :1] + rng.integers(0, 3600, (n_users, 1))
     del dt
     day = awake // AWAKE_S
@@ -132,9 +209,11 @@ def _walk_block(n: int, first_user: int, ppu: int, rng: np.random.Generator):
 
 
 def make_pings(n: int, *, kind: str = "routine", seed: int = 1, pings_per_user: int | None = None,
-               time_ordered: bool = False) -> pd.DataFrame:
+               time_ordered: bool = False, switch_rate: float | None = None) -> pd.DataFrame:
     """``n`` pings (PINGS columns) of ``kind`` "routine" or "walk"; sorted by (uid, time) (uids
     ascending), or ordered by time across subscribers as a feed arrives (``time_ordered``).
+    ``switch_rate``: routine places with radio ping-pong (cells of ``make_cells(pingpong=True)``),
+    pings every 5-120 min, the stream switching cell at about that rate.
 
     Examples
     --------
@@ -153,7 +232,11 @@ def make_pings(n: int, *, kind: str = "routine", seed: int = 1, pings_per_user: 
     for u0 in range(0, n_users, block_users):
         u1 = min(n_users, u0 + block_users)
         lo, hi = u0 * ppu, min(n, u1 * ppu)
-        if kind == "routine":
+        if kind == "routine" and switch_rate is not None:
+            t, c = _routine_block(u1 - u0, ppu, rng, interval_s=(300, 7200))
+            t, c = t[: hi - lo], c[: hi - lo]
+            c = pingpong_cells(c, switch_rate, rng, *_lattice_network())
+        elif kind == "routine":
             t, c = _routine_block(u1 - u0, ppu, rng)
             t, c = t[: hi - lo], c[: hi - lo]
         elif kind == "walk":

@@ -54,7 +54,6 @@ def _anchors(g_start, rows, cell_xyz, radius_m, codes, depth):
     is_anchor = np.array(g_start, bool, copy=True)
     if n_runs < 2:
         return is_anchor
-    cos_r = np.cos(radius_m / EARTH_RADIUS_M)
     xyz = np.take(cell_xyz, rows, axis=0)
     step_dot = np.einsum("ij,ij->i", xyz[1:], xyz[:-1])
     is_anchor[1:] |= step_dot <= np.cos((2.0 * radius_m + 1.0) / EARTH_RADIUS_M)

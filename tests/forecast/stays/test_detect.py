@@ -214,6 +214,75 @@ def test_pointer_jumping_and_lockstep_scans_find_the_same_anchors():
         assert (anchors_by_radius(g_start, rows, xyz, radius_m) == want).all(), trial
 
 
+def _pingpong_world(rng, n_sites, spread_m):
+    """Sites 0-600 m apart, each served by 2-4 cells: the site's own, other sectors at its position
+    and towers up to ``spread_m`` from it (radio ping-pong, as dense-city signalling)."""
+    deg = 180.0 / math.pi / 6_371_000.0
+    site_xy = rng.random((n_sites, 2)) * 600.0
+    k = rng.integers(2, 5, n_sites)
+    owner = np.repeat(np.arange(n_sites), k)
+    r = spread_m * np.sqrt(rng.random(len(owner)))
+    r[rng.random(len(owner)) < 1 / 3] = 0.0
+    r[np.r_[0, np.cumsum(k)[:-1]]] = 0.0
+    th = rng.random(len(owner)) * 2 * math.pi
+    x, y = site_xy[owner, 0] + r * np.sin(th), site_xy[owner, 1] + r * np.cos(th)
+    cells = pd.DataFrame({"cell_id": np.arange(len(owner), dtype=np.int64) + 500,
+                          "lon": 116.3 + x * deg / math.cos(math.radians(39.9)), "lat": 39.9 + y * deg,
+                          "city_code": np.where(x < 300, 110000, 130600), "community_id": owner + 1})
+    return cells, owner, np.r_[0, np.cumsum(k)[:-1]], k
+
+
+def _pingpong_stream(rng, n, n_uid, owner_start, k, switch_rate):
+    """Pings of ``n_uid`` subscribers moving between sites now and then and served by the cells of
+    their site in turn, switching cell on about ``switch_rate`` of the pings."""
+    site = np.cumsum(rng.random(n) < 0.05) % len(k)
+    member = np.cumsum(np.where(rng.random(n) < switch_rate, rng.integers(1, 4, n), 0)) % k[site]
+    uid = np.sort(rng.integers(0, n_uid, n))
+    ts = np.cumsum(rng.integers(60, 3 * 3600, n))
+    return pd.DataFrame({"uid": uid, "ts_s": ts, "cell_id": (owner_start[site] + member + 500).astype(np.int64)})
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_radio_pingpong_streams_equal_the_trackintel_loop(seed):
+    rng = np.random.default_rng(100 + seed)
+    for trial in range(6):
+        spread = float(rng.choice([30.0, 99.0, 150.0]))  # within the radius, and beyond it
+        cells, owner, owner_start, k = _pingpong_world(rng, int(rng.integers(2, 12)), spread)
+        p = _pingpong_stream(rng, int(rng.integers(50, 400)), int(rng.integers(1, 6)), owner_start, k,
+                             float(rng.choice([0.3, 0.7, 0.95])))
+        kw = dict(min_stay_minutes=float(rng.choice([0, 30])), radius_m=float(rng.choice([50.0, 100.0, 200.0])),
+                  max_gap_minutes=float(rng.choice([90, 720])), include_last=bool(rng.integers(0, 2)))
+        cols = ["uid", "start_s", "end_s", "n_pings"]
+        want = reference_stays(p, cells, **kw).sort_values(cols).reset_index(drop=True)
+        got = detect_stays(p, cells, chunk_pings=int(rng.integers(20, 500)), **PLAIN, **kw)
+        got = got[cols].sort_values(cols).reset_index(drop=True)
+        pd.testing.assert_frame_equal(got, want, check_dtype=False)
+        assert len(want) > 0 or kw["min_stay_minutes"] > 0, (seed, trial)
+
+
+def test_pingpong_anchors_equal_the_lockstep_scan_on_long_streams():
+    from forecast.stays.scan import _lockstep, anchors_by_radius
+
+    rng = np.random.default_rng(21)
+    for trial in range(20):
+        cells, owner, owner_start, k = _pingpong_world(rng, int(rng.integers(3, 40)),
+                                                       float(rng.choice([50.0, 100.0, 160.0])))
+        p = _pingpong_stream(rng, 20_000, 1, owner_start, k, float(rng.choice([0.5, 0.7, 0.9])))
+        table = CellTable(cells)
+        rows = table.rows(p["cell_id"].to_numpy())
+        keep = np.r_[True, rows[1:] != rows[:-1]]  # runs
+        rows = rows[keep]
+        g_start = rng.random(len(rows)) < 0.01
+        g_start[0] = True
+        radius_m = float(rng.choice([50.0, 100.0, 200.0, 3000.0]))
+        want = g_start.copy()
+        first = np.flatnonzero(g_start)
+        _lockstep(want, first.copy(), np.append(first[1:], len(rows)), table.xyz[rows],
+                  np.cos(radius_m / 6_371_000.0))
+        assert (anchors_by_radius(g_start, rows, table.xyz, radius_m) == want).all(), trial
+        assert want.sum() > g_start.sum() or radius_m == 3000.0 or len(k) < 4, trial
+
+
 def test_inputs_are_not_mutated_and_bad_input_is_refused():
     cells = _cells()
     p = _pings([1, 1], [0, 40], [10, 20])
