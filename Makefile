@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test system-deps lock bench-quick clean docs
+.PHONY: demo test system-deps lock bench-quick clean docs vendor-leaflet
 
 NODE_STAMP := node_modules/.installed
 
@@ -29,6 +29,10 @@ system-deps:
 	@need=""; \
 	command -v chromium >/dev/null || need="$$need chromium"; \
 	command -v redis-server >/dev/null || need="$$need redis-server"; \
+	command -v nginx >/dev/null || need="$$need nginx"; \
+	command -v wrk >/dev/null || need="$$need wrk"; \
+	command -v ip >/dev/null || need="$$need iproute2"; \
+	command -v curl >/dev/null || need="$$need curl"; \
 	command -v npm >/dev/null || need="$$need nodejs npm"; \
 	fc-list 2>/dev/null | grep -qi "Noto Sans CJK" || need="$$need fonts-noto-cjk fontconfig"; \
 	if [ -n "$$need" ]; then \
@@ -36,6 +40,12 @@ system-deps:
 	  echo "installing Debian packages:$$need"; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$need >/dev/null; \
 	fi
+
+# Leaflet, pinned in package-lock.json, copied into static/leaflet/ (committed; a test checks the copy is current).
+vendor-leaflet: $(NODE_STAMP)
+	mkdir -p static/leaflet
+	cp node_modules/leaflet/dist/leaflet.js node_modules/leaflet/dist/leaflet.css static/leaflet/
+	cp node_modules/leaflet/LICENSE static/leaflet/LICENSE
 
 demo: $(STAMP)
 	$(BIN)/riskcard demo --port $(PORT)

@@ -114,6 +114,31 @@ def measured(master_pid: int, run) -> dict:
     return result
 
 
+def response_cache_counts(metrics_port: int) -> dict:
+    """Response-cache hits and misses over the whole run, from the app's internal metrics listener."""
+    import http.client
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    out = {"hit": 0.0, "miss": 0.0}
+    for _ in range(50):
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", metrics_port, timeout=5)
+            conn.request("GET", "/metrics")
+            text = conn.getresponse().read().decode()
+            conn.close()
+            break
+        except OSError:
+            time.sleep(0.2)
+    else:
+        return out
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "riskcard_response_cache_total":
+                out[sample.labels["result"]] += sample.value
+    return out
+
+
 def lookup_paths(community_ids: list[int], n: int = 4000, zipf_s: float = 1.1, seed: int = 7) -> list[str]:
     """API look-ups and community pages in turn, for ids drawn by popularity.
 
@@ -155,7 +180,8 @@ def main(argv: list[str] | None = None) -> None:
             env["RISKCARD_GUNICORN_WORKERS"] = str(args.workers)
         ids = [c[0] for c in COMMUNITIES] + [1000 + i for i in range(EXTRA_COMMUNITIES)]
         paths = lookup_paths(ids)
-        app_srv = _gunicorn(args.app, app_port, env, ROOT)
+        metrics_port = free_port()  # the app runs with its metrics on, as in production (docs/observability.md)
+        app_srv = _gunicorn(args.app, app_port, {**env, "RISKCARD_METRICS_PORT": str(metrics_port)}, ROOT)
         bare_srv = _gunicorn("bare_app:app", bare_port, env, ROOT)
         try:
             wait_ready(app_port)
@@ -174,6 +200,7 @@ def main(argv: list[str] | None = None) -> None:
             print(json.dumps({"open_loop_lookups_at_1000": at1000}), flush=True)
             bare_at1000 = run_in_process("open", bare_port, ["/ping"], min(open_s, 4.0), rate=1000.0)
             print(json.dumps({"open_loop_bare_at_1000": bare_at1000}), flush=True)
+            cache = response_cache_counts(metrics_port)
         finally:
             _stop(app_srv)
             _stop(bare_srv)
@@ -194,6 +221,9 @@ def main(argv: list[str] | None = None) -> None:
         "server_cpu_ms_per_bare": cpu_bare,
         "cpu_throughput_ratio_vs_bare": round(cpu_bare / cpu_app, 3) if cpu_app else None,
         "ratios_by_round": [round(r, 3) for r in ratios],
+        "response_cache_hit_share": round(cache["hit"] / max(1.0, cache["hit"] + cache["miss"]), 3),
+        "metrics_on": True,
+        "loadavg": Path("/proc/loadavg").read_text().split()[:3],
         "errors": errors,
         "communities": len(ids),
         "snapshot_build_s": round(build_s, 1),

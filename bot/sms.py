@@ -33,6 +33,7 @@ from twilio.twiml.messaging_response import MessagingResponse
 from bot import replies as R
 from bot.conversation import conversation_for, services
 from forecast.phones import PhoneNumberError, mask_msisdn, normalise_msisdn, pseudonymise, uid_to_pseudonym
+from miniapp.metrics import WEBHOOK
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,7 @@ def count(event: str) -> None:
     """Count an event of this process (``forged``, ``bad_sender``, ``error`` ...)."""
     with _counts_lock:
         _counts[event] += 1
+    WEBHOOK.labels(event).inc()
 
 
 def counts() -> dict[str, int]:

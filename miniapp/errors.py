@@ -1,9 +1,9 @@
 """Errors users see: a friendly page (or JSON under /api and /chat), the right status, never a
-traceback; every error is counted by status code (exposed at /metrics)."""
+traceback; every error is counted by status code (``riskcard_errors_total``, served on the internal
+metrics port by :mod:`miniapp.scrape`; the public app has no /metrics)."""
 
 from __future__ import annotations
 
-import hmac
 import logging
 import math
 from collections import Counter
@@ -11,6 +11,7 @@ from collections import Counter
 from flask import Flask, abort, g, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException, InternalServerError
 
+from miniapp import metrics
 from miniapp.i18n import tr
 from miniapp.state import StateUnavailable
 
@@ -47,30 +48,6 @@ def refuse_oversized() -> None:
         abort(413)
 
 
-LOOPBACK = ("127.0.0.1", "::1")
-
-
-def metrics_allowed(config) -> bool:
-    """Whether this request may read /metrics: from loopback, or with ``Authorization: Bearer
-    <RISKCARD_METRICS_TOKEN>``. Behind a reverse proxy set ``RISKCARD_TRUST_PROXY_HOPS``, so that the
-    client's address, not the proxy's, is the one checked.
-
-    Parameters
-    ----------
-    config : mapping
-        The app's settings (``METRICS_TOKEN``).
-
-    Returns
-    -------
-    bool
-    """
-    token = str(config.get("METRICS_TOKEN") or "")
-    sent = request.headers.get("Authorization", "")
-    if token and hmac.compare_digest(sent.encode(), f"Bearer {token}".encode()):
-        return True
-    return request.remote_addr in LOOPBACK
-
-
 def init_app(app: Flask) -> None:
     counts: Counter[int] = Counter()
     app.extensions["riskcard_error_counts"] = counts
@@ -99,6 +76,7 @@ def init_app(app: Flask) -> None:
 
     def _render(code: int, message: tuple[str, str] | None = None):
         counts[code] += 1
+        metrics.ERRORS.labels(str(code)).inc()
         zh, en = message or MESSAGES.get(code, MESSAGES[500 if code >= 500 else 400])
         headers = {"Retry-After": str(RETRY_AFTER_S)} if code == 503 else {}
         if code == 429:  # the view that refused may know the wait (sliding windows): flask.g.retry_after_s
@@ -120,26 +98,10 @@ def init_app(app: Flask) -> None:
         """A view that answers 429 itself (a form page) gets the header and the count too."""
         if resp.status_code == 429 and "Retry-After" not in resp.headers:
             counts[429] += 1
+            metrics.ERRORS.labels("429").inc()
             try:
                 wait_s = math.ceil(float(g.get("retry_after_s", RETRY_AFTER_S)))
             except (TypeError, ValueError, OverflowError):
                 wait_s = RETRY_AFTER_S
             resp.headers["Retry-After"] = str(min(max(wait_s, 1), 24 * 3600))
         return resp
-
-    @app.get("/metrics")
-    def metrics():
-        if not metrics_allowed(app.config):
-            abort(404)  # not for the public: loopback (the host's scraper) or the metrics token only
-        lines = ["# TYPE riskcard_errors_total counter"]
-        lines += [f'riskcard_errors_total{{status="{c}"}} {n}' for c, n in sorted(counts.items())]
-        try:  # the served snapshot, looked at now: damage found in this process (docs/reliability.md)
-            snapshot = app.extensions["riskcard"].snapshot_status()
-        except Exception:  # noqa: BLE001 - metrics report, never fail
-            log.warning("snapshot status unavailable for /metrics")
-        else:
-            lines += ["# TYPE riskcard_snapshot_damaged_total counter",
-                      f"riskcard_snapshot_damaged_total {snapshot['damaged_total']}",
-                      "# TYPE riskcard_snapshot_damaged gauge",
-                      f"riskcard_snapshot_damaged {int(snapshot['damaged'] is not None)}"]
-        return "\n".join(lines) + "\n", 200, {"Content-Type": "text/plain; version=0.0.4"}

@@ -34,6 +34,7 @@ import phonenumbers
 from phonenumbers import PhoneNumberType
 
 from forecast.phones import PhoneNumberError, normalise_msisdn, pseudonymise, uid_to_pseudonym
+from miniapp.metrics import CODE_CHECKS, CODES, counts_outcome
 from miniapp.state import StateStore
 
 log = logging.getLogger(__name__)
@@ -295,6 +296,7 @@ def retry_after_s(state: StateStore, number_e164: str, ip: str | None, *, secret
     return max((state.retry_after_s(bucket, limit, w) for bucket, limit, w in rules), default=0)
 
 
+@counts_outcome(CODES, lambda r: r[1], lambda r: r[len('rate_limited_'):] if r.startswith('rate_limited_') else None)
 def request_code(state: StateStore, number_e164: str, ip: str, *, secret: bytes,
                  pseudonym_key: bytes | None = None, now: int | None = None,
                  policy: OtpPolicy = OtpPolicy()) -> tuple[str | None, str]:
@@ -368,6 +370,7 @@ def request_code(state: StateStore, number_e164: str, ip: str, *, secret: bytes,
     return code, "sent"
 
 
+@counts_outcome(CODE_CHECKS, str, lambda r: 'code_checks' if r == 'rate_limited' else None)
 def verify_code(state: StateStore, number_e164: str, code: str, *, secret: bytes,
                 pseudonym_key: bytes | None = None, ip: str | None = None) -> str:
     """Check a typed code; ``'ok'`` consumes it.

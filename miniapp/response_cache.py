@@ -16,9 +16,12 @@ from typing import Callable, Iterable
 
 from werkzeug.wrappers import Request
 
+from miniapp.metrics import cache_result, count_status
+
 CACHEABLE_PATHS = re.compile(r"^/(community/\d+|city/\d+|api/v1/communities/\d+|api/v1/cities(/\d+)?)$")
 MAX_ENTRIES = 4096
 MAX_BODY_BYTES = 256 * 1024
+MAX_ACCEPT_LANGUAGES = 1024  # distinct Accept-Language headers whose language is remembered
 
 
 class ResponseCache:
@@ -43,6 +46,20 @@ class ResponseCache:
         self._entries: OrderedDict[tuple, tuple[str, list, bytes]] = OrderedDict()
         self._lock = threading.Lock()
         self.hits = self.misses = 0
+        self._by_accept: dict[str, str] = {}
+
+    def _language(self, environ: dict) -> str:
+        """``language_of`` of this request; without a query or a ``lang`` cookie it depends only on
+        Accept-Language, so the answer per header is remembered (no Request object per look-up)."""
+        if environ.get("QUERY_STRING") or "lang" in environ.get("HTTP_COOKIE", ""):
+            return self.language_of(Request(environ))
+        accept = environ.get("HTTP_ACCEPT_LANGUAGE", "")
+        lang = self._by_accept.get(accept)
+        if lang is None:
+            lang = self.language_of(Request(environ))
+            if len(self._by_accept) < MAX_ACCEPT_LANGUAGES:
+                self._by_accept[accept] = lang
+        return lang
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
@@ -54,14 +71,16 @@ class ResponseCache:
         snapshot = self.snapshot_key()
         if snapshot is None:
             return self.wsgi_app(environ, start_response)
-        key = (snapshot, path, query, self.language_of(Request(environ)), environ.get("wsgi.url_scheme"))
+        key = (snapshot, path, query, self._language(environ), environ.get("wsgi.url_scheme"))
         with self._lock:
             entry = self._entries.get(key)
             if entry is not None:
                 self._entries.move_to_end(key)
                 self.hits += 1
+        cache_result(entry is not None)
         if entry is not None:
             status, headers, body = entry
+            count_status(status)
             start_response(status, list(headers))
             return [body]
         self.misses += 1

@@ -20,6 +20,7 @@ import threading
 import time
 from pathlib import Path
 
+from miniapp.metrics import SNAPSHOT_DAMAGED
 from miniapp.snapshot.files import SnapshotError
 from miniapp.snapshot.publish import CURRENT, list_snapshots, read_current
 from miniapp.snapshot.read import SnapshotStore
@@ -135,6 +136,7 @@ class CurrentSnapshot:
             self._damaged_names.add(key[0])
             self.damaged = {"name": key[0], "reason": reason, "serving": self.store.path.name if self.store else None}
             self.damaged_total += 1
+            SNAPSHOT_DAMAGED.inc()
             self.error += f" (snapshot {key[0]} is damaged since it was published; publish a new one or roll back)"
         log.error("%s", self.error)
 
@@ -172,6 +174,7 @@ class CurrentSnapshot:
         name = store.path.name
         self._damaged_names.add(name)
         self.damaged_total += 1
+        SNAPSHOT_DAMAGED.inc()
         self.store = self._fall_back(set())  # meanwhile callers get the damaged store, which waits for this
         if self._pointer is not None and self._pointer[0] == name:
             self._pointer = None  # CURRENT naming it again (a restored file, a rollback) is checked afresh

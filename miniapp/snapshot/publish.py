@@ -278,7 +278,8 @@ def _prune(snapshot_dir: Path, keep: int) -> list[str]:
     return removed
 
 
-def publish(new_file: str | os.PathLike, snapshot_dir: str | os.PathLike, keep: int = 3) -> dict:
+def publish(new_file: str | os.PathLike, snapshot_dir: str | os.PathLike, keep: int = 3, *,
+            name: str | None = None) -> dict:
     """Check ``new_file`` and make it the served snapshot of ``snapshot_dir``, atomically.
 
     Parameters
@@ -290,6 +291,10 @@ def publish(new_file: str | os.PathLike, snapshot_dir: str | os.PathLike, keep: 
         Where snapshots are published.
     keep : int
         Published snapshots kept (at least 2, so that a rollback has somewhere to go).
+    name : str, optional
+        The published file's name (``snapshot-<UTC stamp>.db``, as the build host named it), so that
+        every app host holds the same names (:mod:`miniapp.snapshot.replicate`); default None: a fresh
+        stamp. A name already published here is refused.
 
     Returns
     -------
@@ -303,6 +308,8 @@ def publish(new_file: str | os.PathLike, snapshot_dir: str | os.PathLike, keep: 
     snapshot_dir = Path(snapshot_dir)
     new_file = Path(new_file)
     keep = max(2, int(keep))
+    if name is not None and not _PUBLISHED.match(name):
+        raise SnapshotError(f"{name!r} is not a snapshot name (snapshot-<UTC stamp>.db)")
     snapshot_dir.mkdir(parents=True, exist_ok=True)
     if new_file.resolve().parent != snapshot_dir.resolve():
         import shutil
@@ -318,7 +325,11 @@ def publish(new_file: str | os.PathLike, snapshot_dir: str | os.PathLike, keep: 
         except SnapshotError:
             previous = None
         stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
-        final = snapshot_dir / f"snapshot-{stamp}.db"
+        final = snapshot_dir / (name or f"snapshot-{stamp}.db")
+        if name is not None and final.exists():
+            with contextlib.suppress(FileNotFoundError):
+                new_file.unlink()
+            raise SnapshotError(f"{name} is already published in {snapshot_dir}")
         n = 1
         while final.exists():
             final = snapshot_dir / f"snapshot-{stamp}-{n}.db"

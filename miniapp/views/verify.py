@@ -15,6 +15,7 @@ from flask import Blueprint, abort, current_app, jsonify, render_template
 
 from miniapp.cards import COLOUR_NAMES
 from miniapp.errors import RETRY_AFTER_S
+from miniapp.metrics import VERIFY
 from miniapp.proofs import is_kid, jwks as make_jwks, resolve_short_link, revocation_list, verify_token
 from miniapp.state import StateError
 
@@ -43,6 +44,7 @@ def check(token: str):
         for k in ("iat", "exp"):
             if isinstance(claims.get(k), (int, float)):
                 times[k] = dt.datetime.fromtimestamp(claims[k], dt.timezone.utc).astimezone(_tz()).strftime("%Y-%m-%d %H:%M")
+    VERIFY.labels(result_status).inc()
     headers = {"Retry-After": str(RETRY_AFTER_S)} if result_status == "revocation_unavailable" else {}
     return (render_template("verify.html", status=result_status, claims=claims, reason=reason, times=times,
                             colour_names=COLOUR_NAMES), STATUS_CODES.get(result_status, 400), headers)

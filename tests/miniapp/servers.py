@@ -32,6 +32,19 @@ def http_get(port: int, path: str, timeout_s: float = 5) -> tuple[int, bytes]:
         conn.close()
 
 
+def scrape_metrics(port: int, timeout_s: float = 30) -> tuple[int, bytes]:
+    """GET /metrics from the internal metrics listener (``RISKCARD_METRICS_PORT``), waiting for it to listen:
+    gunicorn's master starts it as a process of its own once it is ready."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            return http_get(port, "/metrics")
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
 class Gunicorn:
     """gunicorn with miniapp/gunicorn_conf.py on a free loopback port, in its own process group."""
 

@@ -247,8 +247,10 @@ def test_redis_down_risk_pages_served_card_says_unavailable_nothing_lost(redis_a
     for path in ["/", "/community/1", "/city/420100", "/api/v1/communities?q=bbt", "/api/v1/communities/1",
                  "/same-trip?date=2020-02-01&number=G1", "/methods", "/privacy", "/.well-known/jwks.json"]:
         assert client.get(path).status_code == 200, path
-    health = client.get("/healthz")
-    assert health.status_code == 200 and health.get_json() == {"snapshot": True, "state": False}
+    assert client.get("/healthz").get_json() == {"alive": True}  # alive: the process answers
+    ready = client.get("/readyz")  # not ready: the state store is down (risk pages above still answer)
+    assert ready.status_code == 503 and ready.get_json()["snapshot"] is True and ready.get_json()["state"] is False
+    assert ready.get_json()["reason"] == "state store unreachable"
     for resp in [client.post("/card/code", data={"number": phone, "csrf_token": token}), client.get("/card/show"),
                  client.post("/card/consent", data={"agree": "yes", "csrf_token": token})]:
         page = resp.get_data(as_text=True)

@@ -3,7 +3,7 @@
 The attack: 10 wrong one-time codes just before a 15-minute boundary and 10 more just after it,
 20 checks in 9.4 s where the rule is 10 per 15 minutes. With a sliding window no interval of
 ``window_s`` seconds admits more than ``limit`` hits, on either backend, and every 429 the app
-sends says when to come back (``Retry-After``) and is counted at ``/metrics``.
+sends says when to come back (``Retry-After``) and is counted (``riskcard_errors_total``, internal metrics port).
 """
 
 from __future__ import annotations
@@ -179,18 +179,21 @@ def test_in_flight_redis_fixed_window_counts_survive_the_upgrade(redis_server, c
 
 
 def _errors_counted(client, status: int) -> int:
-    text = client.get("/metrics").get_data(as_text=True)
-    m = re.search(rf'^riskcard_errors_total{{status="{status}"}} (\d+)$', text, re.M)
-    return int(m.group(1)) if m else 0
+    from miniapp.scrape import exposition
+
+    text = exposition(client.application.config).decode()  # what the internal metrics port serves
+    m = re.search(rf'^riskcard_errors_total{{status="{status}"}} ([0-9.]+)$', text, re.M)
+    return int(float(m.group(1))) if m else 0
 
 
 def test_chat_429_has_retry_after_and_is_counted(client, monkeypatch):
     monkeypatch.setattr(bot.chat, "REQUESTS_PER_MINUTE_PER_IP", 3)
     say = {"session": "s3ss10n-abcdefghijklmnop", "text": "帮助"}
+    before = _errors_counted(client, 429)  # the counters are the process's (as in one gunicorn worker)
     statuses = [client.post("/chat/api", json=say) for _ in range(5)]
     assert [r.status_code for r in statuses] == [200, 200, 200, 429, 429]
     for resp in statuses[3:]:
         assert resp.is_json and resp.json["error"]["status"] == 429
         assert 1 <= int(resp.headers["Retry-After"]) <= 60  # the chat limit is per minute
     assert "Retry-After" not in statuses[0].headers
-    assert _errors_counted(client, 429) == 2
+    assert _errors_counted(client, 429) - before == 2

@@ -2,7 +2,7 @@
 
 - TRACE answered 415 (the CSRF hook ran before routing): it must be 405.
 - A JSON content type skipped the CSRF check on form routes.
-- /metrics was public on the app port.
+- /metrics was public on the app port (now: on the internal metrics port only).
 - The key directory was 0755 and state.db 0644.
 """
 
@@ -29,16 +29,14 @@ def test_json_body_to_a_form_route_does_not_skip_csrf(app, client):
     assert client.post("/chat/api", json={"session": "s" * 20, "text": "帮助"}).status_code == 200
 
 
-def test_metrics_are_not_public(app_config):
-    app = create_app({**app_config, "METRICS_TOKEN": "scrape-" + "t" * 24})
-    client = app.test_client()
-    assert client.get("/metrics").status_code == 200  # the host's own scraper, on loopback
+def test_metrics_are_not_public(client):
+    """The public app has no /metrics at all (not from loopback, not with any token): the metrics are on
+    the internal listener only (127.0.0.1:RISKCARD_METRICS_PORT, tests/miniapp/test_metrics.py)."""
     outside = {"REMOTE_ADDR": "203.0.113.5"}
+    assert client.get("/metrics").status_code == 404
     assert client.get("/metrics", environ_base=outside).status_code == 404
-    assert client.get("/metrics", environ_base=outside,
-                      headers={"Authorization": "Bearer wrong"}).status_code == 404
-    ok = client.get("/metrics", environ_base=outside, headers={"Authorization": "Bearer scrape-" + "t" * 24})
-    assert ok.status_code == 200 and "riskcard_errors_total" in ok.get_data(as_text=True)
+    assert client.get("/metrics", environ_base=outside, headers={"Authorization": "Bearer x" * 8}).status_code == 404
+    assert "riskcard_" not in client.get("/metrics").get_data(as_text=True)
 
 
 def test_state_file_and_key_directory_are_private(app_config, tmp_path):

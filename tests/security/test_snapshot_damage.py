@@ -5,8 +5,8 @@ requests that touched those pages answered 500 "database disk image is malformed
 the log) while ``/healthz`` said 200. Now the damage is detected (a query's ``sqlite3.DatabaseError``
 confirmed by re-hashing the file, or the served file's size/mtime changed at the periodic look), the
 process falls back to the newest other published snapshot whose bytes match its recorded sha256,
-``/healthz`` turns red (503, ``snapshot_damaged: true``), ``riskcard_snapshot_damaged_total`` counts
-it in ``/metrics`` and one warning is logged; without any sound snapshot the answer is a clear 503.
+``/readyz`` turns red (503, ``snapshot_damaged: true``), ``riskcard_snapshot_damaged_total`` counts
+it on the internal metrics port (``miniapp.scrape``) and one warning is logged; without any sound snapshot the answer is a clear 503.
 
 The gunicorn test prints its figures with ``-s`` (requests sent, statuses) for docs/reliability.md.
 """
@@ -28,8 +28,9 @@ import pytest
 
 import miniapp.snapshot.read as read_module
 from miniapp.app import create_app
+from miniapp.scrape import exposition
 from miniapp.snapshot import CurrentSnapshot, SnapshotStore, read_current
-from tests.miniapp.servers import Gunicorn, http_get
+from tests.miniapp.servers import Gunicorn, free_port, http_get, scrape_metrics
 from tests.miniapp.snapshot_fixture import publish_fixture
 
 OLD, NEW = "2020-02-10", "2020-02-11"
@@ -38,7 +39,15 @@ OLD, NEW = "2020-02-10", "2020-02-11"
 EXTRA = 500
 DAMAGE_BYTES = 256 * 1024
 CITY_CODES = (420100, 110100, 310100, 440300)
-METRIC = re.compile(r"^riskcard_snapshot_damaged_total (\d+)$", re.M)
+METRIC = re.compile(r"^riskcard_snapshot_damaged_total ([0-9.]+)$", re.M)
+
+
+def _value(text: str, sample: str) -> float:
+    """A sample's value in Prometheus text (0 when absent)."""
+    for line in text.splitlines():
+        if line.startswith(sample + " "):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
 
 
 def two_snapshots(root: Path) -> tuple[Path, Path, Path]:
@@ -151,7 +160,8 @@ def test_through_the_app_no_500_answers_from_the_fallback_health_red_counted(tmp
     snaps, served, old = two_snapshots(tmp_path)
     client = _app(tmp_path, snaps, app_config).test_client()
     assert client.get("/api/v1/meta").get_json()["as_of"] == NEW
-    assert client.get("/healthz").get_json() == {"snapshot": True, "state": True}
+    assert client.get("/readyz").get_json() == {"snapshot": True, "state": True, "ready": True}
+    errors_500 = _value(exposition(client.application.config).decode(), 'riskcard_errors_total{status="500"}')
     damage_in_place(served)
     caplog.set_level(logging.INFO)
     statuses, seen = Counter(), []
@@ -168,13 +178,13 @@ def test_through_the_app_no_500_answers_from_the_fallback_health_red_counted(tmp
     csv = client.get("/api/v1/grades.csv")
     assert csv.status_code == 200 and OLD in csv.headers["Content-Disposition"]
     assert csv.get_data(as_text=True).count("\n") == 1 + 9 + EXTRA  # header + every community
-    health = client.get("/healthz")
+    health = client.get("/readyz")
     body = health.get_json()
     assert health.status_code == 503 and body["snapshot"] is False and body["snapshot_damaged"] is True
-    assert body["serving"] == old.name
-    metrics = client.get("/metrics").get_data(as_text=True)
-    assert int(METRIC.search(metrics).group(1)) >= 1
-    assert "riskcard_errors_total{status=\"500\"}" not in metrics
+    assert body["serving"] == old.name and "damaged" in body["reason"]
+    metrics = exposition(client.application.config).decode()  # what the internal metrics port serves
+    assert int(float(METRIC.search(metrics).group(1))) >= 1
+    assert _value(metrics, 'riskcard_errors_total{status="500"}') == errors_500  # no 500 answered
     assert not any(r.exc_info for r in caplog.records)
     assert sum("damaged" in r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING) == 1
 
@@ -193,7 +203,7 @@ def test_without_any_good_snapshot_the_answer_is_a_clear_503(tmp_path, app_confi
     assert api["message_zh"] and api["message"] and api["status"] == 503
     page = client.get("/community/1404?lang=zh").get_data(as_text=True)
     assert "服务暂时不可用" in page and "Traceback" not in page
-    health = client.get("/healthz")
+    health = client.get("/readyz")
     assert health.status_code == 503 and health.get_json()["snapshot_damaged"] is True
     assert health.get_json()["serving"] is None
 
@@ -227,7 +237,8 @@ def test_attack_on_the_served_file_under_gunicorn(tmp_path, capsys):
     pristine_copy = tmp_path / "pristine-new.db"
     shutil.copyfile(served, pristine_copy)
     pristine = {NEW: SnapshotStore(pristine_copy), OLD: SnapshotStore(old)}
-    with Gunicorn(tmp_path, snaps, workers=2, threads=4) as server:
+    metrics_port = free_port()
+    with Gunicorn(tmp_path, snaps, workers=2, threads=4, env={"RISKCARD_METRICS_PORT": str(metrics_port)}) as server:
         for _ in range(8):  # both workers open the served snapshot
             assert json.loads(http_get(server.port, "/api/v1/meta")[1])["as_of"] == NEW
             assert http_get(server.port, "/api/v1/communities/1400")[0] == 200
@@ -262,13 +273,14 @@ def test_attack_on_the_served_file_under_gunicorn(tmp_path, capsys):
             if status == 200 and (path.startswith("/api/v1/communities/") or path == "/api/v1/meta"):
                 after_as_of[json.loads(body)["as_of"]] += 1
 
-        healths = [http_get(server.port, "/healthz") for _ in range(6)]
-        metrics = [http_get(server.port, "/metrics")[1].decode() for _ in range(6)]
+        healths = [http_get(server.port, "/readyz") for _ in range(6)]
+        metrics = [scrape_metrics(metrics_port)[1].decode() for _ in range(6)]
+        assert http_get(server.port, "/metrics")[0] == 404  # never on the public port
         log = server.log.read_text(errors="replace")
         print(json.dumps({"requests_during": 100, "statuses_during": during, "community_as_of_during": dict(as_of),
                           "requests_after": 40, "statuses_after": dict(after), "as_of_after": dict(after_as_of),
                           "healthz": [h[0] for h in healths],
-                          "damaged_total": [int(m.group(1)) if (m := METRIC.search(t)) else None for t in metrics],
+                          "damaged_total": [int(float(m.group(1))) if (m := METRIC.search(t)) else None for t in metrics],
                           "warnings": log.count("is damaged")}))
         assert statuses.get(500, 0) == 0 and set(statuses) == {200}, during
         assert set(after) == {200}, dict(after)
@@ -280,7 +292,7 @@ def test_attack_on_the_served_file_under_gunicorn(tmp_path, capsys):
             assert health["serving"] == old.name
         for text in metrics:
             found = METRIC.search(text)
-            assert found and int(found.group(1)) >= 1, text
+            assert found and int(float(found.group(1))) >= 1, text
             assert 'status="500"' not in text
         assert "Traceback" not in log
         assert 1 <= log.count("is damaged") <= 2, log[-3000:]  # one warning per worker
