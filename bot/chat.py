@@ -25,6 +25,7 @@ from flask import Blueprint, abort, current_app, g, jsonify, request, session
 from werkzeug.exceptions import HTTPException
 
 from bot.conversation import conversation_for, services
+from miniapp.metrics import RATE_LIMITED
 from forecast.phones import uid_to_pseudonym
 
 log = logging.getLogger(__name__)
@@ -175,6 +176,7 @@ def chat_api():
         if not conv.state.hit(bucket, REQUESTS_PER_MINUTE_PER_IP, 60):
             # the app's error handler answers: counted at /metrics, Retry-After = when the window has room
             g.retry_after_s = conv.state.retry_after_s(bucket, REQUESTS_PER_MINUTE_PER_IP, 60)
+            RATE_LIMITED.labels("chat_ip").inc()
             abort(429)
         uid, masked = _verified()
         # A verified person is one subject across SMS and chat (consent, memory, limits).

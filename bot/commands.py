@@ -71,6 +71,9 @@ _RISK_PREFIXES: tuple[tuple[str, str], ...] = (
     ("RISK", "en"), ("FENGXIAN", "zh"),
 )
 _RISK_PINYIN = ("fengxian",)
+# Market crowding: 市场 <名称>, 菜场 <名称>, 人流 <名称>, MARKET <name> (alone: the list of markets).
+_MARKET_PREFIXES: tuple[tuple[str, str], ...] = (("市场", "zh"), ("菜场", "zh"), ("人流", "zh"), ("MARKET", "en"),
+                                                  ("MARKETS", "en"), ("SHICHANG", "zh"))
 _FUZZY_EN = ("TRIP", "CXMYD", "ITINERARY", "MENU", "AGREE", "DISAGREE", "RISK")
 
 # Short yeses that mean consent only as the answer to a pending consent question (bot/conversation.py):
@@ -101,7 +104,8 @@ _CHOICE = re.compile(r"^(?:第|NO\.?|#)?\s*([1-9])\s*(?:个|号|项)?$")
 class Intent:
     """What a message asks for.
 
-    ``kind`` is one of ``itinerary``, ``risk`` (``arg`` = the community asked for), ``choice``
+    ``kind`` is one of ``itinerary``, ``risk`` (``arg`` = the community asked for), ``market`` (``arg`` = the
+    market asked for, may be empty), ``choice``
     (``arg`` = "1".."9"), ``help``, ``consent_yes``, ``consent_no``, ``opt_out``, ``opt_in``,
     ``carrier_help`` (Twilio answers HELP/INFO itself on SMS), ``empty`` or ``unknown`` (``arg`` =
     the folded text). ``lang`` is ``zh`` or ``en``: the language to answer in.
@@ -258,6 +262,50 @@ def _risk_query(folded: str) -> tuple[str, str] | None:
     return None
 
 
+def _market_query(folded: str) -> tuple[str, str] | None:
+    """``(name, lang)`` if ``folded`` asks how crowded a market is (name may be empty), else None."""
+    compact = folded.replace(" ", "")
+    for prefix, lang in _MARKET_PREFIXES:
+        if compact == prefix:
+            return "", lang
+        head, _, rest = folded.partition(" ")
+        if not has_cjk(prefix) and head == prefix and rest.strip():
+            return rest.strip(), lang
+        if has_cjk(prefix) and folded.startswith(prefix) and folded[len(prefix):].strip(_EDGE_PUNCT):
+            return folded[len(prefix):].strip(_EDGE_PUNCT), lang
+    return None
+
+
+# Places near a community: 附近 <小区> / NEAR <community> (case places), 门诊 <小区> / CLINIC <community> (open clinics).
+_NEAR_PREFIXES: tuple[tuple[str, str, str], ...] = (
+    ("附近病例", "near", "zh"), ("附近", "near", "zh"), ("FUJIN", "near", "zh"), ("NEAR", "near", "en"),
+    ("发热门诊", "clinic", "zh"), ("门诊", "clinic", "zh"), ("MENZHEN", "clinic", "zh"), ("CLINICS", "clinic", "en"),
+    ("CLINIC", "clinic", "en"),
+)
+
+
+def near_query(folded: str) -> tuple[str, str, str] | None:
+    """``(kind, community, lang)`` for 附近 / NEAR / 门诊 / CLINIC questions (community may be empty), else None.
+
+    Examples
+    --------
+    >>> near_query("附近 百步亭"), near_query("NEAR BBT"), near_query("CLINIC")
+    (('near', '百步亭', 'zh'), ('near', 'bbt', 'en'), ('clinic', '', 'en'))
+    >>> near_query("NEARBY") is None
+    True
+    """
+    compact = folded.replace(" ", "")
+    for prefix, kind, lang in _NEAR_PREFIXES:
+        if compact == prefix:
+            return kind, "", lang
+        head, _, rest = folded.partition(" ")
+        if not has_cjk(prefix) and head == prefix and rest.strip():
+            return kind, rest.strip().lower(), lang
+        if has_cjk(prefix) and folded.startswith(prefix) and folded[len(prefix):].strip(_EDGE_PUNCT):
+            return kind, folded[len(prefix):].strip(_EDGE_PUNCT).lower(), lang
+    return None
+
+
 def parse(text: str, channel: str = "sms") -> Intent:
     """Parse one message into an :class:`Intent`.
 
@@ -282,6 +330,8 @@ def parse(text: str, channel: str = "sms") -> Intent:
     Intent(kind='risk', arg='新华小区', lang='zh')
     >>> parse("rsik xhxq")
     Intent(kind='risk', arg='xhxq', lang='en')
+    >>> parse("市场 南门"), parse("market").kind
+    (Intent(kind='market', arg='南门', lang='zh'), 'market')
     >>> parse("２")
     Intent(kind='choice', arg='2', lang='zh')
     >>> parse("STOP").kind, parse("退订").kind, parse("yes").kind, parse("yes", "chat").kind
@@ -327,6 +377,12 @@ def parse(text: str, channel: str = "sms") -> Intent:
     found = _keyword(compact)
     if found:
         return Intent(found[0], lang=found[1])
+    market = _market_query(folded)
+    if market:
+        return Intent("market", market[0].lower(), market[1])
+    near = near_query(folded)
+    if near:
+        return Intent(near[0], near[1], near[2])
     risk = _risk_query(folded)
     if risk:
         return Intent("risk", risk[0].lower(), risk[1])

@@ -14,14 +14,17 @@ every answer is audited.
 from __future__ import annotations
 
 import unicodedata
+from datetime import datetime, timezone
 import logging
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from bot import replies as R
+from bot import nearby, replies as R
 from bot.commands import Intent, has_cjk, is_soft_yes, parse
 from miniapp.cards import card_for
+from miniapp.crowd import find_markets, market_view
 from miniapp.proofs import ProofError
+from miniapp.snapshot.places import nearest_case_places, nearest_clinics
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +103,7 @@ class Conversation:
     sms_number: str | None = None
     messages_per_hour: int = MESSAGES_PER_HOUR
     itineraries_per_hour: int = ITINERARIES_PER_HOUR
+    crowd: Callable[[], Any] | None = None  # the crowd store reader (miniapp.crowd.CrowdReader); None: no markets
     _handlers: dict = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -108,6 +112,7 @@ class Conversation:
             "consent_yes": self._consent_yes,
             "consent_no": self._consent_no,
             "risk": self._risk,
+            "market": self._market,
             "choice": self._choice,
             "help": lambda ctx, it: R.help_text(it.lang, ctx.channel, self.sms_number),
             "opt_out": self._opt_out,
@@ -115,6 +120,8 @@ class Conversation:
             "carrier_help": lambda ctx, it: "",
             "empty": lambda ctx, it: R.help_text(it.lang, ctx.channel, self.sms_number),
             "unknown": self._unknown,
+            "near": self._near,
+            "clinic": self._near,
         }
 
     # ---- entry point ---------------------------------------------------------------------------
@@ -315,6 +322,29 @@ class Conversation:
             return R.message("no_data", intent.lang)
         return self._community(ctx, intent.lang, int(choices[n - 1]), store)
 
+    # ---- places near a community (附近 / NEAR, 门诊 / CLINIC; bot/nearby.py) ----------------------------
+    def _near(self, ctx: "_Ctx", intent: Intent) -> str:
+        if not intent.arg:
+            return nearby.ask_text(intent.lang)
+        store = self._snapshot()
+        if store is None:
+            return R.message("no_data", intent.lang)
+        matches = self._search(intent.arg, store)
+        if not matches:
+            return R.fit(R.message("not_found", intent.lang, q=intent.arg[:20]), ctx.channel)
+        c = store.community(int(matches[0]["community_id"]))  # the best match, named in the answer
+        if c is None or c.get("lon") is None:
+            return R.message("no_data", intent.lang)
+        page = "/places" if intent.kind == "near" else "/clinics"
+        link = _default_link(self.public_url, f"{page}?community={c['community_id']}")
+        if intent.kind == "near":
+            return nearby.near_text(c["name"], nearest_case_places(store, c["lon"], c["lat"]), intent.lang,
+                                    ctx.channel, link)
+        tz = str(store.meta().get("tz") or "Asia/Shanghai")
+        now = self.clock() if callable(getattr(self, "clock", None)) else datetime.now(timezone.utc)  # tests set clock
+        return nearby.clinic_text(c["name"], nearest_clinics(store, c["lon"], c["lat"], now, tz), intent.lang,
+                                  ctx.channel, link)
+
     # ---- subscriptions -------------------------------------------------------------------------
     def _opt_out(self, ctx: "_Ctx", intent: Intent) -> str:
         if ctx.channel != "sms":
@@ -331,6 +361,21 @@ class Conversation:
         self.state.set_opt_out(ctx.subject, False, channel="sms")
         self.state.audit("opt_in", subject=ctx.subject, channel="sms")
         return "" if intent.lang == "en" else R.message("opt_in", intent.lang)
+
+    # ---- market crowding (docs/crowding.md) ------------------------------------------------------
+    def _market(self, ctx: "_Ctx", intent: Intent) -> str:
+        store = self.crowd() if self.crowd is not None else None
+        if store is None:
+            return R.market_message("market_no_data", intent.lang)
+        if not intent.arg:
+            meta = store.meta()
+            views = [market_view(m, meta) for m in store.markets()]
+            return R.market_list_text(views, intent.lang, ctx.channel, _default_link(self.public_url, "/markets"))
+        found = find_markets(store, intent.arg, limit=1)
+        if not found:
+            return R.market_message("market_not_found", intent.lang, q=intent.arg[:20])
+        m = found[0]
+        return R.market_text(m, intent.lang, ctx.channel, _default_link(self.public_url, f"/market/{m['market_id']}"))
 
     # ---- anything else -------------------------------------------------------------------------
     def _unknown(self, ctx: "_Ctx", intent: Intent) -> str:
@@ -393,6 +438,7 @@ def conversation_for(app: Any) -> Conversation:
             card_link=_optional(svc, "card_link"),
             community_link=_optional(svc, "community_link"),
             sms_number=str(app.config.get("SMS_NUMBER") or "").strip() or None,
+            crowd=app.extensions.get("riskcard.crowd"),
         )
         app.extensions["riskcard.bot"] = conv
     return conv

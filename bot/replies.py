@@ -689,3 +689,73 @@ def choices_text(matches: list[dict], lang: str, channel: str, max_choices: int 
         if channel != "sms" or sms_segments(text) <= MAX_SMS_SEGMENTS:
             return text, shown
     return fit_sms(text), shown  # even one name is too long: listed cut short
+
+
+# ---- market crowding (docs/crowding.md) ------------------------------------------------------------
+MARKET_MESSAGES = {
+    "market_no_data": {"zh": "暂无市场人流数据,请稍后再试。", "en": "No market crowd data yet. Please try again later."},
+    "market_not_found": {"zh": "未找到市场“{q}”。发 市场 查看全部市场。", "en": 'No market matches "{q}". Text MARKET for the list.'},
+}
+
+
+def market_message(name: str, lang: str, **fields: Any) -> str:
+    """A fixed market text in ``lang``.
+
+    Examples
+    --------
+    >>> market_message("market_not_found", "en", q="x")
+    'No market matches "x". Text MARKET for the list.'
+    """
+    return MARKET_MESSAGES[name]["en" if lang == "en" else "zh"].format(**fields)
+
+
+def market_text(market: dict, lang: str, channel: str, link: str) -> str:
+    """How crowded one market is now (a :func:`miniapp.crowd.market_view` row), with its page's link.
+
+    "Not enough history" and "data too old" are said as such: never a colour when it could not tell.
+
+    Examples
+    --------
+    >>> m = {"name": "南门菜场", "level": "red", "level_zh": "红色 · 比平常挤", "level_en": "Red · busier than usual",
+    ...      "people_zh": "约 300 人", "people_en": "about 300 people", "as_of": "2020-03-04T00:30:00+00:00"}
+    >>> market_text(m, "zh", "sms", "https://r.cn/market/1")
+    '南门菜场:红色 · 比平常挤,现在约 300 人(00:30 UTC)。详情 https://r.cn/market/1'
+    >>> market_text({**m, "level": "stale", "level_en": "Data too old to tell"}, "en", "sms", "https://r.cn/market/1")
+    '南门菜场: Data too old to tell. Details https://r.cn/market/1'
+    """
+    lang = "en" if lang == "en" else "zh"
+    name = str(market.get("name_en") or market.get("name") or "") if lang == "en" else str(market.get("name") or "")
+    level = market.get(f"level_{lang}") or ""
+    at = str(market.get("as_of") or "")[11:16]
+    if market.get("level") in ("green", "orange", "red"):
+        if lang == "en":
+            text = f"{name}: {level}, {market.get('people_en')} now ({at} UTC)."
+        else:
+            text = f"{name}:{level},现在{market.get('people_zh')}({at} UTC)。"
+    else:
+        text = f"{name}: {level}." if lang == "en" else f"{name}:{level}。"
+    text += f" Details {link}" if lang == "en" else f"详情 {link}"
+    return fit(text, channel, link)
+
+
+def market_list_text(markets: list[dict], lang: str, channel: str, link: str) -> str:
+    """Every market's level in a line (as many as fit), with the list page's link.
+
+    Examples
+    --------
+    >>> ms = [{"name": "南门菜场", "level": "green"}, {"name": "江滨市场", "level": "stale"}]
+    >>> market_list_text(ms, "zh", "sms", "https://r.cn/markets")
+    '市场人流:南门菜场 绿,江滨市场 无法判断。详情 https://r.cn/markets'
+    """
+    lang = "en" if lang == "en" else "zh"
+    short = {"zh": {"green": "绿", "orange": "橙", "red": "红"}, "en": {"green": "green", "orange": "orange", "red": "red"}}
+    unknown = "无法判断" if lang == "zh" else "cannot tell"
+    items = [f"{m.get('name_en') or m.get('name') if lang == 'en' else m.get('name')} "
+             f"{short[lang].get(str(m.get('level')), unknown)}" for m in markets]
+    head = "市场人流:" if lang == "zh" else "Markets: "
+    tail = f"详情 {link}" if lang == "zh" else f" Details {link}"
+    for n in range(len(items), 0, -1):
+        text = head + ("," if lang == "zh" else ", ").join(items[:n]) + ("。" if lang == "zh" else ".") + tail
+        if channel != "sms" or sms_segments(text) <= MAX_SMS_SEGMENTS:
+            return text
+    return fit(head + tail, channel, link)

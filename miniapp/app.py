@@ -10,7 +10,7 @@ from pathlib import Path
 from flask import Flask, g, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from miniapp import config as settings, errors, i18n, security, services
+from miniapp import config as settings, errors, i18n, metrics, security, services
 from miniapp.response_cache import ResponseCache
 
 log = logging.getLogger(__name__)
@@ -24,6 +24,9 @@ BLUEPRINTS = [
     "bot.sms",
     "bot.chat",
     "miniapp.views.phone",
+    "miniapp.views.markets",
+    "miniapp.views.open_data",
+    "miniapp.views.places",
 ]
 
 
@@ -72,12 +75,22 @@ def create_app(config: Mapping[str, object] | None = None) -> Flask:
             continue
         app.register_blueprint(importlib.import_module(module_name).bp)
 
+    app.wsgi_app = metrics.CountRequests(app.wsgi_app)  # type: ignore[method-assign]  # the cache counts its hits
     app.wsgi_app = ResponseCache(app.wsgi_app, _snapshot_key(app), i18n.pick_language)  # type: ignore[method-assign]
 
     @app.get("/healthz")
     def healthz():
-        ok = app.extensions["riskcard"].health()
-        return ok, (200 if ok["snapshot"] else 503)
+        """Alive: the process answers. No dependency is looked at (that is /readyz)."""
+        return {"alive": True}, 200
+
+    @app.get("/readyz")
+    def readyz():
+        """Ready: the served snapshot is sound and the state store answers; else 503 and why."""
+        health = app.extensions["riskcard"].health()
+        reasons = ([] if health["snapshot"] else ["snapshot: " + _snapshot_problem(app, health)]) + \
+            ([] if health["state"] else ["state store unreachable"])
+        body = {**health, "ready": not reasons, **({"reason": "; ".join(reasons)} if reasons else {})}
+        return body, (200 if not reasons else 503), ({} if not reasons else {"Retry-After": "5"})
 
     @app.before_request
     def _count_request() -> None:
@@ -86,15 +99,31 @@ def create_app(config: Mapping[str, object] | None = None) -> Flask:
     return app
 
 
+def _snapshot_problem(app: Flask, health: dict) -> str:
+    if health.get("snapshot_damaged"):
+        return f"{health.get('damaged_snapshot')} is damaged"
+    try:
+        return str(app.extensions["riskcard"].snapshot_status()["error"] or "not readable")
+    except Exception as exc:  # noqa: BLE001 - the reason is best effort; the status is what counts
+        return f"not readable ({type(exc).__name__})"
+
+
 def _snapshot_key(app: Flask):
     services = app.extensions["riskcard"]
+    last: list = [(None, None)]  # (store, its sha256): meta() copies the whole meta, once per store is enough
 
     def key() -> str | None:
         try:
             store = services.store()
         except Exception:  # noqa: BLE001 - no cache rather than an error; the app reports the problem
             return None
-        return None if store is None else store.meta()["sha256"]
+        if store is None:
+            return None
+        seen, sha = last[0]
+        if seen is not store:
+            sha = store.meta()["sha256"]
+            last[0] = (store, sha)
+        return sha
 
     return key
 

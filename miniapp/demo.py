@@ -20,7 +20,10 @@ import pandas as pd
 from forecast.epidemic import backtest
 from forecast.phones import pseudonymise_series
 from forecast.synth import NationConfig, generate_nation, write_nation
+from forecast.feeds import find_feed, read_feed
+from forecast.synth.venues import synth_case_places, synth_clinics
 from miniapp.cards import card_for
+from miniapp.crowd.demo import crowd_paths, prepare_demo_crowd
 from miniapp.pipeline import BuildParams, run_daily_builds
 from miniapp.proofs import generate_key, load_signing_keys
 from miniapp.snapshot import atomic_write_text, open_current, read_current
@@ -108,6 +111,10 @@ def demo_settings(demo_dir: Path, port: int = 8000) -> dict[str, str]:
         # the number is Twilio's test number, which no real phone has.
         RISKCARD_TWILIO_ACCOUNT_SID="AC" + "de" * 16,
         RISKCARD_SMS_NUMBER="+15005550006",
+        # Market crowding (docs/crowding.md): the demo's markets, their synthetic pings and the crowd store.
+        RISKCARD_CROWD_DIR=str(crowd_paths(demo_dir)["dir"]),
+        RISKCARD_CROWD_MARKETS=str(crowd_paths(demo_dir)["markets"]),
+        RISKCARD_CROWD_PINGS=str(crowd_paths(demo_dir)["pings"]),
     )
     return env
 
@@ -139,6 +146,8 @@ def prepare_demo(demo_dir: Path, size: DemoSize = DemoSize(), *, port: int = 800
             seed_infections=size.seed_infections,
         )
         write_nation(generate_nation(cfg, key), feeds)
+    if not (feeds / "case_places.csv").exists():
+        write_place_feeds(feeds, key)
     build_dir = demo_dir / "build"
     if read_current(build_dir / "snapshots") is None:
         figures = build_dir / "figures.json"
@@ -150,6 +159,8 @@ def prepare_demo(demo_dir: Path, size: DemoSize = DemoSize(), *, port: int = 800
         first = (date.fromisoformat(DEMO_AS_OF) - timedelta(days=size.history_days)).isoformat()
         log(f"building the snapshot: each day {first} .. {DEMO_AS_OF} from the data known that day ...")
         run_daily_builds(feeds, first, DEMO_AS_OF, build_dir, pseudonym_key=key, log=log)
+    prepare_demo_crowd(demo_dir, feeds, key, residents_per_subscriber=size.residents_per_subscriber,
+                       n_subscribers=size.subscribers, log=log)
     return {
         "env": env,
         "url": env["RISKCARD_PUBLIC_URL"],
@@ -157,6 +168,16 @@ def prepare_demo(demo_dir: Path, size: DemoSize = DemoSize(), *, port: int = 800
         "people": pick_people(feeds, Path(env["RISKCARD_SNAPSHOT_DIR"]), key),
         "communities": pick_communities(Path(env["RISKCARD_SNAPSHOT_DIR"])),
     }
+
+
+def write_place_feeds(feeds: Path, key: bytes) -> None:
+    """The demo's case-places and clinics feeds (``forecast.synth.venues``), from its communities and cases."""
+    cities, _, _ = read_feed(find_feed(feeds, "cities"), "cities")
+    communities, _, _ = read_feed(find_feed(feeds, "communities"), "communities")
+    cases_path = find_feed(feeds, "cases")
+    cases = read_feed(cases_path, "cases", pseudonym_key=key)[0] if cases_path else communities.iloc[:0]
+    synth_clinics(cities).to_csv(feeds / "clinics.csv", index=False)
+    synth_case_places(communities, cases).to_csv(feeds / "case_places.csv", index=False)
 
 
 def backtest_figures(every_days: int, members: int) -> dict:

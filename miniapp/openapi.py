@@ -101,6 +101,29 @@ _same_trip = {
 }
 
 
+_market = {
+    "type": "object",
+    "required": ["market_id", "name", "level", "as_of"],
+    "properties": {
+        "market_id": {"type": "integer"},
+        "name": {"type": "string"},
+        "name_en": {"type": ["string", "null"]},
+        "city_code": {"type": ["integer", "null"]},
+        "address": {"type": ["string", "null"]},
+        "lon": {"type": ["number", "null"]},
+        "lat": {"type": ["number", "null"]},
+        "level": {"type": "string", "enum": ["green", "orange", "red", "no_history", "stale"]},
+        "level_zh": {"type": "string"},
+        "level_en": {"type": "string"},
+        "ratio": {"type": ["number", "null"]},
+        "people_now": {"type": ["integer", "null"]},
+        "usual_people": {"type": ["integer", "null"]},
+        "weeks": {"type": ["integer", "null"]},
+        "as_of": {"type": "string"},
+        "age_minutes": {"type": "integer"},
+    },
+}
+
 def _ok(schema: dict, description: str = "OK") -> dict:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
@@ -111,6 +134,48 @@ _errors = {
     "429": _ok(_error, "Too many requests"),
     "503": _ok(_error, "No snapshot published yet"),
 }
+
+
+_quantile_row = {"type": "object", "required": ["date", "q50"], "properties": {
+    "date": {"type": "string", "format": "date"}, **{q: {"type": ["number", "null"]}
+                                                    for q in ("q025", "q25", "q50", "q75", "q975")}}}
+_series = {"type": "array", "items": _quantile_row}
+
+
+def _open_data_paths() -> dict:
+    """The per-city open-data routes (30-day forecast, R_t, the epidemic origin's outflow; JSON and CSV)."""
+    code = [{"name": "city_code", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 0}}]
+    csv_ok = {"description": "CSV", "content": {"text/csv": {"schema": {"type": "string"}}}}
+    forecast = {"type": "object", "required": ["city_code", "targets"], "properties": {
+        "city_code": {"type": "integer"}, "as_of": {"type": ["string", "null"]},
+        "targets": {"type": "object", "properties": {"confirmed_daily": _series, "close_contacts_daily": _series}},
+        "not_served": {"type": "object"}}}
+    rt = {"type": "object", "required": ["city_code", "rt"], "properties": {
+        "city_code": {"type": "integer"}, "as_of": {"type": ["string", "null"]}, "rt": _series,
+        "growth_rate_per_day": _series, "doubling_time_days": _series}}
+    day = {"type": "object", "required": ["date"], "properties": {
+        "date": {"type": "string", "format": "date"}, "outflow": {"type": ["integer", "null"]},
+        "round_trips": {"type": ["integer", "null"]}}}
+    outflow = {"type": "object", "required": ["city_code", "days"], "properties": {
+        "city_code": {"type": "integer"}, "origin_city_code": {"type": ["integer", "null"]},
+        "small_count": {"type": ["integer", "null"]}, "days": {"type": "array", "items": day}}}
+    base = "/api/v1/cities/{city_code}"
+    return {
+        f"{base}/forecast.json": {"get": {"summary": "A city's 30-day forecast: daily confirmed and expected close "
+                                                     "contacts, 50 % and 95 % intervals",
+                                          "parameters": code, "responses": {"200": _ok(forecast), **_errors}}},
+        f"{base}/forecast.csv": {"get": {"summary": "The same forecast as CSV (target, date, quantiles)",
+                                         "parameters": code, "responses": {"200": csv_ok, **_errors}}},
+        f"{base}/rt": {"get": {"summary": "A city's R_t per day with intervals, growth rate and doubling time",
+                               "parameters": code, "responses": {"200": _ok(rt), **_errors}}},
+        f"{base}/rt.csv": {"get": {"summary": "The same R_t series as CSV", "parameters": code,
+                                   "responses": {"200": csv_ok, **_errors}}},
+        f"{base}/outflow": {"get": {"summary": "Travellers per day from the epidemic origin city, and residents who "
+                                               "went there and came back (null below the small-count threshold)",
+                                    "parameters": code, "responses": {"200": _ok(outflow), **_errors}}},
+        f"{base}/outflow.csv": {"get": {"summary": "The same outflow as CSV", "parameters": code,
+                                        "responses": {"200": csv_ok, **_errors}}},
+    }
 
 
 def openapi_document() -> dict:
@@ -185,11 +250,110 @@ def openapi_document() -> dict:
                     "responses": {"200": _ok(_same_trip), **_errors},
                 }
             },
+            **_open_data_paths(),  # issue 19: per-city forecast, R_t, outflow (miniapp/views/open_data.py)
+            **places_paths(),
             "/api/v1/grades.csv": {
                 "get": {
                     "summary": "All community grades as CSV",
                     "responses": {"200": {"description": "CSV", "content": {"text/csv": {"schema": {"type": "string"}}}}, **_errors},
                 }
             },
+            "/api/v1/markets": {
+                "get": {
+                    "summary": "Markets with their crowd level now (green, orange, red, or cannot tell)",
+                    "description": "Refreshed every 15 minutes. level no_history or stale means it could not be "
+                                   "told: never a colour then. people_now is null below the small-count threshold.",
+                    "responses": {"200": _ok({"type": "object", "required": ["markets"], "properties": {
+                        "markets": {"type": "array", "items": _market}, "rule_zh": {"type": "string"},
+                        "rule_en": {"type": "string"}, "small_count": {"type": "integer"},
+                        "as_of": {"type": "string"}}}), **_errors},
+                }
+            },
+            "/api/v1/markets/{market_id}": {
+                "get": {
+                    "summary": "One market's crowd level now",
+                    "parameters": [{"name": "market_id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 0}}],
+                    "responses": {"200": _ok(_market), **_errors},
+                }
+            },
         },
     }
+
+
+# ---- places near a community or a position (miniapp/views/places.py, docs/places.md) ----------------
+_origin = {
+    "type": "object",
+    "required": ["lon", "lat"],
+    "properties": {"community_id": {"type": ["integer", "null"]}, "name": {"type": "string"},
+                   "rounded_to_deg": {"type": "number"}, "lon": {"type": "number"}, "lat": {"type": "number"}},
+}
+_place = {
+    "type": "object",
+    "required": ["place_id", "name", "lon", "lat", "distance_m"],
+    "properties": {"place_id": {"type": "string"}, "name": {"type": "string"}, "address": {"type": ["string", "null"]},
+                   "city_code": {"type": "integer"}, "lon": {"type": "number"}, "lat": {"type": "number"},
+                   "first_date": {"type": ["string", "null"]}, "last_date": {"type": ["string", "null"]},
+                   "what": {"type": ["string", "null"]}, "distance_m": {"type": "number", "minimum": 0}},
+}
+_clinic = {
+    "type": "object",
+    "required": ["clinic_id", "name", "lon", "lat", "hours", "state", "distance_m"],
+    "properties": {"clinic_id": {"type": "string"}, "name": {"type": "string"}, "address": {"type": ["string", "null"]},
+                   "city_code": {"type": "integer"}, "lon": {"type": "number"}, "lat": {"type": "number"},
+                   "kind": {"type": "string", "enum": ["fever_clinic", "testing_site"]},
+                   "hours": {"type": "string", "description": "as published; '' = not published"},
+                   "phone": {"type": ["string", "null"]}, "state": {"type": "string", "enum": ["open", "unknown"]},
+                   "distance_m": {"type": "number", "minimum": 0}},
+}
+_near_places = {
+    "type": "object",
+    "required": ["origin", "published", "radius_m", "places"],
+    "properties": {"origin": _origin, "published": {"type": "boolean"}, "radius_m": {"type": "number"},
+                   "places": {"type": "array", "items": _place}},
+}
+_near_clinics = {
+    "type": "object",
+    "required": ["origin", "published", "open", "hours_unknown", "closed_nearby", "now", "tz"],
+    "properties": {"origin": _origin, "published": {"type": "boolean"}, "radius_m": {"type": "number"},
+                   "open": {"type": "array", "items": _clinic}, "hours_unknown": {"type": "array", "items": _clinic},
+                   "closed_nearby": {"type": "integer", "minimum": 0}, "now": {"type": "string"},
+                   "tz": {"type": "string"}},
+}
+_position_body = {
+    "required": True,
+    "content": {"application/json": {"schema": {
+        "type": "object", "required": ["lon", "lat"],
+        "properties": {"lon": {"type": "number", "minimum": -180, "maximum": 180},
+                       "lat": {"type": "number", "minimum": -90, "maximum": 90}}}}},
+    "description": "WGS-84 degrees. Send them rounded (0.01 degree is about 1 km); the server rounds them to "
+                   "0.01 degree, answers, and stores and logs nothing of them. A body, never a URL: URLs end up in "
+                   "proxy logs.",
+}
+
+
+def places_paths() -> dict:
+    """The two place operations: nearest published case places, nearest clinics open now.
+
+    Examples
+    --------
+    >>> sorted(places_paths())
+    ['/api/v1/clinics/near', '/api/v1/places/near']
+    """
+    community = {"name": "community", "in": "query", "required": True,
+                 "schema": {"type": "integer", "minimum": 0}, "description": "measure from this community's centre"}
+    out = {}
+    for path, schema, summary, desc in (
+        ("/api/v1/places/near", _near_places, "Nearest case places the health authority published",
+         "Nearest first, within radius_m, with distance_m (haversine). published false: the snapshot has no "
+         "case-places feed (not: no place nearby)."),
+        ("/api/v1/clinics/near", _near_clinics, "Nearest fever clinics and testing sites open now",
+         "open: open now in the city's time zone by the published hours (hours stated); hours_unknown: hours not "
+         "published, never called open; closed_nearby: how many of the nearest are outside their hours now."),
+    ):
+        out[path] = {
+            "get": {"summary": summary + " (from a community)", "description": desc, "parameters": [community],
+                    "responses": {"200": _ok(schema), **_errors}},
+            "post": {"summary": summary + " (from a position)", "description": desc, "requestBody": _position_body,
+                     "responses": {"200": _ok(schema), "415": _ok(_error, "Not JSON"), **_errors}},
+        }
+    return out

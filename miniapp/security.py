@@ -15,7 +15,7 @@ from flask.wrappers import Response
 
 CSRF_EXEMPT_BLUEPRINTS = {"sms"}
 # The only endpoints that take JSON bodies (safe by construction, see bot/chat.py); every other POST is a form.
-JSON_ENDPOINTS = {"chat.chat_api"}
+JSON_ENDPOINTS = {"chat.chat_api", "places.places_api", "places.clinics_api"}  # places: a position in the body
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data", "text/plain")
 
 HEADERS = {
@@ -30,6 +30,40 @@ HEADERS = {
     "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
     "Cross-Origin-Opener-Policy": "same-origin",
 }
+
+
+def tile_origin(tile_url: object) -> str | None:
+    """The origin (scheme://host[:port]) of a tile URL template, for the CSP's img-src; None if unset or not http(s).
+
+    Examples
+    --------
+    >>> tile_origin("https://tiles.example.org/{z}/{x}/{y}.png")
+    'https://tiles.example.org'
+    >>> tile_origin("http://127.0.0.1:8123/t/{z}/{x}/{y}.png"), tile_origin(None), tile_origin("javascript:x")
+    ('http://127.0.0.1:8123', None, None)
+    """
+    from urllib.parse import urlsplit
+
+    text = str(tile_url or "").strip()
+    parts = urlsplit(text.replace("{s}", "a").replace("{z}", "0").replace("{x}", "0").replace("{y}", "0"))
+    if parts.scheme not in ("http", "https") or not parts.netloc or any(c in parts.netloc for c in " ;'\""):
+        return None
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def content_security_policy(tile_url: object = None) -> str:
+    """The CSP: :data:`HEADERS`'s, with the configured tile server's origin (only it) added to img-src.
+
+    Examples
+    --------
+    >>> "img-src 'self' data: https://t.example;" in content_security_policy("https://t.example/{z}/{x}/{y}.png")
+    True
+    >>> content_security_policy() == HEADERS["Content-Security-Policy"]
+    True
+    """
+    csp = HEADERS["Content-Security-Policy"]
+    origin = tile_origin(tile_url)
+    return csp.replace("img-src 'self' data:;", f"img-src 'self' data: {origin};") if origin else csp
 
 
 def csrf_token() -> str:
@@ -80,8 +114,10 @@ def init_app(app: Flask) -> None:
     app.jinja_env.globals["csrf_token"] = csrf_token
     app.before_request(_check_csrf)
 
+    headers = {**HEADERS, "Content-Security-Policy": content_security_policy(app.config.get("TILE_URL"))}
+
     @app.after_request
     def _headers(resp: Response) -> Response:
-        for k, v in HEADERS.items():
+        for k, v in headers.items():
             resp.headers.setdefault(k, v)
         return resp

@@ -348,3 +348,31 @@ def horizon_table(summary: dict) -> pd.DataFrame:
     rows.append({"horizon_days": "all", **{k: v for k, v in summary.items()
                                             if k not in ("by_horizon", "by_period")}})
     return pd.DataFrame(rows).set_index("horizon_days")
+
+
+def seed_means(summaries: dict) -> dict:
+    """The headline scores per Monte Carlo seed and their mean over seeds (issue 19's keys).
+
+    Parameters
+    ----------
+    summaries : dict
+        Seed -> :func:`summarise` output of the same backtest run with that seed.
+
+    Returns
+    -------
+    dict
+        ``relative_wis_vs_persistence_seed_mean``, ``coverage_95_seed_mean``,
+        ``coverage_50_randomised_seed_mean`` and ``per_seed`` (seed -> those three scores).
+
+    Examples
+    --------
+    >>> s = {0: {"relative_wis_vs_persistence": 0.6, "coverage_95": 0.9, "coverage_50_randomised": 0.5},
+    ...      1: {"relative_wis_vs_persistence": 0.8, "coverage_95": 0.94, "coverage_50_randomised": 0.4}}
+    >>> round(seed_means(s)["relative_wis_vs_persistence_seed_mean"], 3)
+    0.7
+    """
+    keys = ("relative_wis_vs_persistence", "coverage_95", "coverage_50_randomised")
+    per = {str(sd): {k: s.get(k) for k in keys} for sd, s in summaries.items()}
+    out = {f"{k}_seed_mean": float(np.mean([v[k] for v in per.values() if v[k] is not None])) for k in keys}
+    out["per_seed"] = per
+    return out

@@ -187,3 +187,63 @@ def province_population(provinces: list[str]) -> np.ndarray:
     if unknown:
         raise KeyError(f"unknown regions (no population): {unknown} / 未知地区")
     return np.array([PROVINCE_POPULATION_M[p] * 1e6 for p in provinces])
+
+
+def read_wuhan_outflow_shares(path: str | Path | None = None) -> pd.DataFrame:
+    """Baidu Qianxi: ``date``, ``destination`` (Chinese city name), ``pct_of_origin_outflow`` (% of
+    Wuhan's outflow that day going to the destination; top-100 destinations a day).
+
+    Examples
+    --------
+    >>> df = read_wuhan_outflow_shares()
+    >>> str(df["date"].min().date()), int(df.groupby("date").size().max())
+    ('2020-01-01', 100)
+    """
+    df = pd.read_csv(_file("baidu_wuhan_outflow_city_pct_2020-01-01_2020-03-31.csv", path))
+    return df.assign(date=pd.to_datetime(df["date"]))[["date", "destination", "pct_of_origin_outflow"]]
+
+
+def read_kraemer_scale(path: str | Path | None = None) -> pd.Series:
+    """Baidu's outflow-size index of Wuhan by date (2019 and 2020 days), from Kraemer et al. 2020.
+
+    Examples
+    --------
+    >>> s = read_kraemer_scale()
+    >>> float(s[pd.Timestamp("2020-01-22")])
+    11.84
+    """
+    df = pd.read_csv(_file("kraemer_migration_scale_from_wuhan.csv", path))
+    return df.assign(date=pd.to_datetime(df["date"])).set_index("date")["scale"].sort_index().astype(float)
+
+
+def read_kraemer_province_outflow(path: str | Path | None = None) -> pd.DataFrame:
+    """Wuhan's outflow by destination province and day (Kraemer et al. 2020): ``date, province,
+    percentage`` (% of the day's outflow) and ``scale`` (``percentage`` x the day's index / 100).
+
+    Examples
+    --------
+    >>> df = read_kraemer_province_outflow()
+    >>> df["province"].nunique(), str(df["date"].max().date())
+    (31, '2020-02-05')
+    """
+    df = pd.read_csv(_file("kraemer_human_mobility_from_wuhan.csv", path))
+    return df.assign(date=pd.to_datetime(df["date"]))
+
+
+def city_codes_by_name(path: str | Path | None = None) -> pd.DataFrame:
+    """``city_zh, city_code, province, population`` for the cities of the confirmed file that the
+    li2020 population table covers (population by the shared 6-digit code; first row of a code).
+
+    Examples
+    --------
+    >>> t = city_codes_by_name().set_index("city_zh")
+    >>> int(t.loc["武汉市", "city_code"]), int(t.loc["武汉市", "population"])
+    (420100, 10607700)
+    """
+    cum = read_city_cum(path).drop_duplicates("city_code")[["city_zh", "city_code", "province"]]
+    coords = read_li2020_coordinates(path)
+    pop = read_li2020_population(path).to_numpy(float)
+    by_code = pd.Series(pop, index=coords["Code"].to_numpy())
+    by_code = by_code[~by_code.index.duplicated()]
+    out = cum[cum["city_code"].isin(by_code.index)].drop_duplicates("city_zh")
+    return out.assign(population=by_code.reindex(out["city_code"]).to_numpy()).reset_index(drop=True)

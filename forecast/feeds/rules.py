@@ -16,6 +16,7 @@ import pandas as pd
 from forecast import schema
 from forecast.feeds.parse import Problems, as_text, parse_date, parse_float, parse_int, parse_text, parse_ts
 from forecast.phones import PhoneNumberError, mask_msisdn, normalise_msisdn, pseudonymise_codes
+from forecast.feeds import places as place_rules
 
 TRIP_MODES = ("train", "flight", "bus", "ship")
 CITY_CODE_RANGE = (100000, 999999)
@@ -203,6 +204,10 @@ SPECS: dict[str, FeedSpec] = {
         _spec("cases", schema.RAW_CASES, schema.CASES, _cases, ("confirmed_date", "case_id"), ("case_id",), has_msisdn=True),
         _spec("case_trips", schema.CASE_TRIPS, schema.TRIPS, _case_trips, ("case_id", "date", "mode", "number", "car")),
         _spec("city_cases", schema.CITY_CASES, schema.CITY_SERIES, _city_cases, ("city_code", "date"), ("date", "city_code")),
+        _spec("case_places", place_rules.RAW_CASE_PLACES, place_rules.CASE_PLACES, place_rules.validate_case_places,
+              ("city_code", "place_id"), ("place_id",), place_rules.OPTIONAL_CASE_PLACES),
+        _spec("clinics", place_rules.RAW_CLINICS, place_rules.CLINICS, place_rules.validate_clinics,
+              ("city_code", "clinic_id"), ("clinic_id",), place_rules.OPTIONAL_CLINICS),
     )
 }
 # Reference feeds come first: later feeds are checked against them.

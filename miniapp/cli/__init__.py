@@ -21,6 +21,8 @@ COMMAND_MODULES: list[str] = [
     "forecast_cmd",
     "backtest_cmd",
     "purge_cmd",
+    "crowd_cmd",
+    "snapshot_cmd",
 ]
 
 

@@ -62,12 +62,22 @@ class ForecastResult:
         ``city_code, date, confirmed``: the daily case series the forecast was fitted to.
     warnings : tuple of str
         Why a forecast is missing, for the build report.
+    series : DataFrame or None
+        ``city_code, target, date, q025, q25, q50, q75, q975``: the 30-day forecast of
+        ``confirmed_daily`` and ``close_contacts_daily``, and ``rt``, ``growth_rate_per_day``,
+        ``doubling_time_days`` estimated from the reported series (snapshot table ``forecast_series``).
+    mobility : DataFrame or None
+        ``city_code, date, origin_city_code, outflow, round_trips``: travellers from the epidemic origin
+        city and residents who went there and came back, per day (snapshot table ``city_mobility``;
+        counts below the small-count threshold are NULL).
     """
 
     forecasts: pd.DataFrame
     city_risk: pd.DataFrame
     city_cases: pd.DataFrame
     warnings: tuple[str, ...] = ()
+    series: pd.DataFrame | None = None
+    mobility: pd.DataFrame | None = None
 
 
 @dataclass(frozen=True)

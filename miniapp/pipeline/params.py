@@ -32,7 +32,7 @@ class BuildParams:
     companion_max_gap_minutes: float = 2880
     companion_max_tail_minutes: float | None = None
     companion_backfill_minutes: float = 720  # where the data begins: the night before the first ping
-    forecast_horizon_days: int = 14
+    forecast_horizon_days: int = 30  # the 30 days the 2020 platform forecast (issue 19)
     n_members: int = 100
     # Named intervention schedules of forecast.epidemic.seir (e.g. "lockdown_2020"); none by default, because a
     # schedule is a fact about the place and period being built, not a model default.

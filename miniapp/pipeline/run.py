@@ -43,7 +43,9 @@ from miniapp.pipeline.context import BuildContext
 from miniapp.pipeline.inputs import input_hashes, list_feed_folder, read_reference_feeds
 from miniapp.pipeline.local import LocalExecutor
 from miniapp.pipeline.params import BuildParams
+from miniapp.pipeline.places import read_place_feeds
 from miniapp.pipeline.steps import DEFAULT_STEPS, star_cities
+from miniapp.scrape import write_build_metrics
 from miniapp.snapshot import SnapshotError, new_build_path, publish, write_snapshot
 
 
@@ -202,6 +204,8 @@ def run_build(
     with prog.step("read feeds"):
         folder = list_feed_folder(feeds_dir)  # the one listing every later reader uses
         feeds, quarantine, report = read_reference_feeds(folder, pseudonym_key, p.tz)
+        place_tables, place_quarantine, place_report = read_place_feeds(feeds_dir, p.tz, feeds.get("cities"))
+        quarantine, report = {**quarantine, **place_quarantine}, report.merge(place_report)
         if any(len(q) for q in quarantine.values()):
             write_quarantine({k: q for k, q in quarantine.items() if len(q)}, qdir)
     with prog.step("stays and city-days (cached per ping part)"):
@@ -240,6 +244,10 @@ def run_build(
         "itineraries": itin, "exposure": ctx.companions.exposure, "nearby_cases": nearby,
         "flows": ctx.flows.rename(columns={"local_date": "date"}), "trips_of_cases": trips,
     }
+    for name, extra in (("forecast_series", fc.series), ("city_mobility", fc.mobility)):  # issue 19 (m007)
+        if extra is not None:
+            tables[name] = extra
+    tables.update(place_tables)  # case_places, clinics (docs/places.md)
     meta = {
         "as_of": as_of, "tz": p.tz, "code_version": code_version(), "params": asdict(p),
         "window_start": (date.fromisoformat(as_of) - timedelta(days=p.window_days)).isoformat(),
@@ -268,6 +276,7 @@ def run_build(
         reports = out_dir / "reports"
         reports.mkdir(parents=True, exist_ok=True)
         (reports / f"build-{as_of}.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False))
+        write_build_metrics(snap_dir, summary)  # step durations for the metrics listener (docs/observability.md)
     log(format_summary(summary))
     return summary
 

@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 
 from forecast.contacts import exposure_tags, find_companions_by_case, find_companions_by_place
-from forecast.epidemic import DEFAULT_CONTACTS_PER_CASE, fit, seir
-from forecast.flows import daily_flows, trips
+from forecast.epidemic import DEFAULT_CONTACTS_PER_CASE, fit, rt_series, seir
+from forecast.flows import daily_flows, inflow_from, round_trips, trips
 from forecast.grades import DEFAULT_MODEL, grade_communities, home_communities, reasons_json, score_quantiles
 from forecast.itinerary import itineraries
 from forecast.trips import normalise_carriages, normalise_trip_numbers
@@ -176,7 +176,8 @@ def step_forecast(ctx: BuildContext) -> ForecastResult:
                           "starred": 0})
     if series is None or not len(series):
         return ForecastResult(forecasts, no_rt, pd.DataFrame(columns=["city_code", "date", "confirmed"]),
-                              ("no city_cases feed: no forecast, R_t or case history",))
+                              ("no city_cases feed: no forecast, R_t or case history",),
+                              mobility=origin_mobility(ctx, None))
     cum = series.assign(date=pd.to_datetime(series["date"]))
     cum = cum[cum["date"] < pd.Timestamp(ctx.as_of)]
     daily, _log = fit.daily_from_cumulative(cum, region_col="city_code")
@@ -195,7 +196,8 @@ def step_forecast(ctx: BuildContext) -> ForecastResult:
                                        contacts_per_case=contacts_per_case(ctx.companions),
                                        interventions=interventions)
     except fit.SeriesError as exc:
-        return ForecastResult(forecasts, no_rt, city_cases, (f"forecast skipped: {exc}",))
+        return ForecastResult(forecasts, no_rt, city_cases, (f"forecast skipped: {exc}",),
+                              series=estimated_series(daily), mobility=origin_mobility(ctx, daily))
     q = table[table["target"] == "confirmed_daily"]
     wide = q.pivot_table(index=["region", "target_date"], columns="quantile", values="value").reset_index()
     fc = pd.DataFrame({"region": "city:" + wide["region"].astype(str), "date": wide["target_date"]})
@@ -205,7 +207,105 @@ def step_forecast(ctx: BuildContext) -> ForecastResult:
     pick = lambda level: rt[min(rt.columns, key=lambda c: abs(float(c) - level))]  # noqa: E731
     city_risk = pd.DataFrame({"city_code": rt.index.astype("int64"), "rt": pick(0.5).to_numpy(),
                               "rt_lo": pick(0.05).to_numpy(), "rt_hi": pick(0.95).to_numpy(), "starred": 0})
-    return ForecastResult(fc, city_risk, city_cases)
+    fs = pd.concat([forecast_series_rows(table), estimated_series(daily)], ignore_index=True)
+    return ForecastResult(fc, city_risk, city_cases, series=fs, mobility=origin_mobility(ctx, daily))
+
+
+SERIES_LEVELS = {"q025": 0.025, "q25": 0.25, "q50": 0.5, "q75": 0.75, "q975": 0.975}
+
+
+def forecast_series_rows(table: pd.DataFrame) -> pd.DataFrame:
+    """The snapshot's ``forecast_series`` rows of the forecast's quantile table (confirmed, close contacts).
+
+    Parameters
+    ----------
+    table : DataFrame
+        :func:`forecast.epidemic.fit.quantile_table` output (regions are city codes).
+
+    Returns
+    -------
+    DataFrame
+        ``city_code, target, date, q025, q25, q50, q75, q975``.
+    """
+    t = table[table["target"].isin(["confirmed_daily", "close_contacts_daily"])]
+    wide = t.pivot_table(index=["region", "target", "target_date"], columns="quantile", values="value").reset_index()
+    out = pd.DataFrame({"city_code": wide["region"].astype("int64"), "target": wide["target"],
+                        "date": wide["target_date"]})
+    levels = [c for c in wide.columns[3:]]
+    for col, level in SERIES_LEVELS.items():
+        out[col] = wide[min(levels, key=lambda c: abs(float(c) - level))].to_numpy()
+    return out
+
+
+def estimated_series(daily: pd.DataFrame) -> pd.DataFrame:
+    """R_t with intervals, growth rate per day and doubling time per city and reported day
+    (:mod:`forecast.epidemic.rt_series`; NaN where the window has too few cases).
+
+    Parameters
+    ----------
+    daily : DataFrame
+        Reported daily cases, dates x city codes.
+
+    Returns
+    -------
+    DataFrame
+        ``city_code, target, date, q025 .. q975`` for targets ``rt``, ``growth_rate_per_day`` and
+        ``doubling_time_days`` (its quantiles from the growth rate's, reversed; NaN where r <= 0).
+    """
+    q = rt_series.rt_quantiles(daily, levels=tuple(SERIES_LEVELS.values()))
+    frames = []
+    blocks = {"rt": [q[lv] for lv in SERIES_LEVELS.values()]}
+    blocks["growth_rate_per_day"] = [rt_series.growth_rate(b) for b in blocks["rt"]]
+    blocks["doubling_time_days"] = [rt_series.doubling_time_days(b) for b in blocks["growth_rate_per_day"][::-1]]
+    for target, qs in blocks.items():
+        long = {col: pd.DataFrame(v, index=daily.index, columns=daily.columns).stack(future_stack=True)
+                for col, v in zip(SERIES_LEVELS, qs)}
+        f = pd.DataFrame(long)
+        f = f[f["q50"].notna()].reset_index()
+        f.columns = ["date", "city_code", *SERIES_LEVELS]
+        frames.append(f.assign(target=target, city_code=f["city_code"].astype("int64")))
+    cols = ["city_code", "target", "date", *SERIES_LEVELS]
+    return pd.concat(frames, ignore_index=True)[cols] if frames else pd.DataFrame(columns=cols)
+
+
+def origin_mobility(ctx: BuildContext, daily: pd.DataFrame | None) -> pd.DataFrame:
+    """Per city and day: travellers arriving from the epidemic origin city and residents who went there
+    and came back (:func:`forecast.flows.inflow_from`, :func:`forecast.flows.round_trips`; trips join
+    stays of >= ``min_trip_stay_minutes`` at both ends). The origin is the city with the most reported
+    cases before D (no setting: the build's own data says where the epidemic is). Counts below the
+    small-count threshold are NULL, as every count of people in the snapshot.
+
+    Parameters
+    ----------
+    ctx : BuildContext
+        The build (its flows and stays).
+    daily : DataFrame or None
+        Reported daily cases, dates x city codes (None: no origin, no rows).
+
+    Returns
+    -------
+    DataFrame
+        ``city_code, date, origin_city_code, outflow, round_trips`` (nullable integers).
+    """
+    cols = ["city_code", "date", "origin_city_code", "outflow", "round_trips"]
+    if daily is None or not daily.shape[1] or daily.to_numpy().sum() <= 0 or ctx.flows is None:
+        return pd.DataFrame(columns=cols)
+    origin = int(daily.sum().idxmax())
+    out = inflow_from(ctx.flows, origin).rename(columns={"destination": "city_code", "trips": "outflow"})
+    out = out[["city_code", "local_date", "outflow"]]
+    p = ctx.params
+    if ctx.stays is not None and len(ctx.stays):
+        rt = round_trips(trips(ctx.stays, min_end_stay_minutes=p.min_trip_stay_minutes, tz=p.tz))
+        rt = rt[rt["destination"] == origin]
+        back = rt.groupby(["origin", "local_date"]).size().rename("round_trips").reset_index()
+        out = out.merge(back.rename(columns={"origin": "city_code"}), on=["city_code", "local_date"], how="outer")
+    else:
+        out = out.assign(round_trips=np.nan)
+    out = out.rename(columns={"local_date": "date"}).assign(origin_city_code=origin)
+    for c in ("outflow", "round_trips"):
+        v = pd.to_numeric(out[c])
+        out[c] = v.where(v >= p.small_count).astype("Int64")
+    return out[cols].sort_values(["city_code", "date"]).reset_index(drop=True)
 
 
 def contacts_per_case(companions: CompanionResult | None) -> float:

@@ -222,6 +222,10 @@ class SnapshotStore:
     def _rows(self, sql: str, params: tuple | dict = ()) -> list[dict]:
         return [dict(r) for r in self._conn().execute(sql, params)]
 
+    def rows(self, sql: str, params: tuple | dict = ()) -> list[dict]:
+        """Rows of one read-only query, for readers in other modules (:mod:`miniapp.snapshot.forecast_series`)."""
+        return self._rows(sql, params)
+
     def _stat_signature(self) -> tuple | None:
         try:
             st = os.stat(self.path)

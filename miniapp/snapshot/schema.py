@@ -82,6 +82,20 @@ TABLES: dict[str, dict[str, str]] = {
     },
     "flows": {"date": "TEXT", "origin": "INTEGER", "destination": "INTEGER", "trips": "INTEGER"},
     "trips_of_cases": {"date": "TEXT", "mode": "TEXT", "number": "TEXT", "car": "TEXT", "cases": "INTEGER"},
+    # Per city and day (m007; docs/forecast.md "Served"): target is confirmed_daily, close_contacts_daily
+    # (30-day forecast), rt, growth_rate_per_day, doubling_time_days (estimated from the reported series).
+    "forecast_series": {"city_code": "INTEGER", "target": "TEXT", "date": "TEXT", "q025": "REAL", "q25": "REAL",
+                        "q50": "REAL", "q75": "REAL", "q975": "REAL"},
+    # Travellers from the epidemic origin city arriving per day (outflow) and residents who went there and
+    # came back (round_trips, by day of departure; stays >= 2 h at both ends); NULL below small_count (m007).
+    "city_mobility": {"city_code": "INTEGER", "date": "TEXT", "origin_city_code": "INTEGER", "outflow": "INTEGER",
+                      "round_trips": "INTEGER"},
+    # The authority's published case places and the fever clinics / testing sites (m008; docs/places.md).
+    # Coordinates WGS-84; dates ISO text; hours as in the clinics feed ('' = unknown).
+    "case_places": {"place_id": "TEXT", "name": "TEXT", "address": "TEXT", "city_code": "INTEGER", "lon": "REAL",
+                    "lat": "REAL", "first_date": "TEXT", "last_date": "TEXT", "what": "TEXT"},
+    "clinics": {"clinic_id": "TEXT", "name": "TEXT", "address": "TEXT", "city_code": "INTEGER", "lon": "REAL",
+                "lat": "REAL", "kind": "TEXT", "hours": "TEXT", "phone": "TEXT"},
 }
 
 # Tables that must have rows for a snapshot to be publishable.
@@ -96,6 +110,10 @@ OPTIONAL_COLUMNS: dict[str, set[str]] = {
     "nearby_cases": {"last_date"},
     "trips_of_cases": {"car"},
     "exposure": {"level"},  # missing or empty -> "companion" (the writer fills it)
+    "forecast_series": {"q025", "q25", "q75", "q975"},
+    "city_mobility": {"outflow", "round_trips"},
+    "case_places": {"address", "what"},
+    "clinics": {"address", "hours", "phone"},
 }
 
 EXPOSURE_LEVELS = ("companion", "possible")
@@ -185,6 +203,22 @@ def m006_exposure_level(conn: sqlite3.Connection) -> None:
         conn.execute(f"ALTER TABLE exposure ADD COLUMN level TEXT NOT NULL DEFAULT 'companion' CHECK (level IN ({levels}))")
 
 
+def m007_forecast_series(conn: sqlite3.Connection) -> None:
+    """30-day forecast series, R_t / growth / doubling time per city and day, and the origin's outflow."""
+    for table in ("forecast_series", "city_mobility"):
+        _create(conn, table, TABLES[table])
+    conn.execute("CREATE INDEX IF NOT EXISTS idx_forecast_series_city ON forecast_series(city_code, target, date)")
+    conn.execute("CREATE INDEX IF NOT EXISTS idx_city_mobility_city ON city_mobility(city_code, date)")
+
+
+def m008_places(conn: sqlite3.Connection) -> None:
+    """Published case places and fever clinics / testing sites, with their city indexes (docs/places.md)."""
+    for table in ("case_places", "clinics"):
+        _create(conn, table, TABLES[table])
+    conn.execute("CREATE INDEX IF NOT EXISTS idx_case_places_city ON case_places(city_code)")
+    conn.execute("CREATE INDEX IF NOT EXISTS idx_clinics_city ON clinics(city_code)")
+
+
 # (table, column) pairs added by a migration after the table's own: not created with the table.
 _ADDED_LATER = {("exposure", "level")}
 
@@ -205,6 +239,8 @@ MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
     m004_indexes,
     m005_city_cases,
     m006_exposure_level,
+    m007_forecast_series,
+    m008_places,
 )
 LATEST_VERSION = len(MIGRATIONS)
 
@@ -232,8 +268,8 @@ def migrate(conn: sqlite3.Connection, target: int = LATEST_VERSION, *, indexes: 
     >>> conn = sqlite3.connect(":memory:")
     >>> migrate(conn, 1)
     1
-    >>> migrate(conn)
-    6
+    >>> migrate(conn) == LATEST_VERSION
+    True
     >>> "communities_fts" in {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
     True
     """

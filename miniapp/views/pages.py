@@ -12,6 +12,7 @@ from forecast.contacts import MIN_COUNT
 from forecast.grades import THRESHOLDS
 from forecast.schema import GRADE_NAMES_ZH
 from miniapp import charts
+from miniapp.views import forecast_sections
 from miniapp.i18n import tr
 from miniapp.qr import qr_svg
 from miniapp.sms_out import demo_outbox_path, read_demo_outbox
@@ -123,7 +124,8 @@ def city(city_code: int):
     meta = store.meta()
     return render_template("city.html", c=c, chart=chart, grade_map=grade_map, meta=meta, shown=shown,
                            legend=legend, map_shown=len(shown), map_total=len(communities),
-                           small_count=int(meta.get("small_count") or MIN_COUNT))
+                           small_count=int(meta.get("small_count") or MIN_COUNT),
+                           fs=forecast_sections.city_sections(store, city_code))
 
 
 @bp.get("/same-trip")

@@ -6,6 +6,8 @@ to their "busy" apology (which would hide an exception).
 
 from __future__ import annotations
 
+import time
+
 import secrets
 import json
 import logging
@@ -47,10 +49,15 @@ def hostile_app(tmp_path_factory):
     from miniapp.proofs import generate_key
     from tests.miniapp.snapshot_fixture import TEST_KEY, publish_fixture
 
+    from tests.miniapp.crowd.kit import make_city, refresh
+
     tmp = tmp_path_factory.mktemp("hostile")
     (tmp / "keys").mkdir()
     generate_key(tmp / "keys")
+    _, crowd_paths, _ = make_city(tmp / "crowd-city", now_s=int(time.time()) // 900 * 900, days=36, flat=True)
+    refresh(crowd_paths, now_s=int(time.time()) // 900 * 900)  # the market routes answer from a real crowd store
     app = create_app({
+        "CROWD_DIR": str(crowd_paths["crowd"]),
         "TESTING": True,
         "SECRET_KEY": "hostile-secret-" + "x" * 32,
         "PSEUDONYM_KEY": TEST_KEY.hex(),

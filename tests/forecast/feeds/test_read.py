@@ -22,6 +22,8 @@ from forecast.feeds import (FEED_KINDS, FeedCounts, FeedError, FeedReport, iter_
 from forecast.phones import normalise_msisdn, pseudonymise
 
 KEY = b"test-key-0123456789abcdef"
+from forecast.feeds import places as place_rules  # noqa: E402
+
 MIXED = Path(__file__).resolve().parents[3] / "fixtures" / "feeds" / "mixed"
 CANONICAL = {
     "pings": schema.PINGS,
@@ -31,6 +33,8 @@ CANONICAL = {
     "cases": schema.CASES,
     "case_trips": schema.TRIPS,
     "city_cases": schema.CITY_SERIES,
+    "case_places": place_rules.CASE_PLACES,
+    "clinics": place_rules.CLINICS,
 }
 RAW_NUMBER = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
 
@@ -432,11 +436,12 @@ RAW_COLUMNS = {
     "pings": schema.RAW_PINGS, "cells": schema.CELLS, "communities": schema.COMMUNITIES,
     "cities": schema.CITIES, "cases": schema.RAW_CASES, "case_trips": schema.CASE_TRIPS,
     "city_cases": schema.CITY_CASES,
+    "case_places": place_rules.RAW_CASE_PLACES, "clinics": place_rules.RAW_CLINICS,
 }
 
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-@given(kind=st.sampled_from(FEED_KINDS), rows=st.lists(st.lists(_cell_text, min_size=7, max_size=7), max_size=12))
+@given(kind=st.sampled_from(FEED_KINDS), rows=st.lists(st.lists(_cell_text, min_size=10, max_size=10), max_size=12))
 def test_fuzz_csv_rows_never_crash_and_every_row_is_accounted(tmp_path, kind, rows):
     columns = list(RAW_COLUMNS[kind])
     frame = pd.DataFrame([r[: len(columns)] for r in rows], columns=columns, dtype=object)
@@ -489,7 +494,7 @@ _typed_value = st.one_of(st.none(), st.integers(-(2**63), 2**63 - 1), st.text(ma
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     kind=st.sampled_from(FEED_KINDS),
-    values=st.lists(st.lists(_typed_value, min_size=8, max_size=8), max_size=10),
+    values=st.lists(st.lists(_typed_value, min_size=10, max_size=10), max_size=10),
     as_int=st.booleans(),
 )
 def test_fuzz_any_feed_from_parquet(tmp_path, kind, values, as_int):

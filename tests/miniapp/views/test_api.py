@@ -8,6 +8,8 @@ file runs in well under a minute; ``pytest --hypothesis-show-statistics`` prints
 
 from __future__ import annotations
 
+import time
+
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
@@ -35,11 +37,17 @@ def fuzz_app(tmp_path_factory):
     from miniapp.proofs import generate_key
     from tests.miniapp.snapshot_fixture import TEST_KEY, publish_fixture
 
+    from tests.miniapp.crowd.kit import make_city, refresh
+
     tmp = tmp_path_factory.mktemp("fuzz")
     snapshots = publish_fixture(tmp / "snapshots", extra_communities=40)
     (tmp / "keys").mkdir()
     generate_key(tmp / "keys")
+    now_s = int(time.time()) // 900 * 900
+    _, crowd_paths, _ = make_city(tmp / "crowd-city", now_s=now_s, days=36, flat=True)
+    refresh(crowd_paths, now_s=now_s)  # the market operations answer from a real crowd store
     return create_app({
+        "CROWD_DIR": str(crowd_paths["crowd"]),
         "TESTING": True,
         "SECRET_KEY": "fuzz-secret-" + "x" * 32,
         "PSEUDONYM_KEY": TEST_KEY.hex(),
