@@ -32,7 +32,6 @@ SETTINGS: dict[str, tuple[object, str]] = {
     "OTP_ALLOWED_REGIONS": ("CN", "Comma-separated ISO regions whose mobile numbers may be sent a one-time code."),
     "OTP_HOURLY_BUDGET": (2000, "One-time codes the whole service sends in any hour (SMS pumping guard)."),
     "OTP_DAILY_BUDGET": (20000, "One-time codes the whole service sends in any 24 hours."),
-    "METRICS_TOKEN": (None, "Unused: the public app has no /metrics any more (see METRICS_PORT); to be removed."),
     "METRICS_PORT": (0, "Loopback port of the internal metrics listener gunicorn's master starts (0: none)."),
     "DEMO": (0, "1 enables demo-only pages: /outbox shows the demo outbox file, one-time codes included."),
     "DEMO_OUTBOX": (None, "Demo only (DEMO=1, SMS_BACKEND=outbox): file of the messages as sent, shown at /outbox."),
@@ -50,7 +49,7 @@ SETTINGS: dict[str, tuple[object, str]] = {
 
 # Secrets may instead be given as a file: RISKCARD_<NAME>_FILE names a file holding the value (systemd
 # credentials, Docker/Kubernetes secrets); the variable itself wins when both are set.
-SECRET_FILE_SETTINGS = ("PSEUDONYM_KEY", "SECRET_KEY", "TWILIO_AUTH_TOKEN", "METRICS_TOKEN", "STATE_URL")
+SECRET_FILE_SETTINGS = ("PSEUDONYM_KEY", "SECRET_KEY", "TWILIO_AUTH_TOKEN", "STATE_URL")
 
 
 def env_name(name: str) -> str:

@@ -24,7 +24,7 @@ def test_rehearsal_loses_nothing_and_answers_every_request():
                            "--subnet", "10.77.1.0/24"], capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert out["requests"] > 0 and out["ok"] == out["requests"]
+    assert out["requests"] > 0 and out["ok"] == out["requests"], out["error_samples"]
     assert out["errors"] == 0, out["error_samples"]
     assert out["writes_acked"] > 0
     assert out["writes_refused_while_down"] > 0  # Redis really was down while writes were tried
