@@ -59,9 +59,9 @@ async def _open_loop(args) -> dict:
         nonlocal errors, retried
         path = paths[i % len(paths)].replace("{i}", str(i))
         for attempt in range(2):
-            reused = bool(free)
+            reused = bool(free) and attempt == 0  # the retry takes a new connection, as browsers do
             try:
-                rw = free.pop() if free else await conn()
+                rw = free.pop() if reused else await conn()
             except (OSError, asyncio.TimeoutError) as exc:
                 errors += 1
                 samples.append(f"connect: {exc!r}"[:120])
