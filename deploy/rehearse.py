@@ -341,7 +341,7 @@ class Rehearsal:
             self.run_in(h, [str(Path(PY).parent / "riskcard"), "snapshot-pull", "--json"], env=self.app_env(h))
         ev["snapshot_pulled_s"] = round(time.monotonic() - t_pub, 2)  # both hosts' CURRENT names it
         restarter.join()  # app1 (restarting) serves it once it is up
-        while time.monotonic() - t_pub < 30 and not all(self.host_sha(h) == new_sha for h in ("app1", "app2")):
+        while time.monotonic() - t_pub < 120 and not all(self.host_sha(h) == new_sha for h in ("app1", "app2")):
             time.sleep(0.05)
         ev["snapshot_on_hosts_s"] = round(time.monotonic() - t_pub, 2)
         ev["front_key_switched"] = self.front_key()

@@ -120,7 +120,7 @@ def test_parse_never_crashes_and_is_well_formed(text, channel):
     intent = C.parse(text, channel)
     assert intent.lang in ("zh", "en")
     assert intent.kind in {"itinerary", "risk", "choice", "help", "consent_yes", "consent_no", "opt_out",
-                           "opt_in", "carrier_help", "empty", "unknown"}
+                           "opt_in", "carrier_help", "near", "clinic", "market", "empty", "unknown"}
     if intent.kind == "choice":
         assert intent.arg in "123456789" and len(intent.arg) == 1
 
