@@ -247,7 +247,8 @@ class Rehearsal:
         p = sh("ip", "netns", "exec", self.net.ns("front"), *cmd, check=False, env=self.env_base(), timeout=60)
         if p.returncode not in (0, 1):
             raise RuntimeError(f"front_key.py failed: {p.stderr[-400:]}")
-        print("front_key.py:", p.returncode, p.stdout.strip()[-600:], p.stderr.strip()[-600:], file=sys.stderr)
+        self.front_key_last = f"{p.returncode} {p.stdout.strip()[-300:]} {p.stderr.strip()[-300:]}"
+        print("front_key.py:", self.front_key_last, file=sys.stderr)
         return p.returncode == 0 and json.loads(p.stdout.strip().splitlines()[-1])["sha256"] is not None
 
     # -- phases --
@@ -344,7 +345,15 @@ class Rehearsal:
         while time.monotonic() - t_pub < 120 and not all(self.host_sha(h) == new_sha for h in ("app1", "app2")):
             time.sleep(0.05)
         ev["snapshot_on_hosts_s"] = round(time.monotonic() - t_pub, 2)
-        ev["front_key_switched"] = self.front_key()
+        tries = 0
+        while tries < 20:  # as its timer would: "not yet" (exit 1) is tried again
+            tries += 1
+            if self.front_key():
+                break
+            time.sleep(1.0)
+        ev["front_key_switched"] = tries < 20 or self.front_key()
+        ev["front_key_tries"] = tries
+        ev["front_key_last"] = self.front_key_last
         ev["snapshot_live_s"] = round(time.monotonic() - t_pub, 2)
         ev["load_ended_before_events"] = not load.is_alive()
         load.join()

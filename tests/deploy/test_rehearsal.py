@@ -30,7 +30,7 @@ def test_rehearsal_loses_nothing_and_answers_every_request():
     assert out["writes_refused_while_down"] > 0  # Redis really was down while writes were tried
     assert out["lost"] == 0, out["lost_samples"]
     assert out["backup_restore_checked"] == out["writes_acked"] and out["backup_restore_lost"] == 0
-    assert out["new_snapshot_sha_both_hosts"] and out["front_key_switched"]
+    assert out["new_snapshot_sha_both_hosts"] and out["front_key_switched"], out.get("front_key_last")
     assert out["lookups_429"] > 0 and out["body_status"] == 413
     listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
     assert "rct-" not in listed  # cleaned up
