@@ -25,7 +25,7 @@ def command() -> None:
     """Revoke itinerary cards: the verify page then says REVOKED, and so does each key's published
     revocation list (/.well-known/crl/KID.json), which offline verifiers read.
 
-    Example: riskcard revoke subject 13800138000 && riskcard revoke card 3q2-7wXkH1xB2Dc4
+    Example: riskcard revoke subject 68ba9da759ce5549 && riskcard revoke card 3q2-7wXkH1xB2Dc4
     """
 
 
@@ -98,7 +98,7 @@ def subject(number_or_pseudonym: str, before: str | None, pseudonym_key_file: st
     """Revoke all cards of one person issued before a time, by phone number (pseudonymised with the
     pseudonym key, never stored) or by pseudonym (16 hex characters). Cards issued later are not touched.
 
-    Example: riskcard revoke subject 13800138000 --before 2020-02-01T12:00+08:00
+    Example: riskcard revoke subject 68ba9da759ce5549 --before 2020-02-01T12:00+08:00
     """
     from forecast.phones import PhoneNumberError, mask_msisdn, normalise_msisdn, pseudonymise, uid_to_pseudonym
     from miniapp.cli.pseudonym import pseudonym_key
