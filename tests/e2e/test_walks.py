@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser_kit import CHROMIUM_ARGS, PHONE, LiveServer
+from tests.browser_kit import PHONE, LiveServer, chromium
 from tests.conftest import require_binary
 from tests.miniapp.codes import last_code
 from tests.miniapp.snapshot_fixture import PHONES, TEST_KEY, publish_fixture
@@ -53,12 +53,8 @@ def live(tmp_path_factory):
 @pytest.fixture(scope="module")
 def browser():
     require_binary("chromium")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS, headless=True)
+    with chromium() as b:
         yield b
-        b.close()
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser_kit import CHROMIUM_ARGS, PHONE, LiveServer
+from tests.browser_kit import PHONE, LiveServer, chromium
 from tests.conftest import require_binary
 from tests.miniapp.crowd.kit import make_city, refresh
 
@@ -34,12 +34,8 @@ def live(tmp_path_factory):
 @pytest.fixture(scope="module")
 def browser():
     require_binary("chromium")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS, headless=True)
+    with chromium() as b:
         yield b
-        b.close()
 
 
 @pytest.mark.parametrize("lang, level_text, rule_word", [("zh", "比平常挤", "中位数"), ("en", "busier than usual", "median")])

@@ -26,7 +26,7 @@ from miniapp.state import StateUnavailable
 from tests.conftest import require_binary
 from tests.miniapp.codes import last_code
 from tests.miniapp.snapshot_fixture import PHONES, TEST_KEY, publish_fixture
-from tests.miniapp.test_browser import CHROMIUM_ARGS, PHONE, LiveServer
+from tests.browser_kit import PHONE, LiveServer, chromium
 
 pytestmark = pytest.mark.browser
 
@@ -66,12 +66,8 @@ def live(tmp_path_factory):
 @pytest.fixture(scope="module")
 def browser():
     require_binary("chromium")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS, headless=True)
+    with chromium() as b:
         yield b
-        b.close()
 
 
 def _context(browser, live, **extra):

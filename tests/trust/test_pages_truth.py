@@ -38,7 +38,7 @@ from miniapp import charts
 from miniapp.pipeline import BuildParams
 from miniapp.pipeline.replay import daily_ping_parts, feeds_as_of
 from tests.conftest import require_binary
-from tests.miniapp.test_browser import CHROMIUM_ARGS, PHONE, LiveServer
+from tests.browser_kit import PHONE, LiveServer, chromium
 
 # A plausible ceiling for a community's score, new infections per 100k residents per day: Wuhan's
 # city-wide peak in February 2020 was about 30; a hot community of a demo nation may be a few times that.
@@ -334,12 +334,8 @@ def test_every_page_has_a_favicon(client, path):
 @pytest.fixture(scope="module")
 def browser():
     require_binary("chromium")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS, headless=True)
+    with chromium() as b:
         yield b
-        b.close()
 
 
 @pytest.fixture(scope="module")

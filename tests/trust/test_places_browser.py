@@ -16,7 +16,7 @@ from miniapp.proofs import generate_key
 from tests.conftest import require_binary
 from tests.miniapp.places_fixture import publish_places_fixture
 from tests.miniapp.snapshot_fixture import TEST_KEY
-from tests.miniapp.test_browser import CHROMIUM_ARGS, PHONE, LiveServer
+from tests.browser_kit import PHONE, LiveServer, chromium
 
 pytestmark = pytest.mark.browser
 
@@ -80,12 +80,8 @@ def _app(tmp, tile_url=None):
 @pytest.fixture(scope="module")
 def browser():
     require_binary("chromium")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS, headless=True)
+    with chromium() as b:
         yield b
-        b.close()
 
 
 @pytest.fixture(scope="module")
