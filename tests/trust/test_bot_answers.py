@@ -263,21 +263,17 @@ def live_trust(tmp_path_factory):
 
 @pytest.fixture
 def chat_page(live_trust):
+    from tests.browser_kit import PHONE, chromium
     from tests.conftest import require_binary
-    from tests.miniapp.test_browser import CHROMIUM_ARGS, PHONE
 
     require_binary("chromium")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS, headless=True)
+    with chromium() as browser:
         context = browser.new_context(base_url=live_trust.url, locale="zh-CN", **PHONE)
         page = context.new_page()
         page.goto("/")
         page.wait_for_selector("#chat:not([hidden])")
         yield page
         context.close()
-        browser.close()
 
 
 def _say_in_browser(page, text: str) -> None:
