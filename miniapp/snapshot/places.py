@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
-from forecast.places import nearest_places, open_states
+from forecast.places import haversine_m, open_states
 from miniapp.snapshot.files import open_readonly
 from miniapp.snapshot.read import SnapshotStore
 from miniapp.snapshot.write import write_snapshot
@@ -30,11 +31,42 @@ _LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
+class PlaceIndex:
+    """One place table ready for questions: its rows as plain dicts and their positions as arrays.
+
+    Built once per snapshot, so that a question is one vectorised haversine and a sort of the places
+    in the radius (no data frame per request: a community page asks on every miss of the cache).
+    """
+
+    rows: tuple
+    lon: np.ndarray
+    lat: np.ndarray
+
+    @classmethod
+    def of(cls, df: pd.DataFrame) -> "PlaceIndex":
+        rows = tuple({k: (None if isinstance(v, float) and v != v else v) for k, v in r.items()}
+                     for r in df.to_dict(orient="records"))
+        return cls(rows, df["lon"].to_numpy(dtype=np.float64, copy=True), df["lat"].to_numpy(dtype=np.float64, copy=True))
+
+    def nearest(self, lon: float, lat: float, limit: int, radius_m: float) -> list[dict]:
+        """Rows within ``radius_m`` of the point, nearest first (ties in table order), with ``distance_m``
+        (the same rule as :func:`forecast.places.nearest_places`); new dicts, the index is not changed."""
+        if not self.rows or limit <= 0:
+            return []
+        d = haversine_m(self.lon, self.lat, lon, lat)
+        keep = np.flatnonzero(np.isfinite(d) & (d <= radius_m))
+        order = keep[np.argsort(d[keep], kind="stable")][:limit]
+        return [{**self.rows[i], "distance_m": float(d[i])} for i in order]
+
+
+@dataclass(frozen=True)
 class PlaceTables:
-    """The case places and clinics of one snapshot."""
+    """The case places and clinics of one snapshot, as tables and as indexes."""
 
     case_places: pd.DataFrame
     clinics: pd.DataFrame
+    case_index: PlaceIndex
+    clinic_index: PlaceIndex
 
 
 def _read(path) -> PlaceTables:
@@ -47,10 +79,11 @@ def _read(path) -> PlaceTables:
                              else pd.DataFrame(columns=["lon", "lat", "city_code"]))
     finally:
         conn.close()
-    return PlaceTables(frames["case_places"].fillna({"address": "", "what": ""}) if len(frames["case_places"])
-                       else frames["case_places"],
-                       frames["clinics"].fillna({"address": "", "hours": "", "phone": ""}) if len(frames["clinics"])
-                       else frames["clinics"])
+    cases = frames["case_places"].fillna({"address": "", "what": ""}) if len(frames["case_places"]) \
+        else frames["case_places"]
+    clinics = frames["clinics"].fillna({"address": "", "hours": "", "phone": ""}) if len(frames["clinics"]) \
+        else frames["clinics"]
+    return PlaceTables(cases, clinics, PlaceIndex.of(cases), PlaceIndex.of(clinics))
 
 
 def places_of(store) -> PlaceTables:
@@ -76,11 +109,8 @@ def places_of(store) -> PlaceTables:
     return found
 
 
-def _records(df: pd.DataFrame, columns: list[str]) -> list[dict]:
-    out = df[[c for c in columns if c in df]].copy()
-    out["distance_m"] = out["distance_m"].round(1)
-    return [{k: (None if isinstance(v, float) and v != v else v) for k, v in r.items()}
-            for r in out.to_dict(orient="records")]
+def _records(rows: list[dict], columns: list[str]) -> list[dict]:
+    return [{**{c: r[c] for c in columns if c in r}, "distance_m": round(r["distance_m"], 1)} for r in rows]
 
 
 def nearest_case_places(store, lon: float, lat: float, limit: int = NEAREST_LIMIT) -> dict:
@@ -107,10 +137,10 @@ def nearest_case_places(store, lon: float, lat: float, limit: int = NEAREST_LIMI
     >>> [(p["name"], round(p["distance_m"])) for p in nearest_case_places(store, 114.29, 30.64)["places"]]
     [('超市', 96)]
     """
-    t = places_of(store).case_places
-    near = nearest_places(t, float(lon), float(lat), limit=limit, radius_m=CASE_PLACE_RADIUS_M)
-    cols = ["place_id", "name", "address", "city_code", "lon", "lat", "first_date", "last_date", "what", "distance_m"]
-    return {"published": bool(len(t)), "radius_m": CASE_PLACE_RADIUS_M, "places": _records(near, cols)}
+    index = places_of(store).case_index
+    near = index.nearest(float(lon), float(lat), limit, CASE_PLACE_RADIUS_M)
+    cols = ["place_id", "name", "address", "city_code", "lon", "lat", "first_date", "last_date", "what"]
+    return {"published": bool(index.rows), "radius_m": CASE_PLACE_RADIUS_M, "places": _records(near, cols)}
 
 
 def nearest_clinics(store, lon: float, lat: float, now: datetime, tz: str, limit: int = NEAREST_LIMIT) -> dict:
@@ -142,19 +172,17 @@ def nearest_clinics(store, lon: float, lat: float, now: datetime, tz: str, limit
     >>> [c["name"] for c in out["open"]], [c["name"] for c in out["hours_unknown"]]
     (['医院'], ['卫生站'])
     """
-    t = places_of(store).clinics
-    near = nearest_places(t, float(lon), float(lat), limit=4 * limit, radius_m=CLINIC_RADIUS_M)
-    cols = ["clinic_id", "name", "address", "city_code", "lon", "lat", "kind", "hours", "phone", "state", "distance_m"]
-    if len(near):
-        near = near.assign(state=open_states(near["hours"].tolist(), now, tz))
-    else:
-        near = near.assign(state=pd.Series(dtype=object))
+    index = places_of(store).clinic_index
+    near = index.nearest(float(lon), float(lat), 4 * limit, CLINIC_RADIUS_M)
+    states = open_states([r.get("hours") or "" for r in near], now, tz) if near else []
+    near = [{**r, "state": str(state)} for r, state in zip(near, states)]
+    cols = ["clinic_id", "name", "address", "city_code", "lon", "lat", "kind", "hours", "phone", "state"]
     return {
-        "published": bool(len(t)),
+        "published": bool(index.rows),
         "radius_m": CLINIC_RADIUS_M,
-        "open": _records(near[near["state"] == "open"].head(limit), cols),
-        "hours_unknown": _records(near[near["state"] == "unknown"].head(limit), cols),
-        "closed_nearby": int((near["state"] == "closed").sum()),
+        "open": _records([r for r in near if r["state"] == "open"][:limit], cols),
+        "hours_unknown": _records([r for r in near if r["state"] == "unknown"][:limit], cols),
+        "closed_nearby": sum(r["state"] == "closed" for r in near),
         "now": now.isoformat(timespec="minutes"),
         "tz": tz,
     }
