@@ -170,6 +170,21 @@ def prepare_demo(demo_dir: Path, size: DemoSize = DemoSize(), *, port: int = 800
     }
 
 
+def refresh_demo_crowd(demo_dir: Path, size: DemoSize = DemoSize(), *, every_minutes: int = 14,
+                       log: Callable[[str], None] = print) -> dict | None:
+    """One turn of the demo's crowd timer: the markets' synthetic pings up to now and a refresh, when the
+    store is ``every_minutes`` old or older (None when it was fresher). A failure is logged, not raised:
+    the pages then say how old the store is, as they would in a deployment."""
+    env = demo_settings(Path(demo_dir))
+    try:
+        return prepare_demo_crowd(Path(demo_dir), Path(demo_dir) / "feeds", bytes.fromhex(env["RISKCARD_PSEUDONYM_KEY"]),
+                                  residents_per_subscriber=size.residents_per_subscriber,
+                                  n_subscribers=size.subscribers, refresh_after_minutes=every_minutes, log=log)
+    except Exception as exc:  # noqa: BLE001 - the timer goes on; the store left as it was says its age
+        log(f"market crowding refresh failed: {type(exc).__name__}: {exc}")
+        return None
+
+
 def write_place_feeds(feeds: Path, key: bytes) -> None:
     """The demo's case-places and clinics feeds (``forecast.synth.venues``), from its communities and cases."""
     cities, _, _ = read_feed(find_feed(feeds, "cities"), "cities")

@@ -3,6 +3,7 @@ to now, and one refresh, so the market pages have levels (``riskcard demo``)."""
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import Callable
@@ -44,7 +45,7 @@ def crowd_paths(demo_dir: Path) -> dict[str, Path]:
 
 def prepare_demo_crowd(demo_dir: Path, feeds: Path, key: bytes, *, residents_per_subscriber: float,
                        n_subscribers: int, stale_after_minutes: int = 30, now_s: int | None = None,
-                       log: Callable[[str], None] = print) -> dict | None:
+                       refresh_after_minutes: int | None = None, log: Callable[[str], None] = print) -> dict | None:
     """Markets, their pings up to now, and one refresh; nothing when the store is still fresh.
 
     Parameters
@@ -60,9 +61,11 @@ def prepare_demo_crowd(demo_dir: Path, feeds: Path, key: bytes, *, residents_per
     n_subscribers : int
         Subscribers the visitors are drawn from.
     stale_after_minutes : int
-        A store younger than this is kept.
+        The store's staleness limit (its pages then say "data too old").
     now_s : int, optional
         Now (default: the clock).
+    refresh_after_minutes : int, optional
+        A store younger than this is kept (default: ``stale_after_minutes``).
     log : callable
         Progress lines.
 
@@ -76,7 +79,8 @@ def prepare_demo_crowd(demo_dir: Path, feeds: Path, key: bytes, *, residents_per
     store_path = paths["dir"] / STORE_NAME
     if store_path.exists():
         meta = CrowdStore(store_path).meta()
-        if now_s - int(meta.get("now_s") or 0) < stale_after_minutes * 60:
+        keep_minutes = stale_after_minutes if refresh_after_minutes is None else refresh_after_minutes
+        if now_s - int(meta.get("now_s") or 0) < keep_minutes * 60:
             return None
     log("market crowding: eight weeks of synthetic market pings up to now, and one refresh ...")
     cells_path = find_feed(feeds, "cells")
@@ -102,3 +106,49 @@ def prepare_demo_crowd(demo_dir: Path, feeds: Path, key: bytes, *, residents_per
     return refresh_crowd(paths["dir"], markets_path=paths["markets"], pings_path=paths["pings"], pseudonym_key=key,
                          cells_path=cells_path, now_s=end_s, backfill_days=HISTORY_DAYS,
                          residents_per_subscriber=residents_per_subscriber, stale_after_minutes=stale_after_minutes)
+
+
+def run_while_parent(parent_pid: int, every_s: float, task: Callable[[], object], *, poll_s: float = 5.0,
+                     sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic,
+                     parent: Callable[[], int] = os.getppid) -> int:
+    """Run ``task`` every ``every_s`` seconds for as long as ``parent_pid`` is this process's parent.
+
+    The demo's stand-in for the 15-minute crowd timer of a deployment (deploy/): ``riskcard demo``
+    starts it beside the server it becomes, and it stops within ``poll_s`` of that server's end (the
+    process is then re-parented). A task that fails is logged by the caller's task and retried at the
+    next turn; the loop never outlives the server.
+
+    Parameters
+    ----------
+    parent_pid : int
+        The server's process id.
+    every_s : float
+        Seconds between runs (the first run is ``every_s`` after the start).
+    task : callable
+        What to run.
+    poll_s : float
+        How often the parent is looked at.
+    sleep, clock, parent : callable
+        The clock, for tests.
+
+    Returns
+    -------
+    int
+        How many times ``task`` ran.
+
+    Examples
+    --------
+    >>> t = [0.0]
+    >>> def sleep(s): t[0] += s
+    >>> parents = iter([1] * 7 + [99])
+    >>> run_while_parent(1, 10.0, lambda: None, poll_s=5.0, sleep=sleep, clock=lambda: t[0],
+    ...                  parent=lambda: next(parents))
+    3
+    """
+    runs, last = 0, clock()
+    while parent() == parent_pid:
+        if clock() - last >= every_s:
+            task()
+            runs, last = runs + 1, clock()
+        sleep(poll_s)
+    return runs
