@@ -411,3 +411,29 @@ def test_search_placeholder_fits_at_390_px(phone, lang):
         const room = e.clientWidth - parseFloat(s.paddingLeft) - parseFloat(s.paddingRight);
         return room - c.measureText(e.placeholder).width; }""")
     assert spare >= 0, f"the placeholder is {-spare:.0f} px too wide"
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_city_forecast_section_reads_in_its_language_and_fits_a_phone(phone, demo, lang):
+    """The 30-day section (R_t, close contacts, travel from the origin) in Chromium at 390 px."""
+    code = max(demo["store"].cities(), key=lambda c: c["n_communities"])["city_code"]
+    phone.goto(f"/city/{code}?lang={lang}")
+    section = phone.locator("#forecast-30d")
+    assert section.is_visible()
+    text = section.inner_text()
+    if lang == "zh":
+        assert "未来30天预测" in text and "预期密切接触者" in text and "来自疫源城市" in text
+        assert not any(w in text for w in ("Forecast", "close contacts", "origin", "doubling", "fewer than"))
+    else:
+        assert "Forecast, next 30 days" in text and "Expected close contacts" in text and "epidemic origin" in text
+        assert not any("\u4e00" <= ch <= "\u9fff" for ch in text), text  # no Chinese left on the English page
+    box = section.bounding_box()
+    assert box["x"] >= 0 and box["x"] + box["width"] <= 390
+    wide = section.evaluate(
+        "s => Array.from(s.querySelectorAll('*')).filter(e => e.getBoundingClientRect().right > "
+        "s.getBoundingClientRect().right + 1).map(e => e.tagName + '#' + e.id)")
+    assert not wide, f"wider than the section on a phone: {wide[:5]}"
+    for link in ("forecast.csv", "rt.csv"):
+        href = section.locator(f"a[href$='{link}']").get_attribute("href")
+        assert phone.request.get(href).status == 200
