@@ -5,6 +5,7 @@
   OD matrix and the forecast sequence the CLI and the build share;
 - :mod:`~forecast.epidemic.baselines`: persistence and log-linear baselines (the Forecast Hub's);
 - :mod:`~forecast.epidemic.scoring`: weighted interval score, coverage, relative WIS;
+- :mod:`~forecast.epidemic.dispersion`: the forecast's negative-binomial dispersion fitted before the origin;
 - :mod:`~forecast.epidemic.backtest`: rolling-origin backtests on the 2020 data;
 - :mod:`~forecast.epidemic.china2020`: readers of the 2020 case counts and mobility.
 """

@@ -20,7 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from forecast.epidemic import baselines, china2020, fit, scoring
+from forecast.epidemic import baselines, china2020, fit, importation, scoring, seir
+from forecast.epidemic import dispersion as dispersion_mod
 
 DEFAULT_EXCLUDE = (("Hubei", "2020-02-12"),)
 #: The log-linear baseline is scored only from origins with at least this much history; relative
@@ -36,28 +37,71 @@ DEV_END = pd.Timestamp("2020-02-08")
 
 
 @dataclass(frozen=True)
+class Imports:
+    """What the import term needs (:func:`forecast.epidemic.importation.import_term`): the epidemic
+    origin's reported daily counts and residents, its travellers per day to each region (dates x
+    the regions of the backtest, 0 for the region that holds the origin) and that region's name
+    (its outgoing flows are replaced by the term)."""
+
+    origin_daily: pd.Series
+    origin_population: float
+    travellers: pd.DataFrame
+    origin_region: str
+
+
+@dataclass(frozen=True)
 class Inputs:
-    """Reported daily counts (dates x regions), populations and a static OD matrix."""
+    """Reported daily counts (dates x regions), populations, a static OD matrix and, optionally,
+    the import term's inputs."""
 
     daily: pd.DataFrame
     population: np.ndarray
     flows: np.ndarray | None
     log: tuple[str, ...] = ()
+    imports: Imports | None = None
 
 
 def province_inputs(path=None) -> Inputs:
-    """The 34 provinces: daily increments of the cumulative series, populations, Tencent flows.
+    """The 34 provinces: daily increments of the cumulative series, populations, Tencent flows and
+    Wuhan's outflow for the import term (Kraemer et al.'s province shares of Wuhan's outflow x the
+    Baidu index x persons per index unit, :func:`forecast.epidemic.importation.persons_per_index`;
+    Wuhan's reported counts of the li2020 set).
 
     Examples
     --------
     >>> inp = province_inputs()
     >>> inp.daily.shape[1], inp.flows.shape, str(inp.daily.index[0].date())
     (34, (34, 34), '2020-01-21')
+    >>> tr = inp.imports.travellers
+    >>> float(tr["Hubei"].sum()), bool(tr.loc["2020-01-21", "Henan"] > 3e4)
+    (0.0, True)
     """
     daily, log = fit.daily_from_cumulative(china2020.read_province_cum(path))
     provinces = list(daily.columns)
     return Inputs(daily, china2020.province_population(provinces),
-                  china2020.province_mobility(provinces, path), tuple(log))
+                  china2020.province_mobility(provinces, path), tuple(log), wuhan_imports(provinces, path))
+
+
+def wuhan_imports(provinces: list[str], path=None) -> Imports:
+    """Wuhan's travellers per day to ``provinces`` (none to Hubei, which holds Wuhan), its reported
+    counts and residents (the li2020 files), for :class:`Imports`.
+
+    Examples
+    --------
+    >>> imp = wuhan_imports(["Hubei", "Beijing"])
+    >>> imp.travellers.shape[1], imp.origin_region, str(imp.origin_daily.index[0].date())
+    (2, 'Hubei', '2020-01-10')
+    """
+    k = china2020.read_kraemer_province_outflow(path)
+    wide = k.pivot(index="date", columns="province", values="scale").sort_index()
+    per_index = importation.persons_per_index(china2020.read_kraemer_scale(path))
+    trav = wide.reindex(columns=provinces).fillna(0.0) * per_index
+    trav["Hubei"] = 0.0
+    inc = china2020.read_li2020_incidence(path)["Wuhan"]
+    inc = inc.iloc[:, 0] if inc.ndim > 1 else inc
+    pop = china2020.read_li2020_population(path)["Wuhan"]
+    pop = float(pop.iloc[0] if np.ndim(pop) else pop)
+    return Imports(inc.astype(float), pop, trav, "Hubei")
 
 
 def city_inputs(path=None, min_cases: int = 100) -> Inputs:
@@ -145,7 +189,8 @@ WEIGHT_GRID = np.round(np.arange(0.0, 1.01, 0.1), 2)
 def run_backtest(inputs: Inputs, origins: pd.DatetimeIndex, horizon_days: int = 14, *,
                  exclude=DEFAULT_EXCLUDE, correct: bool = True, calibration: str = "none",
                  candidates: tuple[dict, ...] = SEIR_CANDIDATES, fit_kwargs: dict | None = None,
-                 forecast_kwargs: dict | None = None) -> pd.DataFrame:
+                 forecast_kwargs: dict | None = None, imports: str = "fit",
+                 dispersion: str = "learned") -> pd.DataFrame:
     """Score every (origin, region, horizon) task; one row each.
 
     At each origin every SEIR variant in ``candidates`` (fit keyword sets) is fitted; the variant
@@ -164,18 +209,38 @@ def run_backtest(inputs: Inputs, origins: pd.DatetimeIndex, horizon_days: int = 
     samples (what a calibrated forecast of these counts would show; see :func:`_own_draw`).
     Origins whose targets run past the data are scored on the horizons available.
 
+    ``imports`` (default ``"fit"``; other than ``"none"`` it needs ``inputs.imports``): the import term
+    (:func:`forecast.epidemic.importation.import_term`, fitted at each origin on the data up to it)
+    replaces the outgoing flows of ``inputs.imports.origin_region`` and is added to the exposed of
+    every region from the first day of the spin-up to the origin (``"fit"``) or to the last forecast
+    day (``"fit_and_forecast"``: then the origin's epidemic is also forecast, by its importance-
+    sampled fit, which has no filter).
+    ``dispersion``: the negative-binomial size of the forecast's reporting noise (column
+    ``nb_size``): ``"fixed"`` (``forecast_kwargs``', default 20), ``"history"``
+    (:func:`forecast.epidemic.dispersion.nb_size_from_history` of the counts up to the origin: their noise
+    around a 7-day trend) or ``"learned"`` (the default;
+    :func:`forecast.epidemic.dispersion.learn_nb_size`: maximum likelihood on the earlier origins'
+    tasks observed by the origin, once there are :data:`CALIBRATION_MIN_TASKS`; 20 before).
+
     Examples
     --------
     >>> d = pd.DataFrame({"A": np.arange(1.0, 21), "B": np.ones(20)},
     ...                  index=pd.date_range("2020-01-21", periods=20))
     >>> inp = Inputs(d, np.array([1e6, 1e6]), None)
-    >>> t = run_backtest(inp, pd.date_range("2020-01-28", periods=2, freq="3D"), 3,
+    >>> t = run_backtest(inp, pd.date_range("2020-01-28", periods=2, freq="3D"), 3, imports="none",
     ...                  fit_kwargs={"n_members": 20}, forecast_kwargs={"draws_per_member": 2})
     >>> len(t), sorted(t["horizon_days"].unique().tolist())
     (12, [1, 2, 3])
     """
     if calibration not in ("none", "single", "levels"):
         raise ValueError("calibration must be 'none', 'single' or 'levels'")
+    if dispersion not in DISPERSIONS:
+        raise ValueError(f"dispersion must be one of {DISPERSIONS}")
+    if imports not in IMPORTS:
+        raise ValueError(f"imports must be one of {IMPORTS}")
+    if imports != "none" and inputs.imports is None:
+        raise ValueError(f"imports={imports!r} needs inputs.imports (province_inputs has them); "
+                         "use imports='none' / 缺少输入病例数据")
     fit_kwargs = fit_kwargs or {}
     forecast_kwargs = forecast_kwargs or {}
     candidates = tuple(candidates) or ({},)
@@ -193,12 +258,23 @@ def run_backtest(inputs: Inputs, origins: pd.DatetimeIndex, horizon_days: int = 
         h = len(future)
         if h == 0:
             continue
-        raw, own = [], []
+        raw, own, means = [], [], []
+        fk = dict(forecast_kwargs)
+        if dispersion == "history":
+            fk["nb_size"] = dispersion_mod.nb_size_from_history(hist)
+        elif dispersion == "learned":
+            fk["nb_size"] = _past_nb_size(past, origin, fk.get("nb_size", 20.0))
         for cand in candidates:
-            f = fit.fit_eakf(hist, inputs.population, inputs.flows, **{**fit_kwargs, **cand})
-            smp = fit.forecast_samples(f, h, inputs.flows, **forecast_kwargs)
+            kw = {**fit_kwargs, **cand}
+            flows, imp_fit, imp_fc = inputs.flows, None, None
+            if imports != "none":
+                flows, imp_fit, imp_fc = _import_term(inputs, hist, origin, h, kw)
+                imp_fc = imp_fc if imports == "fit_and_forecast" else None
+            f = fit.fit_eakf(hist, inputs.population, flows, imports=imp_fit, **kw)
+            smp = fit.forecast_samples(f, h, flows, imports=imp_fc, **fk)
             raw.append(np.quantile(smp["confirmed"], scoring.QUANTILES, axis=0))
             own.append(_own_draw(smp["confirmed"], origin))
+            means.append(np.quantile(smp["confirmed_mean"], scoring.QUANTILES, axis=0))
         y = future.to_numpy(float)
         q_pw = baselines.persistence_quantiles(hist.to_numpy(), h, level="week_mean")
         c, factors, w = _select(past, origin, len(candidates), calibration)
@@ -215,7 +291,8 @@ def run_backtest(inputs: Inputs, origins: pd.DatetimeIndex, horizon_days: int = 
         regs = np.broadcast_to(np.array(regions, dtype=object)[None], y.shape)
         row = {"origin": origin, "region": regs.ravel(), "horizon_days": hz.ravel(),
                "target_date": tdates.ravel(), "observed": y.ravel(), "spread_50": factors[-1],
-               "spread_95": factors[1], "variant": c, "ensemble_weight": w}
+               "spread_95": factors[1], "variant": c, "ensemble_weight": w,
+               "nb_size": float(fk.get("nb_size", 20.0))}
         for lv in (50, 95):  # coverage these quantiles would show if the forecast were calibrated
             row[f"scov{lv}_seir"] = scoring.coverage(raw[c], own[c], lv / 100).ravel()
         for name, q in qs.items():
@@ -231,11 +308,36 @@ def run_backtest(inputs: Inputs, origins: pd.DatetimeIndex, horizon_days: int = 
         frame["excluded"] = [(r, pd.Timestamp(d)) in excl for r, d in zip(frame["region"], frame["target_date"])]
         rows.append(frame)
         keep = ~frame["excluded"].to_numpy().reshape(y.shape)
-        past.append((raw, q_pw, y, future.index, keep))
+        past.append((raw, q_pw, y, future.index, keep, means[c]))
     return pd.concat(rows, ignore_index=True)
 
 
 SCORE_COLUMNS = ("wis", "cov50", "cov95", "rcov50", "rcov95")
+
+
+def _import_term(inputs: Inputs, hist: pd.DataFrame, origin: pd.Timestamp, horizon_days: int, kw: dict
+                 ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
+    """Flows without the origin region's outgoing row, and the import term ``(days, members, R)``
+    over the fit (spin-up + data) and over the forecast, from data up to ``origin`` only."""
+    imp = inputs.imports
+    spinup = kw.get("spinup_days", 14)
+    start = hist.index[0] - pd.Timedelta(days=spinup)
+    end = origin + pd.Timedelta(days=horizon_days)
+    iv = kw.get("interventions") or seir.lockdown_2020(kw.get("lockdown_beta_factor", 0.5),
+                                                       kw.get("ascertainment_odds_factor",
+                                                              fit.LI2020_ASCERTAINMENT_ODDS))
+    iv = [i for i in iv if pd.Timestamp(i.date) <= origin]  # only the changes known at the origin
+    trav = imp.travellers.reindex(columns=hist.columns).fillna(0.0)
+    term, _ = importation.import_term(imp.origin_daily, imp.origin_population, trav, inputs.population,
+                                      origin, start, end, n_members=kw.get("n_members", 300),
+                                      interventions=iv, seed=kw.get("seed", 0))
+    term = np.transpose(term, (1, 0, 2))
+    n_fit = len(hist) + spinup
+    flows = None
+    if inputs.flows is not None:
+        flows = np.array(inputs.flows, float)
+        flows[..., list(hist.columns).index(imp.origin_region), :] = 0.0
+    return flows, term[:n_fit], term[n_fit:]
 
 
 def _own_draw(samples: np.ndarray, origin: pd.Timestamp) -> np.ndarray:
@@ -248,12 +350,29 @@ def _own_draw(samples: np.ndarray, origin: pd.Timestamp) -> np.ndarray:
     return np.take_along_axis(samples, pick[None], axis=0)[0]
 
 
+DISPERSIONS = ("fixed", "history", "learned")
+IMPORTS = ("none", "fit", "fit_and_forecast")
+
+
+def _past_nb_size(past: list, origin: pd.Timestamp, default: float) -> float:
+    """:func:`forecast.epidemic.dispersion.learn_nb_size` on the past tasks observed at ``origin``
+    (``default`` while fewer than :data:`CALIBRATION_MIN_TASKS`)."""
+    qs, ys = [], []
+    for _, _, y, dates, keep, mean_q in past:
+        seen = np.asarray(dates <= origin)[:, None] & keep
+        qs.append(mean_q[:, seen])
+        ys.append(y[seen])
+    if not ys or sum(len(v) for v in ys) < CALIBRATION_MIN_TASKS:
+        return float(default)
+    return dispersion_mod.learn_nb_size(np.concatenate(qs, axis=1), np.concatenate(ys))
+
+
 def _select(past: list, origin: pd.Timestamp, n_candidates: int, calibration: str
             ) -> tuple[int, np.ndarray, float]:
     """(variant, 11 spread factors, ensemble weight) from the past tasks already observed at
     ``origin``; (0, ones, 0.5) when there are none."""
     raws, pws, ys = [[] for _ in range(n_candidates)], [], []
-    for raw, q_pw, y, dates, keep in past:
+    for raw, q_pw, y, dates, keep, _ in past:
         seen = np.asarray(dates <= origin)[:, None] & keep
         if seen.any():
             for i in range(n_candidates):
@@ -362,7 +481,8 @@ def seed_means(summaries: dict) -> dict:
     -------
     dict
         ``relative_wis_vs_persistence_seed_mean``, ``coverage_95_seed_mean``,
-        ``coverage_50_randomised_seed_mean`` and ``per_seed`` (seed -> those three scores).
+        ``coverage_50_randomised_seed_mean`` and ``per_seed`` (seed -> those three scores, and the
+        same prefixed ``development_`` / ``evaluation_`` when the summaries have ``by_period``).
 
     Examples
     --------
@@ -374,5 +494,8 @@ def seed_means(summaries: dict) -> dict:
     keys = ("relative_wis_vs_persistence", "coverage_95", "coverage_50_randomised")
     per = {str(sd): {k: s.get(k) for k in keys} for sd, s in summaries.items()}
     out = {f"{k}_seed_mean": float(np.mean([v[k] for v in per.values() if v[k] is not None])) for k in keys}
+    for sd, s in summaries.items():  # the tuning split of each seed (development / evaluation origins)
+        for period, ps in s.get("by_period", {}).items():
+            per[str(sd)].update({f"{period}_{k}": ps.get(k) for k in keys})
     out["per_seed"] = per
     return out

@@ -212,7 +212,8 @@ def fit_eakf(daily: pd.DataFrame, population: np.ndarray, flows: np.ndarray | No
              max_r0: float = 3.0, update_pipe: bool = True, update_alpha: bool = True,
              forecast_walk_sd: float | None = 0.03,
              ascertainment_odds_factor: float | None = LI2020_ASCERTAINMENT_ODDS,
-             spinup_walk_sd: float | None = 0.0, delay_by_cohort: bool = True) -> FitResult:
+             spinup_walk_sd: float | None = 0.0, delay_by_cohort: bool = True,
+             imports: np.ndarray | None = None) -> FitResult:
     """Fit by an ensemble adjustment Kalman filter over the dates of ``daily`` (dates x regions).
 
     The model runs ``spinup_days`` before the first date from seeds scaled to the first counts.
@@ -277,6 +278,11 @@ def fit_eakf(daily: pd.DataFrame, population: np.ndarray, flows: np.ndarray | No
         Standard deviation per day of the random walk of log beta during the spin-up; None: ``beta_walk_sd``.
     delay_by_cohort : bool
         Report each day's documented infections with the delay of the day they were documented.
+    imports : ndarray, optional
+        Imported infections per day from outside the regions, ``(spinup_days + days, members or 1,
+        regions)`` from the first day of the spin-up to the last of ``daily`` (the import term,
+        e.g. :func:`forecast.epidemic.importation.import_term` transposed to days first); added to
+        the exposed each day (:func:`forecast.epidemic.seir.add_imports`). None: none.
 
     Returns
     -------
@@ -333,9 +339,13 @@ def fit_eakf(daily: pd.DataFrame, population: np.ndarray, flows: np.ndarray | No
     weights = seir.delay_weights(dates, interventions, state.pipe.shape[-1], delay_by_cohort)
     y_smooth = pd.DataFrame(y_all).rolling(3, min_periods=1).mean().to_numpy()
     beta_lo, beta_hi = np.log(0.05), np.log(3.0)
+    if imports is not None and np.shape(imports)[0] != len(dates):
+        raise SeriesError(f"imports must cover the {len(dates)} days of spin-up and data / 输入病例天数不符")
     for t in range(len(dates)):
         sd = beta_walk_sd if t >= spinup_days or spinup_walk_sd is None else spinup_walk_sd
         params = replace(params, beta=params.beta * np.exp(rng.normal(0, sd, params.beta.shape)))
+        if imports is not None:
+            seir.add_imports(state, imports[t])
         state, rep, _ = seir.step(state, params, trips[t], travel[t], beta_mult[t], weights[t], copy=False,
                                   alpha_odds=odds[t])
         ti = t - spinup_days
@@ -377,8 +387,8 @@ def _align_flows(flows: np.ndarray, n_days: int, spinup_days: int) -> np.ndarray
 
 
 def forecast_samples(fit: FitResult, horizon_days: int = 30, flows: np.ndarray | None = None, *,
-                     nb_size: float = 20.0, draws_per_member: int = 3, seed: int = 1
-                     ) -> dict[str, np.ndarray]:
+                     nb_size: float = 20.0, draws_per_member: int = 3, seed: int = 1,
+                     imports: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Ensemble forecast: samples ``(n_samples, horizon, regions)`` of daily confirmed and deaths
     (negative binomial with size ``nb_size`` around each member's path) and ``rt`` ``(members,
     regions)`` at the origin.
@@ -397,12 +407,16 @@ def forecast_samples(fit: FitResult, horizon_days: int = 30, flows: np.ndarray |
         Noisy draws per ensemble member.
     seed : int
         Seed of the random generator.
+    imports : ndarray, optional
+        ``(horizon_days, members or 1, regions)`` imported infections per forecast day; None: none.
 
     Returns
     -------
     dict of str to ndarray
         ``"confirmed"`` and ``"deaths"``: ``(members * draws_per_member, horizon_days, regions)`` daily
-        counts (deaths all 0 when the fit has no death rate); ``"rt"``: ``(members, regions)`` at the origin.
+        counts (deaths all 0 when the fit has no death rate); ``"confirmed_mean"``: ``(members,
+        horizon_days, regions)`` each member's expected daily confirmed (before the reporting noise);
+        ``"rt"``: ``(members, regions)`` at the origin.
 
     Examples
     --------
@@ -422,8 +436,9 @@ def forecast_samples(fit: FitResult, horizon_days: int = 30, flows: np.ndarray |
     rt = seir.reproduction_number(fit.state, fit.params, bm[0], odds[0])
     _, rep, dead = seir.simulate(fit.state, fit.params, dates, flows, fit.interventions,
                                  beta_walk_sd=fit.beta_walk_sd if fit.forecast_walk_sd is None
-                                 else fit.forecast_walk_sd, rng=rng, delay_by_cohort=fit.delay_by_cohort)
-    out = {"rt": rt}
+                                 else fit.forecast_walk_sd, rng=rng, delay_by_cohort=fit.delay_by_cohort,
+                                 imports=imports)
+    out = {"rt": rt, "confirmed_mean": np.transpose(rep, (1, 0, 2))}
     for name, mean in (("confirmed", rep), ("deaths", dead)):
         if name == "deaths" and not np.any(fit.params.cfr):
             out[name] = np.zeros((mean.shape[1] * draws_per_member,) + mean.shape[::2])

@@ -235,7 +235,8 @@ def importation_forecast(origin_daily: pd.Series, origin_population: float, trav
     origin, end = pd.Timestamp(origin), pd.Timestamp(end)
     start = pd.Timestamp(origin_daily.index[0])
     dates = pd.date_range(start, end, freq="D")
-    y = origin_daily.loc[:origin].reindex(pd.date_range(start, origin, freq="D")).fillna(0.0).to_numpy(float)
+    known = origin_daily.loc[:origin]  # the likelihood uses the reported days up to the origin only
+    y = known.reindex(pd.date_range(start, known.index[-1], freq="D")).fillna(0.0).to_numpy(float)
     tv = trav.reindex(dates).fillna(0.0).to_numpy(float)  # (T, R)
     n_dest = tv.shape[1]
     # 1. the origin alone (its travellers go to a sink), n_prior members, weighed by its counts
@@ -273,6 +274,87 @@ def importation_forecast(origin_daily: pd.Series, origin_population: float, trav
     m = np.repeat(np.transpose(rep[:, :, 1:], (1, 0, 2)), draws_per_member, axis=0)
     draws = rng.negative_binomial(nb_size, nb_size / (nb_size + np.maximum(m, 1e-9))).astype(float)
     return Importation(dates, list(trav.columns), tv, prev, imported, draws, rep[:, :, 0].T, ess)
+
+
+def import_term(origin_daily: pd.Series, origin_population: float, trav: pd.DataFrame,
+                destination_population: np.ndarray, origin, start, end, *, n_members: int = 300,
+                n_prior: int = 3000, interventions: list | None = None, window_days: int = 3,
+                seed: int = 0) -> tuple[np.ndarray, float]:
+    """Expected imported infections per member, day and destination, ``(K, T, R)`` over ``start .. end``:
+    the import term of a metapopulation SEIR fitted from ``start`` (e.g. a province backtest).
+
+    Only data up to ``origin`` are used: the origin's reported counts (its epidemic is fitted as in
+    :func:`importation_forecast`, with the ``interventions`` known at the origin) and the travellers
+    up to ``origin``. Later days: the mean of the last ``window_days`` known days of the travel
+    regime before the latest change of the travel factor known at the origin (the days right after
+    a lockdown are a transition, not a level), times each day's travel factor over that regime's
+    (no change known: the last ``window_days`` known days, as :func:`extend_after`). Days before
+    the origin's first reported date have no imports (its infections then are in the seeds of its fit).
+
+    Parameters
+    ----------
+    origin_daily : Series
+        The epidemic origin's reported new cases by date (its first date starts its fit).
+    origin_population : float
+        Residents of the origin.
+    trav : DataFrame
+        Travellers per day from the origin, dates x destinations (rows after ``origin`` are ignored).
+    destination_population : ndarray
+        ``(R,)`` residents of the destinations, column order of ``trav``.
+    origin, start, end : date-like
+        Last day of data; first and last day of the term.
+    n_members, n_prior : int
+        Members returned (the origin fit's resampled members); prior members of the origin fit.
+    interventions : list of Intervention, optional
+        Known changes (e.g. :func:`forecast.epidemic.seir.lockdown_2020` once its date has passed).
+    window_days : int
+        Known days averaged for the days after the origin.
+    seed : int
+        Random seed.
+
+    Returns
+    -------
+    imports : ndarray
+        ``(n_members, T, R)`` expected imported infections, ``T`` the days ``start .. end``.
+    ess : float
+        Effective sample size of the origin fit.
+
+    Examples
+    --------
+    >>> days = pd.date_range("2020-01-10", periods=12)
+    >>> y = pd.Series(np.r_[np.zeros(6), [4, 17, 59, 77, 60, 105]], index=days)
+    >>> tr = pd.DataFrame({"A": 1e4, "B": 0.0}, index=pd.date_range("2020-01-01", "2020-01-21"))
+    >>> imp, ess = import_term(y, 1e7, tr, np.array([1e7, 1e7]), "2020-01-21", "2020-01-05",
+    ...                        "2020-01-25", n_members=20, n_prior=200)
+    >>> imp.shape, float(imp[:, :5].sum()), bool(imp[:, :, 0].sum() > 0 == imp[:, :, 1].sum())
+    ((20, 21, 2), 0.0, True)
+    """
+    origin, start, end = pd.Timestamp(origin), pd.Timestamp(start), pd.Timestamp(end)
+    first = pd.Timestamp(origin_daily.index[0])
+    known = trav.loc[:origin]
+    days = pd.date_range(known.index[0], max(end, origin), freq="D")
+    tf = seir.schedule_arrays(days, 1, interventions)[0][:, 0]
+    n_known = len(known)
+    # the level of travel after the origin: the mean of the last window_days known days of the
+    # travel regime before the latest known change (the days around a change are a transition),
+    # times the travel factor of each later day over that regime's
+    regime = n_known - int(np.argmax(tf[:n_known][::-1] != tf[n_known - 1])) if np.any(
+        tf[:n_known] != tf[n_known - 1]) else 0
+    base_end = regime if regime > 0 else n_known
+    base = known.iloc[max(0, base_end - window_days):base_end].mean()
+    ext = known.reindex(days)
+    later = days > known.index[-1]
+    ext.loc[later] = np.outer(tf[later] / tf[base_end - 1], base.to_numpy())
+    ext = ext.fillna(0.0)
+    imp = importation_forecast(origin_daily.loc[:origin], origin_population, ext, destination_population, origin,
+                               max(end, origin), n_members=n_members, n_prior=n_prior,
+                               interventions=interventions, seed=seed, draws_per_member=1)
+    out = np.zeros((n_members, len(pd.date_range(start, end, freq="D")), trav.shape[1]))
+    pos = pd.Series(np.arange(len(imp.dates)), index=imp.dates)
+    want = pd.date_range(max(start, first), end, freq="D")
+    if len(want):
+        out[:, np.asarray(pd.date_range(start, end, freq="D").isin(want))] = imp.imported[:, pos[want].to_numpy()]
+    return out, imp.ess
 
 
 def cumulative_by(imp: Importation, target, observed_at_origin: np.ndarray | None = None, origin=None,

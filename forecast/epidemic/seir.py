@@ -366,6 +366,23 @@ def as_daily_trips(flows: np.ndarray | None, n_days: int, n_regions: int) -> np.
     return np.concatenate([f, np.repeat(f.mean(axis=0, keepdims=True), n_days - f.shape[0], axis=0)])
 
 
+def add_imports(state: State, imported: np.ndarray) -> None:
+    """Add a day's imported infections ``(members or 1, regions)`` to the exposed, in place: each one
+    turns a susceptible resident into an exposed one (an infected traveller arrives, an uninfected
+    one of the same trip leaves), so the population is unchanged; capped at ``S``.
+
+    Examples
+    --------
+    >>> s = initial_state(np.array([100.0, 50.0]), np.array([0.0, 0.0]), 2)
+    >>> add_imports(s, np.array([[3.0, 80.0]]))
+    >>> s.E[0].tolist(), s.S[0].tolist(), s.alive().sum(axis=1).tolist()
+    ([3.0, 50.0], [97.0, 0.0], [150.0, 150.0])
+    """
+    arrive = np.minimum(np.broadcast_to(np.maximum(imported, 0.0), state.S.shape), state.S)
+    state.S = state.S - arrive
+    state.E = state.E + arrive
+
+
 def simulate(
     state: State,
     params: Params,
@@ -375,10 +392,12 @@ def simulate(
     beta_walk_sd: float = 0.0,
     rng: np.random.Generator | None = None,
     delay_by_cohort: bool = False,
+    imports: np.ndarray | None = None,
 ) -> tuple[State, np.ndarray, np.ndarray]:
     """Run the model over ``dates``; return the final state, daily reported cases and deaths
     ``(days, members, regions)``. ``beta_walk_sd`` > 0 lets log beta follow a random walk;
-    ``delay_by_cohort``: see :func:`delay_weights`.
+    ``delay_by_cohort``: see :func:`delay_weights`; ``imports``: infections arriving from outside
+    the regions (:func:`add_imports`).
 
     Parameters
     ----------
@@ -400,6 +419,9 @@ def simulate(
         Source of the random walk; None: ``default_rng(0)``.
     delay_by_cohort : bool
         Report each day's documented infections with the delay of the day they were documented.
+    imports : ndarray, optional
+        ``(days, members or 1, regions)`` imported infections per day (e.g.
+        :func:`forecast.epidemic.importation.import_term`); None: none.
 
     Returns
     -------
@@ -439,6 +461,8 @@ def simulate(
     for t in range(len(dates)):
         if beta_walk_sd > 0:
             p = replace(p, beta=p.beta * np.exp(rng.normal(0.0, beta_walk_sd, p.beta.shape)))
+        if imports is not None:
+            add_imports(state, imports[t])
         state, rep, dead = step(state, p, trips[t], travel[t], beta_mult[t], weights[t], copy=False,
                                 alpha_odds=odds[t])
         reps.append(rep)

@@ -25,6 +25,12 @@ COLUMNS = ["n_tasks", "mean_wis_seir", "mean_wis_persistence", "mean_wis_logline
 @click.option("--no-correct", is_flag=True, help="Fit on the raw series (no reporting-change correction).")
 @click.option("--calibration", type=click.Choice(["none", "single", "levels"]), default="none", show_default=True,
               help="Spread calibration learned from past origins' observed tasks only.")
+@click.option("--dispersion", type=click.Choice(list(backtest.DISPERSIONS)), default="learned", show_default=True,
+              help="Negative-binomial size of the reporting noise: fixed 20, from the counts' noise around "
+                   "their trend, or learned by maximum likelihood on earlier origins' observed tasks.")
+@click.option("--imports", type=click.Choice(list(backtest.IMPORTS)), default="fit", show_default=True,
+              help="Import term from Wuhan's outflow (province level): none, over the fit up to the origin, "
+                   "or over the forecast too (docs/forecast.md).")
 @click.option("--beta-walk-sd", default=None, type=click.FloatRange(0, 3),
               help="Filter's daily random-walk sd of log beta (default: fit_eakf's, 0.7).")
 @click.option("--seed", default=None, type=int, help="One seed of the filter's ensemble (instead of --seeds).")
@@ -33,13 +39,17 @@ COLUMNS = ["n_tasks", "mean_wis_seir", "mean_wis_persistence", "mean_wis_logline
 @click.option("--data-dir", type=click.Path(file_okay=False), help="Override of RISKCARD_CHINA2020_DIR.")
 @click.option("--json", "as_json", is_flag=True, help="End with one JSON object of the scores.")
 def command(level, start, end, every_days, horizon_days, members, include_hubei_0212, no_correct, calibration,
-            beta_walk_sd, seed, seeds, data_dir, as_json):
+            dispersion, imports, beta_walk_sd, seed, seeds, data_dir, as_json):
     """Backtest forecasts from rolling origins and print scores by horizon / 滚动回测并按预测天数输出评分.
 
     Example: riskcard backtest --json --level province --start 2020-01-24 --end 2020-03-10 --every-days 3
     """
     try:
         inputs = backtest.province_inputs(data_dir) if level == "province" else backtest.city_inputs(data_dir)
+        if level == "city" and imports != "none":
+            imports = "none"  # Wuhan's outflow is read by province only
+            click.echo("note: --imports applies to provinces only; cities run without it / 城市级不含输入项",
+                       err=True)
         origins = pd.date_range(start, end, freq=f"{every_days}D")
         seed_list = [seed] if seed is not None else [int(s) for s in str(seeds).split(",") if s.strip()]
         if not seed_list:
@@ -52,7 +62,7 @@ def command(level, start, end, every_days, horizon_days, members, include_hubei_
             per_seed[sd] = backtest.run_backtest(
                 inputs, origins, horizon_days, correct=not no_correct,
                 exclude=() if include_hubei_0212 else backtest.DEFAULT_EXCLUDE,
-                calibration=calibration, fit_kwargs=fit_kwargs)
+                calibration=calibration, fit_kwargs=fit_kwargs, dispersion=dispersion, imports=imports)
         tasks = per_seed[seed_list[0]]
     except (ValueError, KeyError, FileNotFoundError) as exc:
         raise click.ClickException(str(exc)) from None
@@ -72,7 +82,8 @@ def command(level, start, end, every_days, horizon_days, members, include_hubei_
     if as_json:
         summary.update(level=level, start=start, end=end, every_days=every_days,
                        hubei_2020_02_12_scored=include_hubei_0212, corrected=not no_correct,
-                       calibration=calibration, seed=seed_list[0], development_end=str(backtest.DEV_END.date()),
+                       calibration=calibration, dispersion=dispersion, imports=imports, seed=seed_list[0],
+                       development_end=str(backtest.DEV_END.date()),
                        fit_kwargs=fit_kwargs, horizon_days=horizon_days, seeds=seed_list,
                        **backtest.seed_means(seed_summaries))
         click.echo(json.dumps(summary))

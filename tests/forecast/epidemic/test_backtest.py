@@ -8,8 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from scipy import stats
 
-from forecast.epidemic import backtest, china2020, fit
+from forecast.epidemic import backtest, china2020, dispersion, fit, scoring
 
 DATA = china2020.data_dir()
 
@@ -25,7 +26,7 @@ def _two_provinces() -> backtest.Inputs:
 def test_small_backtest_returns_keys_and_scores():
     inputs = _two_provinces()
     origins = pd.date_range("2020-02-05", "2020-02-14", freq="3D")
-    tasks = backtest.run_backtest(inputs, origins, 5, fit_kwargs={"n_members": 40},
+    tasks = backtest.run_backtest(inputs, origins, 5, imports="none", fit_kwargs={"n_members": 40},
                                   forecast_kwargs={"draws_per_member": 5})
     assert len(tasks) == 4 * 2 * 5
     hubei_0212 = tasks[(tasks.region == "Hubei") & (tasks.target_date == pd.Timestamp("2020-02-12"))]
@@ -56,7 +57,7 @@ def test_level_calibration_learns_only_from_the_past(monkeypatch):
     inp = backtest.Inputs(d, np.full(30, 1e6), None)
     monkeypatch.setattr(backtest, "CALIBRATION_MIN_TASKS", 300)
     origins = pd.date_range("2020-01-28", periods=6, freq="3D")
-    t = backtest.run_backtest(inp, origins, 5, calibration="levels", fit_kwargs={"n_members": 20},
+    t = backtest.run_backtest(inp, origins, 5, calibration="levels", imports="none", fit_kwargs={"n_members": 20},
                               forecast_kwargs={"draws_per_member": 2})
     first = t[t.origin == origins[0]]
     assert first[["spread_50", "spread_95"]].eq(1.0).all().all()
@@ -67,7 +68,7 @@ def test_level_calibration_learns_only_from_the_past(monkeypatch):
             assert learned.loc[o].eq(1.0).all()
     assert not learned.iloc[-1].eq(1.0).all()  # enough past tasks by the last origin
     with pytest.raises(ValueError, match="calibration"):
-        backtest.run_backtest(inp, origins[:1], 3, calibration="magic", fit_kwargs={"n_members": 10})
+        backtest.run_backtest(inp, origins[:1], 3, calibration="magic", imports="none", fit_kwargs={"n_members": 10})
 
 
 def test_rescale_per_level_shrinks_50_keeps_95():
@@ -88,14 +89,14 @@ def test_origin_outside_data_raises():
     d = pd.DataFrame({"A": np.arange(1.0, 11)}, index=pd.date_range("2020-01-21", periods=10))
     inp = backtest.Inputs(d, np.array([1e6]), None)
     with pytest.raises(fit.SeriesError, match="outside"):
-        backtest.run_backtest(inp, pd.DatetimeIndex(["2020-03-01"]), 3, fit_kwargs={"n_members": 10})
+        backtest.run_backtest(inp, pd.DatetimeIndex(["2020-03-01"]), 3, imports="none", fit_kwargs={"n_members": 10})
 
 
 def test_too_little_history_raises():
     d = pd.DataFrame({"A": np.arange(1.0, 11)}, index=pd.date_range("2020-01-21", periods=10))
     inp = backtest.Inputs(d, np.array([1e6]), None)
     with pytest.raises(fit.SeriesError, match="history"):
-        backtest.run_backtest(inp, pd.DatetimeIndex(["2020-01-22"]), 3, fit_kwargs={"n_members": 10})
+        backtest.run_backtest(inp, pd.DatetimeIndex(["2020-01-22"]), 3, imports="none", fit_kwargs={"n_members": 10})
 
 
 def test_province_inputs_shapes():
@@ -156,3 +157,70 @@ def test_own_draw_comes_from_the_samples():
     assert draw.shape == (4, 3)
     assert all(draw[h, r] in samples[:, h, r] for h in range(4) for r in range(3))
     assert np.array_equal(draw, backtest._own_draw(samples, pd.Timestamp("2020-02-01")))  # reproducible
+
+
+def test_backtest_with_the_import_term_and_fitted_dispersion():
+    full = backtest.province_inputs()
+    keep = ["Hubei", "Guangdong", "Tibet"]
+    pos = [list(full.daily.columns).index(k) for k in keep]
+    imp = backtest.Imports(full.imports.origin_daily, full.imports.origin_population,
+                           full.imports.travellers[keep], "Hubei")
+    inp = backtest.Inputs(full.daily[keep], full.population[pos], full.flows[np.ix_(pos, pos)], (), imp)
+    origins = pd.DatetimeIndex(["2020-01-27"])
+    kw = dict(fit_kwargs={"n_members": 30}, forecast_kwargs={"draws_per_member": 2})
+    t = backtest.run_backtest(inp, origins, 4, imports="fit_and_forecast", dispersion="history", **kw)
+    assert len(t) == 3 * 4 and np.isfinite(t["wis_seir"]).all()
+    t2 = backtest.run_backtest(inp, pd.DatetimeIndex(["2020-01-27", "2020-01-30"]), 4, imports="fit", **kw)
+    assert t2["nb_size"].eq(20.0).all()  # too few past tasks: the default size
+    assert t["nb_size"].nunique() == 1 and 1 <= t["nb_size"].iloc[0] <= 1000
+    flows, term_fit, term_fc = backtest._import_term(inp, full.daily[keep].loc[:"2020-01-27"],
+                                                     pd.Timestamp("2020-01-27"), 4, {"n_members": 30})
+    assert flows[0].sum() == 0 and flows[1:, 0].sum() > 0  # Hubei's outgoing row replaced by the term
+    assert term_fit.shape == (14 + 7, 30, 3) and term_fc.shape == (4, 30, 3)
+    assert term_fit[:, :, 1].sum() > term_fit[:, :, 2].sum() > 0 and term_fit[:, :, 0].sum() == 0
+    with pytest.raises(ValueError, match="imports"):
+        backtest.run_backtest(backtest.Inputs(inp.daily, inp.population, None), origins, 2, imports="fit")
+    with pytest.raises(ValueError, match="imports"):
+        backtest.run_backtest(inp, origins, 2, imports="all")
+    with pytest.raises(ValueError, match="dispersion"):
+        backtest.run_backtest(inp, origins, 2, dispersion="wide")
+
+
+def test_learned_dispersion_recovers_the_size_and_waits_for_enough_past_tasks(monkeypatch):
+    rng = np.random.default_rng(4)
+    m = rng.uniform(2, 300, 4000)
+    y = rng.negative_binomial(2, 2 / (2 + m)).astype(float)
+    assert 1.5 < dispersion.learn_nb_size(np.tile(m, (23, 1)), y) < 2.7
+    poisson = rng.poisson(m).astype(float)
+    assert dispersion.learn_nb_size(np.tile(m, (23, 1)), poisson) > 100
+    # an ensemble spread that already explains the errors needs little extra noise
+    spread = m * np.exp(stats.norm.ppf(scoring.QUANTILES)[:, None] * 0.8)
+    wide = m * np.exp(rng.normal(0, 0.8, m.size))
+    point = np.tile(m, (23, 1))
+    assert dispersion.learn_nb_size(spread, np.round(wide)) > dispersion.learn_nb_size(point, np.round(wide))
+    # only past tasks observed at the origin count, and only once there are enough of them
+    dates = pd.date_range("2020-02-01", periods=10)
+    task = (None, None, np.round(np.tile(m[:40], (10, 1))), dates, np.ones((10, 40), bool),
+            np.tile(m[:40], (23, 10, 1)))
+    assert backtest._past_nb_size([task], pd.Timestamp("2020-02-03"), 20.0) == 20.0  # 120 tasks seen
+    monkeypatch.setattr(backtest, "CALIBRATION_MIN_TASKS", 100)
+    assert backtest._past_nb_size([task], pd.Timestamp("2020-02-03"), 20.0) > 100  # exact means: no extra noise
+    assert backtest._past_nb_size([task], pd.Timestamp("2020-02-02"), 20.0) == 20.0  # 80 seen at 02-02
+
+
+def test_backtest_cli_dispersion_and_imports_options():
+    from miniapp.cli.backtest_cmd import command
+
+    args = ["--json", "--start", "2020-02-20", "--end", "2020-02-20", "--horizon-days", "2", "--members", "20",
+            "--seed", "0"]
+    res = CliRunner().invoke(command, args + ["--dispersion", "history", "--imports", "fit_and_forecast"])
+    assert res.exit_code == 0, res.output
+    summary = json.loads(res.output.strip().splitlines()[-1])
+    assert summary["dispersion"] == "history" and summary["imports"] == "fit_and_forecast"
+    assert {"relative_wis_vs_persistence_seed_mean", "coverage_95_seed_mean",
+            "coverage_50_randomised_seed_mean"} <= set(summary)
+    city = CliRunner().invoke(command, args[:-2] + ["--seed", "0", "--level", "city", "--members", "10"])
+    assert city.exit_code == 0, city.output  # the default import term is province-only: cities run without it
+    assert json.loads(city.output.strip().splitlines()[-1])["imports"] == "none"
+    bad = CliRunner().invoke(command, args + ["--imports", "everything"])
+    assert bad.exit_code != 0 and "Traceback" not in bad.output

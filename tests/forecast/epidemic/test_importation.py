@@ -62,3 +62,22 @@ def test_rt_series_recovers_a_constant_growth():
     assert est == pytest.approx(r, abs=0.01)
     assert q[0.5]["B"].isna().all()  # no cases: no estimate, not the prior
     assert float(rt_series.doubling_time_days(est)) == pytest.approx(np.log(2) / r, rel=0.25)
+
+
+def test_import_term_uses_nothing_after_the_origin_and_follows_a_known_lockdown():
+    from forecast.epidemic import seir
+
+    days = pd.date_range("2020-01-10", "2020-01-24")
+    y = _wuhan().loc[days]
+    tr = pd.DataFrame({"A": 1e4, "B": 0.0}, index=pd.date_range("2020-01-01", "2020-02-05"))
+    later = tr.copy()
+    later.loc["2020-01-25":, "A"] = 9e5  # travellers after the origin are not seen
+    kw = dict(n_members=30, n_prior=300, interventions=seir.lockdown_2020(0.5, 11.4))
+    a, ess = importation.import_term(y, 1.06e7, tr, np.full(2, 1e7), "2020-01-24", "2020-01-05", "2020-02-05", **kw)
+    b, _ = importation.import_term(y, 1.06e7, later, np.full(2, 1e7), "2020-01-24", "2020-01-05", "2020-02-05", **kw)
+    assert a.shape == (30, 32, 2) and np.array_equal(a, b) and ess >= 1
+    assert a[:, :5].sum() == 0 and a[:, :, 1].sum() == 0  # nothing before Wuhan's first date, none to B
+    # the lockdown of 01-23 is known at 01-24: later days travel at 2 % of the level before it
+    c, _ = importation.import_term(y, 1.06e7, tr, np.full(2, 1e7), "2020-01-24", "2020-01-05", "2020-02-05",
+                                   n_members=30, n_prior=300, interventions=[])
+    assert a[:, -5:].sum() < 0.1 * c[:, -5:].sum()

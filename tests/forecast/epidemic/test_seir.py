@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecast.epidemic import fit, seir
+from forecast.epidemic import dispersion, fit, seir
 
 DATES = pd.date_range("2020-01-10", periods=30)
 
@@ -177,3 +177,37 @@ def test_fit_with_ascertainment_change_and_cohort_delays():
     assert any(iv.ascertainment_odds_factor == 11.4 for iv in fitted.interventions)
     smp = fit.forecast_samples(fitted, 5, draws_per_member=2)
     assert smp["confirmed"].shape == (120, 5, 1) and np.isfinite(smp["rt"]).all()
+
+
+def test_imports_seed_an_isolated_region_and_keep_the_population():
+    state, params, pop = _setup()
+    imports = np.zeros((len(DATES), 1, 3))
+    imports[:5, 0, 2] = 10.0  # 50 infections arrive in region 2, which no flow reaches
+    end, rep, _ = seir.simulate(state, params, DATES, None, imports=imports)
+    _, rep0, _ = seir.simulate(state, params, DATES, None)
+    assert rep0[:, :, 2].sum() == 0 and rep[:, :, 2].sum() > 0
+    assert np.allclose(rep[:, :, :2], rep0[:, :, :2])  # other regions untouched
+    assert np.allclose(end.alive().sum(axis=1), pop.sum())
+    s = seir.initial_state(np.array([5.0]), np.array([0.0]), 2)
+    seir.add_imports(s, np.array([[-1.0], [9.0]]))  # negative: none; more than S: capped
+    assert s.E[:, 0].tolist() == [0.0, 5.0] and s.S[:, 0].tolist() == [5.0, 0.0]
+
+
+def test_fit_with_imports_and_fitted_dispersion():
+    d = pd.DataFrame({"A": [1.0, 2, 3, 5, 8, 12], "B": [0.0] * 6}, index=pd.date_range("2020-01-20", periods=6))
+    pop = np.array([1e6, 1e6])
+    imports = np.zeros((14 + 6, 1, 2))
+    imports[:10, 0, 1] = 20.0  # B receives infections during the spin-up
+    with_imp = fit.fit_eakf(d, pop, imports=imports, n_members=30)
+    without = fit.fit_eakf(d, pop, n_members=30)
+    assert with_imp.state.E[:, 1].mean() + with_imp.state.Iu[:, 1].mean() > \
+        without.state.E[:, 1].mean() + without.state.Iu[:, 1].mean()
+    with pytest.raises(fit.SeriesError, match="imports"):
+        fit.fit_eakf(d, pop, imports=imports[:5], n_members=10)
+    rng = np.random.default_rng(1)
+    trend = np.linspace(20, 300, 50)[:, None] * np.ones((1, 10))
+    noisy = pd.DataFrame(rng.negative_binomial(3, 3 / (3 + trend)).astype(float))
+    poisson = pd.DataFrame(rng.poisson(trend).astype(float))
+    assert 2 < dispersion.nb_size_from_history(noisy) < 4.5
+    assert dispersion.nb_size_from_history(poisson) > 50  # no overdispersion: a large size
+    assert dispersion.nb_size_from_history(pd.DataFrame(np.zeros((10, 2)))) == 1000.0
