@@ -24,6 +24,8 @@ The last stdout line is one JSON object (``benchmarks/cluster.py`` prints it). d
 from __future__ import annotations
 
 import argparse
+import contextlib
+import fcntl
 import json
 import os
 import re
@@ -96,6 +98,13 @@ class Net:
                 pass
 
     def close(self) -> None:
+        # a veth pair created but not yet moved (a run killed in ``up``) stays in the root namespace
+        links = sh("ip", "-br", "link", check=False).stdout.split("\n")
+        ours = {line.split()[0].split("@")[0] for line in links if line.strip()}
+        for i in range(len(self.hosts)):
+            for end in (f"{self.prefix}h{i}", f"{self.prefix}b{i}"):
+                if end in ours:
+                    sh("ip", "link", "del", end, check=False)
         existing = sh("ip", "netns", "list", check=False).stdout.split()
         for name in self.names:
             if name in existing:
@@ -445,6 +454,32 @@ def main(argv: list[str] | None = None) -> dict:
     if why:
         raise SystemExit(f"cannot rehearse: {why}")
     sys.path.insert(0, str(ROOT))
+    with prefix_lock(args.prefix):
+        return _rehearse(args)
+
+
+@contextlib.contextmanager
+def prefix_lock(prefix: str, wait_s: float = 600.0):
+    """One rehearsal per prefix at a time on this machine: a second one would tear down the first's
+    namespaces (``Net.up`` clears leftovers of its own names). It waits, bounded, then says why."""
+    path = Path(tempfile.gettempdir()) / f"riskcard-rehearsal-{re.sub(r'[^A-Za-z0-9_-]', '_', prefix)}.lock"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        end = time.monotonic() + wait_s
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > end:
+                    raise SystemExit(f"cannot rehearse: another rehearsal with prefix {prefix!r} holds {path}")
+                time.sleep(0.5)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _rehearse(args) -> dict:
     tmp = Path(tempfile.mkdtemp(prefix="riskcard-rehearsal-"))
     tmp.chmod(0o755)
     r = Rehearsal(tmp, args.prefix, args.subnet, args.quick or args.smoke)

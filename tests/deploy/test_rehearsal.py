@@ -34,3 +34,23 @@ def test_rehearsal_loses_nothing_and_answers_every_request():
     assert out["lookups_429"] > 0 and out["body_status"] == 413
     listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
     assert "rct-" not in listed  # cleaned up
+
+
+def test_a_killed_runs_leftovers_are_cleared_and_one_rehearsal_per_prefix_runs_at_once():
+    why = rehearse.can_rehearse()
+    if why:
+        pytest.skip(f"no rehearsal here: {why}")
+    # a veth pair created by a run killed before moving it into its namespace stays in the root namespace
+    rehearse.sh("ip", "link", "add", "rcuh0", "type", "veth", "peer", "name", "rcub0")
+    net = rehearse.Net("rcu", "10.77.2.0/24", {"front": ["10.77.2.2"]})
+    try:
+        net.close()
+        assert "rcuh0" not in rehearse.sh("ip", "-br", "link").stdout
+    finally:
+        rehearse.sh("ip", "link", "del", "rcuh0", check=False)
+    with rehearse.prefix_lock("rcu"):
+        with pytest.raises(SystemExit, match="another rehearsal with prefix 'rcu'"):
+            with rehearse.prefix_lock("rcu", wait_s=0.0):
+                pass
+    with rehearse.prefix_lock("rcu", wait_s=0.0):  # released: the next one runs
+        pass
