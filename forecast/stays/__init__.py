@@ -3,6 +3,8 @@
 - :mod:`~forecast.stays.detect`: :func:`detect_stays` (trackintel-equivalent staypoints) and the
   learned serving city of each tower (:func:`learn_serving_cities`);
 - :mod:`~forecast.stays.scan`: the vectorised scan behind it (anchors by radius, majorities);
+- :mod:`~forecast.stays.kernel`: the compiled scan (numba; feed grouping, runs, border smoothing,
+  anchors, stay attributes), the default; the numpy code stays the reference (``scan="numpy"``);
 - :mod:`~forecast.stays.border`: border smoothing, the city of a visit near a border.
 """
 

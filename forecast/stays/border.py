@@ -15,14 +15,15 @@ from forecast.stays.scan import anchors_by_radius, majority
 __all__ = ["smooth_borders", "visit_cities"]
 
 
-def visit_cities(g_start, rows, weight, city_rank, cell_xyz, border_radius_m, reg_rank=None):
+def visit_cities(g_start, rows, weight, city_rank, cell_xyz, border_radius_m, reg_rank=None, scan="compiled"):
     """Neighbourhood visits of runs and the winning city of each run's visit.
 
     The visits are the sliding rule's segments with ``border_radius_m``; each takes the code in
     ``city_rank`` (per cell row) with the most ``weight``. Stretches of runs in one registered city
     (``reg_rank``, per cell row; default ``city_rank``) are one visit (a visit there could only
-    win that city or, with serving cities, move no run). Returns (first run of each visit, visit
-    of each run, winning city code of each run).
+    win that city or, with serving cities, move no run). ``scan``: as in
+    :func:`forecast.stays.scan.anchors_by_radius`. Returns (first run of each visit, visit of each
+    run, winning city code of each run).
 
     Examples
     --------
@@ -34,14 +35,14 @@ def visit_cities(g_start, rows, weight, city_rank, cell_xyz, border_radius_m, re
     """
     # pieces in one registered city are not scanned: their visits would all win that city
     reg_rank = city_rank if reg_rank is None else reg_rank
-    anchor = anchors_by_radius(g_start, rows, cell_xyz, border_radius_m, codes=reg_rank[rows])
+    anchor = anchors_by_radius(g_start, rows, cell_xyz, border_radius_m, codes=reg_rank[rows], scan=scan)
     first = np.flatnonzero(anchor)
     seg = np.cumsum(anchor) - 1
     win = majority(seg, city_rank[rows], weight, len(first), first)
     return first, seg, win[seg]
 
 
-def smooth_borders(r_rows, w, r_group_start, table, border_radius_m: float):
+def smooth_borders(r_rows, w, r_group_start, table, border_radius_m: float, scan: str = "compiled"):
     """Move runs at border towers to the city of their neighbourhood visit.
 
     In each visit the city with the most time wins (each cell counting for the city it serves,
@@ -49,8 +50,9 @@ def smooth_borders(r_rows, w, r_group_start, table, border_radius_m: float):
     registered to any other city take the cell of the nearest earlier run of the visit in the
     winning city (or the first later one). A real trip to another city lasts beyond the
     neighbourhood (cities are tens of km apart), so it is a visit of its own and keeps its cells.
-    Only gap-free groups that change city are scanned. Returns (runs to keep, new cell rows): a
-    run whose new cell equals its predecessor's merges into it.
+    Only gap-free groups that change city are scanned (``scan``: as in
+    :func:`forecast.stays.scan.anchors_by_radius`). Returns (runs to keep, new cell rows): a run
+    whose new cell equals its predecessor's merges into it.
 
     Examples
     --------
@@ -74,7 +76,8 @@ def smooth_borders(r_rows, w, r_group_start, table, border_radius_m: float):
     sel = needed[group]
     rows, gs = r_rows[sel], r_group_start[sel]
     n_runs = len(rows)
-    first, seg, win = visit_cities(gs, rows, w[sel], table.serve_rank, table.xyz, border_radius_m, table.city_rank)
+    first, seg, win = visit_cities(gs, rows, w[sel], table.serve_rank, table.xyz, border_radius_m, table.city_rank,
+                                   scan)
     minority = table.city_rank[rows] != win
     if not minority.any():
         return keep_all, r_rows

@@ -7,9 +7,12 @@ lasts ``>= min_stay_minutes``; the trigger becomes the anchor); a silence ``> ma
 discards the candidate; the last candidate counts only with ``include_last``. With
 ``border_radius_m=None, max_tail_minutes=None`` the stays equal trackintel's staypoints.
 
-Vectorised on runs (consecutive pings at one cell): a trigger is always a run's first ping. All
-subscribers are scanned at once (:func:`forecast.stays.scan.anchors_by_radius`: next triggers from
-per-cell masks and pointer doubling, or a lockstep scan).
+Works on runs (consecutive pings at one cell): a trigger is always a run's first ping. By default
+(``scan="compiled"``) runs, border smoothing, anchors and stay attributes are each one compiled
+sequential pass (:mod:`forecast.stays.kernel`, numba), linear in the pings however often the cell
+switches; ``scan="numpy"`` is the vectorised reference that scans all subscribers at once
+(:func:`forecast.stays.scan.anchors_by_radius`: next triggers from per-cell masks and pointer
+doubling, or a lockstep scan), with the same result to the bit.
 
 On by default: border smoothing (pings at a tower of another city inside a neighbourhood visit are
 moved to the visit's city, :func:`forecast.stays.border.smooth_borders`; towers that mostly serve
@@ -24,6 +27,7 @@ import pandas as pd
 
 from forecast.schema import STAYS, empty
 from forecast.stays.border import smooth_borders, visit_cities
+from forecast.stays.kernel import group_by_code, ping_runs, smooth_runs, stay_attributes
 from forecast.stays.scan import anchors_by_radius, longest, majority
 
 _CHUNK_PINGS = 500_000
@@ -138,35 +142,39 @@ def sort_pings(uid: np.ndarray, ts_s: np.ndarray) -> np.ndarray | None:
     return _grouping(uid, ts_s)[0]
 
 
-def _grouping(uid: np.ndarray, ts_s: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
-    """(order as :func:`sort_pings`, ``uid[order]`` when it comes cheaper than a gather, else None)."""
+def _grouping(uid: np.ndarray, ts_s: np.ndarray, scatter: bool = False):
+    """(order as :func:`sort_pings`, ``uid[order]`` when it comes cheaper than a gather, else None,
+    and None). With ``scatter``, a feed in time order gives (None, the grouped uids, the subscriber
+    code of each ping) instead: the caller groups the pings by those codes itself."""
     n = len(uid)
     if n < 2:
-        return None, None
+        return None, None, None
     same = uid[1:] == uid[:-1]
     back = ts_s[1:] < ts_s[:-1]
     if not back.any():  # a feed in time order, or one subscriber, or grouped pings in time order
         n_blocks = n - int(np.count_nonzero(same))
         if n_blocks == 1 or (uid[1:] >= uid[:-1]).all():
-            return None, None
+            return None, None, None
         # subscribers as dense codes in order of first appearance (hashing, linear)
         codes, uniques = pd.factorize(uid)
         if len(uniques) == n_blocks:
-            return None, None  # grouped
+            return None, None, None  # grouped
         # a stable sort by subscriber alone suffices: the codes sorted by 16-bit radix passes
         sorted_uid = np.repeat(np.asarray(uniques, np.int64), np.bincount(codes, minlength=len(uniques)))
+        if scatter:
+            return None, sorted_uid, codes
         order = np.argsort((codes & 0xFFFF).astype(np.uint16), kind="stable")
         if len(uniques) > 1 << 16:
             high = (codes[order] >> 16).astype(np.uint16)
             del codes
             order = order[np.argsort(high, kind="stable")]
-        return order, sorted_uid
+        return order, sorted_uid, None
     if not (same & back).any():
         block_uids = uid[np.flatnonzero(~same) + 1]
         n_blocks = len(block_uids) + 1
         if len(np.unique(np.append(block_uids, uid[0]))) == n_blocks:
-            return None, None
-    return np.lexsort((ts_s, uid)), None
+            return None, None, None
+    return np.lexsort((ts_s, uid)), None, None
 
 
 def uid_start_order(uid: np.ndarray, start: np.ndarray) -> np.ndarray:
@@ -228,7 +236,7 @@ def sort_stays(stays: pd.DataFrame) -> pd.DataFrame:
     return stays.take(order).reset_index(drop=True)
 
 
-def _runs(uid, ts, cell, table: CellTable, max_gap_s, border_radius_m):
+def _runs(uid, ts, cell, table: CellTable, max_gap_s, border_radius_m, scan="compiled"):
     """Runs of sorted pings (after border smoothing): first ping, group/uid start flags, cell
     rows and time weights of each run.
 
@@ -236,6 +244,16 @@ def _runs(uid, ts, cell, table: CellTable, max_gap_s, border_radius_m):
     the last ping before a silent night does not carry the night); a run's is the sum over its pings.
     """
     n = len(uid)
+    if scan == "compiled":
+        rs, r_group_start, r_uid_start, r_weight = ping_runs(uid, ts, cell, max_gap_s, _STEP_CAP_S)
+        r_rows = table.rows(cell[rs])
+        if border_radius_m is not None and len(rs) > 1:
+            keep, r_rows = smooth_runs(r_rows, r_weight, r_group_start, table, border_radius_m)
+            if not keep.all():  # merged runs weigh the sum of their parts
+                kept = np.flatnonzero(keep)
+                rs, r_group_start, r_uid_start, r_rows = rs[kept], r_group_start[kept], r_uid_start[kept], r_rows[kept]
+                r_weight = np.add.reduceat(r_weight, kept)
+        return rs, r_group_start, r_uid_start, r_rows, r_weight
     new_uid = np.empty(n, bool)
     new_uid[0] = True
     np.not_equal(uid[1:], uid[:-1], out=new_uid[1:])
@@ -264,7 +282,7 @@ def _runs(uid, ts, cell, table: CellTable, max_gap_s, border_radius_m):
     del new_uid
     rs_end = np.append(rs, n)
     if border_radius_m is not None and len(rs) > 1:
-        keep, r_rows = smooth_borders(r_rows, np.diff(step[rs_end]), r_group_start, table, border_radius_m)
+        keep, r_rows = smooth_borders(r_rows, np.diff(step[rs_end]), r_group_start, table, border_radius_m, scan)
         if not keep.all():
             rs, r_group_start, r_uid_start, r_rows = rs[keep], r_group_start[keep], r_uid_start[keep], r_rows[keep]
             rs_end = np.append(rs, n)
@@ -272,16 +290,16 @@ def _runs(uid, ts, cell, table: CellTable, max_gap_s, border_radius_m):
 
 
 def _stays_sorted(uid, ts, cell, table: CellTable, min_stay_s, radius_m, max_gap_s, include_last, border_radius_m,
-                  tail_s):
+                  tail_s, scan):
     """Stays of pings already grouped by uid and time-sorted; returns a dict of columns."""
     n = len(uid)
-    rs, r_group_start, r_uid_start, r_rows, r_weight = _runs(uid, ts, cell, table, max_gap_s, border_radius_m)
+    rs, r_group_start, r_uid_start, r_rows, r_weight = _runs(uid, ts, cell, table, max_gap_s, border_radius_m, scan)
     n_runs = len(rs)
     rs_end = np.append(rs, n)
     if radius_m is None:
         seg_first = np.arange(n_runs)
     else:
-        seg_first = np.flatnonzero(anchors_by_radius(r_group_start, r_rows, table.xyz, float(radius_m)))
+        seg_first = np.flatnonzero(anchors_by_radius(r_group_start, r_rows, table.xyz, float(radius_m), scan=scan))
     # segments partition the runs; each group starts one. A segment is closed by a trigger when the
     # next segment continues the same group; the open candidate at a subscriber's last ping otherwise
     seg_next = np.append(seg_first[1:], n_runs)
@@ -299,6 +317,27 @@ def _stays_sorted(uid, ts, cell, table: CellTable, min_stay_s, radius_m, max_gap
     npk = rs_end[k_next] - rs[k_first]
     # stays of one run read their run; the others reduce their runs (open segments kept with
     # include_last include the last ping; closed ones exclude the trigger)
+    if scan == "compiled":
+        lon_sum, lat_sum, city, comm, cellid = stay_attributes(k_first, k_next, rs_end, r_rows, r_weight, table)
+    else:
+        lon_sum, lat_sum, city, comm, cellid = _attributes(k_first, k_next, rs, rs_end, npk, r_rows, r_weight, table)
+    return {
+        "uid": uid[rs[k_first]],
+        "start_s": start_s[ks],
+        "end_s": end_s[ks],
+        "cell_id": cellid,
+        "lon": lon_sum / npk,
+        "lat": lat_sum / npk,
+        "city_code": table.cities[city],
+        "community_id": table.communities[comm],
+        "n_pings": npk.astype(np.int64),
+    }
+
+
+def _attributes(k_first, k_next, rs, rs_end, npk, r_rows, r_weight, table):
+    """Per stay of runs ``[k_first, k_next)``: sums of longitudes and latitudes, serving-city and
+    community ranks with the most time, cell id of the longest run (the numpy twin of
+    :func:`forecast.stays.kernel.stay_attributes`)."""
     k_rows = r_rows[k_first]
     lon_sum = npk * table.lon[k_rows]
     lat_sum = npk * table.lat[k_rows]
@@ -319,17 +358,7 @@ def _stays_sorted(uid, ts, cell, table: CellTable, min_stay_s, radius_m, max_gap
         city[multi] = majority(m_seg, table.serve_rank[m_rows], m_w, len(multi), m_start)
         comm[multi] = majority(m_seg, table.community_rank[m_rows], m_w, len(multi), m_start)
         cellid[multi] = longest(m_seg, table.cell_id[m_rows], m_w, len(multi), m_start)
-    return {
-        "uid": uid[rs[k_first]],
-        "start_s": start_s[ks],
-        "end_s": end_s[ks],
-        "cell_id": cellid,
-        "lon": lon_sum / npk,
-        "lat": lat_sum / npk,
-        "city_code": table.cities[city],
-        "community_id": table.communities[comm],
-        "n_pings": npk.astype(np.int64),
-    }
+    return lon_sum, lat_sum, city, comm, cellid
 
 
 def detect_stays(
@@ -344,6 +373,7 @@ def detect_stays(
     border_radius_m: float | None = 3000,
     max_tail_minutes: float | None = 30,
     chunk_pings: int = _CHUNK_PINGS,
+    scan: str = "compiled",
 ) -> pd.DataFrame:
     """Detect stays from pings with the sliding rule (Li et al. 2008, as trackintel does it).
 
@@ -375,6 +405,10 @@ def detect_stays(
         ``min_stay_minutes`` test uses that end. ``None``: always at the trigger (trackintel).
     chunk_pings : int
         Pings per uid-aligned chunk; bounds the temporaries (memory), not the result.
+    scan : {"compiled", "numpy"}
+        The sliding-rule scan: one compiled sequential pass (numba, :mod:`forecast.stays.kernel`,
+        cost linear in the pings however often the cell switches) or the vectorised numpy scan
+        (:mod:`forecast.stays.scan`, the reference). Both give the same stays.
 
     Returns
     -------
@@ -395,6 +429,8 @@ def detect_stays(
     """
     if method != "sliding":
         raise ValueError(f"unknown stay method {method!r}; only 'sliding' is implemented")
+    if scan not in ("compiled", "numpy"):
+        raise ValueError(f"unknown scan {scan!r}; use 'compiled' or 'numpy'")
     if min_stay_minutes < 0 or max_gap_minutes < 0 or (radius_m is not None and radius_m <= 0):
         raise ValueError("min_stay_minutes and max_gap_minutes must be >= 0 and radius_m > 0 (or None)")
     table = cells if isinstance(cells, CellTable) else CellTable(cells)
@@ -403,8 +439,8 @@ def detect_stays(
     border_radius_m = None if not border_radius_m else float(border_radius_m)
     tail_s = None if max_tail_minutes is None else float(max_tail_minutes) * 60.0
     parts = [
-        _stays_sorted(u, t, c, table, min_stay_s, radius_m, max_gap_s, include_last, border_radius_m, tail_s)
-        for u, t, c in _sorted_chunks(pings, chunk_pings)
+        _stays_sorted(u, t, c, table, min_stay_s, radius_m, max_gap_s, include_last, border_radius_m, tail_s, scan)
+        for u, t, c in _sorted_chunks(pings, chunk_pings, scan)
     ]
     if not parts:
         return empty(STAYS)
@@ -412,16 +448,21 @@ def detect_stays(
     return pd.DataFrame(cols, copy=False)
 
 
-def _sorted_chunks(pings: pd.DataFrame, chunk_pings: int):
+def _sorted_chunks(pings: pd.DataFrame, chunk_pings: int, scan: str = "numpy"):
     """Yield (uid, ts_s, cell_id) arrays of pings grouped by uid and time-sorted, cut into chunks of
-    about ``chunk_pings`` at subscriber boundaries (a chunk holds whole subscribers)."""
+    about ``chunk_pings`` at subscriber boundaries (a chunk holds whole subscribers). With
+    ``scan="compiled"`` a feed in time order is grouped by one compiled counting scatter (grouped
+    copies of ts_s and cell_id) instead of a radix argsort and gathers."""
     missing = {"uid", "ts_s", "cell_id"} - set(pings.columns)
     if missing:
         raise ValueError(f"pings lack columns {sorted(missing)}")
     uid = pings["uid"].to_numpy(np.int64)
     ts = pings["ts_s"].to_numpy(np.int64)
     cell = pings["cell_id"].to_numpy(np.int64)
-    order, sorted_uid = _grouping(uid, ts)
+    order, sorted_uid, codes = _grouping(uid, ts, scatter=scan == "compiled")
+    if codes is not None:
+        ts, cell = group_by_code(codes, len(uid) and int(codes.max()) + 1, ts, cell)
+        uid = sorted_uid
     if order is not None:
         uid = uid[order] if sorted_uid is None else sorted_uid
     n = len(uid)
@@ -450,6 +491,7 @@ def learn_serving_cities(
     max_gap_minutes: float = 720,
     min_share: float = 0.5,
     chunk_pings: int = _CHUNK_PINGS,
+    scan: str = "compiled",
 ) -> pd.DataFrame:
     """Learn which city each tower really serves (towers across a border), from pings.
 
@@ -475,6 +517,8 @@ def learn_serving_cities(
         serve that city.
     chunk_pings : int
         Pings per uid-aligned chunk; bounds the temporaries (memory), not the result.
+    scan : {"compiled", "numpy"}
+        The sliding-rule scan, as in :func:`detect_stays`.
 
     Returns
     -------
@@ -501,9 +545,9 @@ def learn_serving_cities(
     n_cells, n_cities = len(table.cell_id), len(table.cities)
     total = np.zeros(n_cells)
     f_rows, f_city, f_w = [], [], []
-    for uid, ts, cell in _sorted_chunks(pings, chunk_pings):
-        rs, g_start, _, rows, w = _runs(uid, ts, cell, table, float(max_gap_minutes) * 60.0, None)
-        visit_city = visit_cities(g_start, rows, w, table.city_rank, table.xyz, float(border_radius_m))[2]
+    for uid, ts, cell in _sorted_chunks(pings, chunk_pings, scan):
+        rs, g_start, _, rows, w = _runs(uid, ts, cell, table, float(max_gap_minutes) * 60.0, None, scan)
+        visit_city = visit_cities(g_start, rows, w, table.city_rank, table.xyz, float(border_radius_m), scan=scan)[2]
         total += np.bincount(rows, w, minlength=n_cells)
         foreign = visit_city != table.city_rank[rows]
         f_rows.append(rows[foreign])

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
-EARTH_RADIUS_M = 6_371_000.0
+from forecast.stays.kernel import EARTH_RADIUS_M, scan_anchors
+
 _STEP_BUDGET = 1 << 16
 _MAX_LOOKAHEAD = 64
 _MAX_LOCAL_CELLS = 30
@@ -28,7 +29,7 @@ __all__ = ["anchors_by_radius", "majority", "longest", "EARTH_RADIUS_M"]
 
 
 def anchors_by_radius(g_start: np.ndarray, rows: np.ndarray, cell_xyz: np.ndarray, radius_m: float,
-                      codes: np.ndarray | None = None) -> np.ndarray:
+                      codes: np.ndarray | None = None, scan: str = "compiled") -> np.ndarray:
     """Anchor runs of the sliding scan (group starts plus triggers), as a boolean mask over runs.
 
     ``g_start`` marks runs that start a gap-free group, ``rows`` are the runs' cell rows and
@@ -39,12 +40,24 @@ def anchors_by_radius(g_start: np.ndarray, rows: np.ndarray, cell_xyz: np.ndarra
     run), pieces whose runs all carry one code are not scanned (left as one segment): for callers
     that only need each segment's majority code, their segments would all give that code.
 
+    ``scan="compiled"`` (default): one sequential pass of :func:`forecast.stays.kernel.scan_anchors`
+    (numba), linear in the runs; ``scan="numpy"``: the vectorised scan below, the reference (the
+    same mask).
+
     Examples
     --------
     >>> xyz = np.array([[1.0, 0, 0], [np.cos(1e-5), np.sin(1e-5), 0], [np.cos(3e-5), np.sin(3e-5), 0]])
     >>> anchors_by_radius(np.array([True, False, False, False]), np.array([0, 1, 0, 2]), xyz, 100.0).tolist()
     [True, False, False, True]
+    >>> anchors_by_radius(np.array([True, False, False, False]), np.array([0, 1, 0, 2]), xyz, 100.0,
+    ...                   scan="numpy").tolist()
+    [True, False, False, True]
     """
+    if scan == "compiled":
+        return scan_anchors(g_start, rows, cell_xyz, np.cos(radius_m / EARTH_RADIUS_M),
+                            np.cos((2.0 * radius_m + 1.0) / EARTH_RADIUS_M), codes)
+    if scan != "numpy":
+        raise ValueError(f"unknown scan {scan!r}; use 'compiled' or 'numpy'")
     return _anchors(g_start, rows, cell_xyz, radius_m, codes, 0)
 
 

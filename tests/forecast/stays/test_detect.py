@@ -194,7 +194,8 @@ def test_a_feed_of_more_than_65536_subscribers_is_grouped_by_first_appearance():
     assert (sort_pings(uid, ts) == want).all()
 
 
-def test_pointer_jumping_and_lockstep_scans_find_the_same_anchors():
+@pytest.mark.parametrize("scan", ["compiled", "numpy"])
+def test_pointer_jumping_and_lockstep_scans_find_the_same_anchors(scan):
     from forecast.stays.scan import _lockstep, anchors_by_radius
 
     rng = np.random.default_rng(9)
@@ -211,7 +212,7 @@ def test_pointer_jumping_and_lockstep_scans_find_the_same_anchors():
         want = g_start.copy()
         first = np.flatnonzero(g_start)
         _lockstep(want, first.copy(), np.append(first[1:], n), xyz[rows], np.cos(radius_m / 6_371_000.0))
-        assert (anchors_by_radius(g_start, rows, xyz, radius_m) == want).all(), trial
+        assert (anchors_by_radius(g_start, rows, xyz, radius_m, scan=scan) == want).all(), trial
 
 
 def _pingpong_world(rng, n_sites, spread_m):
@@ -260,7 +261,8 @@ def test_radio_pingpong_streams_equal_the_trackintel_loop(seed):
         assert len(want) > 0 or kw["min_stay_minutes"] > 0, (seed, trial)
 
 
-def test_pingpong_anchors_equal_the_lockstep_scan_on_long_streams():
+@pytest.mark.parametrize("scan", ["compiled", "numpy"])
+def test_pingpong_anchors_equal_the_lockstep_scan_on_long_streams(scan):
     from forecast.stays.scan import _lockstep, anchors_by_radius
 
     rng = np.random.default_rng(21)
@@ -279,7 +281,7 @@ def test_pingpong_anchors_equal_the_lockstep_scan_on_long_streams():
         first = np.flatnonzero(g_start)
         _lockstep(want, first.copy(), np.append(first[1:], len(rows)), table.xyz[rows],
                   np.cos(radius_m / 6_371_000.0))
-        assert (anchors_by_radius(g_start, rows, table.xyz, radius_m) == want).all(), trial
+        assert (anchors_by_radius(g_start, rows, table.xyz, radius_m, scan=scan) == want).all(), trial
         assert want.sum() > g_start.sum() or radius_m == 3000.0 or len(k) < 4, trial
 
 
