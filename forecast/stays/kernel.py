@@ -30,6 +30,19 @@ def _jit(fn=None, **kw):
 
 
 @_jit
+def _mark_triggers(rows, xyz, i, j, cos_r, out):  # pragma: no cover - compiled
+    """The sliding rule inside one piece ``[i, j)``: a run at ``>= radius_m`` from the anchor (``dot <=
+    cos_r``) is a trigger and the new anchor; the piece's first run is its anchor."""
+    anchor = rows[i]
+    for k in range(i + 1, j):
+        c = rows[k]
+        d = xyz[anchor, 0] * xyz[c, 0] + xyz[anchor, 1] * xyz[c, 1] + xyz[anchor, 2] * xyz[c, 2]
+        if d <= cos_r:
+            out[k] = True
+            anchor = c
+
+
+@_jit
 def _scan(g_start, rows, xyz, cos_r, cos_2r, codes, use_codes, out):  # pragma: no cover - compiled
     n = rows.shape[0]
     if not use_codes:  # one pass: a run far from the run before it triggers whatever the anchor
@@ -67,13 +80,7 @@ def _scan(g_start, rows, xyz, cos_r, cos_2r, codes, use_codes, out):  # pragma: 
         if j < n:
             out[j] = True
         if j - i > 1 and (mixed or not use_codes):
-            anchor = rows[i]
-            for k in range(i + 1, j):
-                c = rows[k]
-                d = xyz[anchor, 0] * xyz[c, 0] + xyz[anchor, 1] * xyz[c, 1] + xyz[anchor, 2] * xyz[c, 2]
-                if d <= cos_r:
-                    out[k] = True
-                    anchor = c
+            _mark_triggers(rows, xyz, i, j, cos_r, out)
         i = j
 
 
@@ -424,13 +431,7 @@ def _smooth(r_rows, weight, g_start, city_rank, serve_rank, xyz, cos_r, cos_2r, 
             if j < g1:
                 anchor[j] = True
             if j - i > 1 and mixed:
-                c = r_rows[i]
-                for k in range(i + 1, j):
-                    b = r_rows[k]
-                    d = xyz[c, 0] * xyz[b, 0] + xyz[c, 1] * xyz[b, 1] + xyz[c, 2] * xyz[b, 2]
-                    if d <= cos_r:
-                        anchor[k] = True
-                        c = b
+                _mark_triggers(r_rows, xyz, i, j, cos_r, anchor)
             i = j
         prev_code = city_rank[r_rows[g1 - 1]]
         # each visit: the serving city with the most time wins; runs registered elsewhere take the
