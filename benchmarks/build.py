@@ -207,6 +207,9 @@ def main() -> None:
     ap.add_argument("--keep", type=Path, default=None, help="keep the generated feeds here and reuse them")
     ap.add_argument("--processes", type=int, default=os.cpu_count() or 1,
                     help="worker processes of the build (riskcard build --processes; default the CPU count)")
+    ap.add_argument("--full-processes", type=int, default=None,
+                    help="worker processes of the 14-day full rebuild only (default --processes): the rebuild "
+                         "reads a part per worker at once, ~9 GB each at 1M subscribers with ping-pong")
     ap.add_argument("--generate-only", action="store_true", help="generate into --keep and stop")
     ap.add_argument("--pingpong", type=float, default=None, metavar="RATE",
                     help="radio ping-pong in the feeds: the stream switches cell at RATE (e.g. 0.7)")
@@ -255,7 +258,8 @@ def main() -> None:
         prev_day = first_days[-1].stem.removeprefix("part-")
         as_full = (pd.Timestamp(prev_day) + pd.Timedelta(days=1)).date().isoformat()
         out = tmp / "out"
-        full, full_s, full_mb, full_workers_mb = in_child(_build_in_child, feeds, as_full, out, params, args.processes)
+        full, full_s, full_mb, full_workers_mb = in_child(_build_in_child, feeds, as_full, out, params,
+                                                          args.full_processes or args.processes)
 
         pings_per_day, raw_read_s, _ = in_child(_read_in_child, last)
         _link(last, feeds / "pings" / last.name)
@@ -279,6 +283,7 @@ def main() -> None:
         "daily_build_s_per_1m_subscribers_extrapolated": round(daily_s * 1_000_000 / n_subs, 1),
         "full_rebuild_s_per_1m_subscribers_extrapolated": round(full_s * 1_000_000 / n_subs, 1),
         "processes": args.processes,
+        "full_rebuild_processes": args.full_processes or args.processes,
         "full_rebuild_peak_mb": round(full_mb),
         "full_rebuild_worker_peak_mb": round(full_workers_mb),
         "daily_build_peak_mb": round(daily_mb),

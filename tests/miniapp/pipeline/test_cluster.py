@@ -146,6 +146,26 @@ if __name__ == "__main__":
 """
 
 
+def _children(pid: int) -> list[int]:
+    """The process's children that run Python (the pool's workers; not its resource tracker)."""
+    from pathlib import Path
+
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(c) for c in (task / "children").read_text().split()]
+    return [c for c in found if b"spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes()]
+
+
+def _alive(pid: int) -> bool:
+    """Running (a zombie waiting to be reaped by whoever adopted it has ended)."""
+    from pathlib import Path
+
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
 def test_build_killed_while_its_workers_run_leaves_the_served_snapshot(nation, tmp_path):
     """kill -9 of the build process while its pool reads ping parts: the served snapshot stays, and the
     next build (orphaned workers may still be finishing a part: cache files are replaced atomically)
@@ -174,9 +194,15 @@ def test_build_killed_while_its_workers_run_leaves_the_served_snapshot(nation, t
     while not list((out / "cache" / "_pool").glob("riskcard-pool-*/task-*.pkl")) and time.monotonic() < deadline:
         time.sleep(0.01)
     assert proc.poll() is None, "the build ended before its pool started"
+    workers = _children(proc.pid)
+    assert workers, "no pool worker found"
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert served_ok(out / "snapshots") == first["snapshot"]
+    deadline = time.monotonic() + 15  # orphaned workers end by themselves (they watch their parent)
+    while any(_alive(p) for p in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not [p for p in workers if _alive(p)], "pool workers outlived the killed build"
     again = run_build(nation, AS_OF, out, pseudonym_key=KEY, params=PARAMS, steps=STEPS,
                       executor=LocalExecutor(processes=2, pool_min_part_bytes=0, pool_min_stays=0), **quiet)
     assert served_ok(out / "snapshots") == again["snapshot"] != first["snapshot"]
