@@ -5,11 +5,12 @@
 - :mod:`~forecast.stays.scan`: the vectorised scan behind it (anchors by radius, majorities);
 - :mod:`~forecast.stays.kernel`: the compiled scan (numba; feed grouping, runs, border smoothing,
   anchors, stay attributes), the default; the numpy code stays the reference (``scan="numpy"``);
-- :mod:`~forecast.stays.border`: border smoothing, the city of a visit near a border.
+- :mod:`~forecast.stays.border`: border smoothing, the city of a visit near a border;
+- :mod:`~forecast.stays.cells`: :class:`CellTable`, the cells table as the scan reads it.
 """
 
-from forecast.stays.detect import (CellTable, detect_stays, learn_serving_cities, sort_pings, sort_stays,
-                                   uid_start_order)
+from forecast.stays.cells import CellTable
+from forecast.stays.detect import detect_stays, learn_serving_cities, sort_pings, sort_stays, uid_start_order
 from forecast.stays.scan import EARTH_RADIUS_M
 
 __all__ = ["CellTable", "EARTH_RADIUS_M", "detect_stays", "learn_serving_cities", "sort_pings", "sort_stays",

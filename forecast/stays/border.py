@@ -57,7 +57,7 @@ def smooth_borders(r_rows, w, r_group_start, table, border_radius_m: float, scan
     Examples
     --------
     >>> import pandas as pd
-    >>> from forecast.stays.detect import CellTable
+    >>> from forecast.stays.cells import CellTable
     >>> t = CellTable(pd.DataFrame({"cell_id": [1, 2], "lon": [116.40, 116.415], "lat": [39.9, 39.9],
     ...                             "city_code": [110000, 130600], "community_id": [11, 21]}))
     >>> keep, rows = smooth_borders(np.array([0, 1, 0]), np.array([3600, 600, 3600]),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import shutil
 import sqlite3
 from dataclasses import replace
@@ -152,8 +154,14 @@ def _children(pid: int) -> list[int]:
 
     found = []
     for task in Path(f"/proc/{pid}/task").iterdir():
-        found += [int(c) for c in (task / "children").read_text().split()]
-    return [c for c in found if b"spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes()]
+        with contextlib.suppress(OSError):  # a thread or child may end while it is read
+            found += [int(c) for c in (task / "children").read_text().split()]
+    workers = []
+    for c in found:
+        with contextlib.suppress(OSError):
+            if b"spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes():
+                workers.append(c)
+    return workers
 
 
 def _alive(pid: int) -> bool:
@@ -194,7 +202,10 @@ def test_build_killed_while_its_workers_run_leaves_the_served_snapshot(nation, t
     while not list((out / "cache" / "_pool").glob("riskcard-pool-*/task-*.pkl")) and time.monotonic() < deadline:
         time.sleep(0.01)
     assert proc.poll() is None, "the build ended before its pool started"
-    workers = _children(proc.pid)
+    workers = _children(proc.pid)  # the task files are written before the pool spawns its workers
+    while not workers and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+        workers = _children(proc.pid)
     assert workers, "no pool worker found"
     proc.send_signal(signal.SIGKILL)
     proc.wait()
