@@ -20,6 +20,16 @@ def require_binary(name: str) -> str:
     return path
 
 
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's Chromium under Playwright (tests/browser_kit.chromium), one per test module; skips without it."""
+    from tests.browser_kit import chromium
+
+    require_binary("chromium")
+    with chromium() as b:
+        yield b
+
+
 @pytest.fixture
 def app_config(tmp_path):
     from miniapp.proofs import generate_key

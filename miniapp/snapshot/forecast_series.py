@@ -13,7 +13,14 @@ RT_TARGETS = ("rt", "growth_rate_per_day", "doubling_time_days")
 QUANTILE_COLUMNS = ("q025", "q25", "q50", "q75", "q975")
 
 
+def _known_city(store, city_code: int) -> bool:
+    return bool(store.rows("SELECT 1 FROM cities WHERE city_code = ?", (int(city_code),)))
+
+
 def _series(store, city_code: int, targets: tuple[str, ...]) -> dict | None:
+    """``target -> rows`` of a known city, or None for an unknown city or a snapshot without the series."""
+    if not _known_city(store, city_code):
+        return None
     marks = ", ".join("?" * len(targets))
     try:
         rows = store.rows(f"SELECT target, date, {', '.join(QUANTILE_COLUMNS)} FROM forecast_series "
@@ -44,8 +51,6 @@ def city_forecast(store, city_code: int) -> dict | None:
         ``deaths`` and ``suspected`` (None, with ``not_served`` saying why); None for an unknown city
         or a snapshot without the series.
     """
-    if not store.rows("SELECT 1 FROM cities WHERE city_code = ?", (int(city_code),)):
-        return None
     s = _series(store, city_code, FORECAST_TARGETS)
     if s is None:
         return None
@@ -71,8 +76,6 @@ def city_rt(store, city_code: int) -> dict | None:
         ``date, q025 .. q975``; doubling time NULL where the epidemic is not growing); None as
         :func:`city_forecast`.
     """
-    if not store.rows("SELECT 1 FROM cities WHERE city_code = ?", (int(city_code),)):
-        return None
     s = _series(store, city_code, RT_TARGETS)
     if s is None:
         return None
@@ -93,7 +96,7 @@ def city_outflow(store, city_code: int) -> dict | None:
         ``city_code, origin_city_code, small_count, days`` (``date, outflow, round_trips``; None where the
         count is below ``small_count``); None as :func:`city_forecast`.
     """
-    if not store.rows("SELECT 1 FROM cities WHERE city_code = ?", (int(city_code),)):
+    if not _known_city(store, city_code):
         return None
     try:
         rows = store.rows("SELECT date, origin_city_code, outflow, round_trips FROM city_mobility "

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser_kit import PHONE, LiveServer, chromium
-from tests.conftest import IN_CI, require_binary
+from tests.browser_kit import PHONE, LiveServer
+from tests.conftest import IN_CI
 from tests.miniapp.snapshot_fixture import PHONES, TEST_KEY, publish_fixture
 from tests.miniapp.codes import last_code as last_code_of
 
@@ -83,13 +83,6 @@ def live(tmp_path_factory):
     with LiveServer(app) as server:
         app.config["PUBLIC_URL"] = server.url
         yield server
-
-
-@pytest.fixture(scope="module")
-def browser():
-    require_binary("chromium")
-    with chromium() as b:
-        yield b
 
 
 @pytest.fixture

@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser_kit import PHONE, LiveServer, chromium
-from tests.conftest import require_binary
+from tests.browser_kit import PHONE, LiveServer
 from tests.miniapp.crowd.kit import make_city, refresh
 
 SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
@@ -29,13 +28,6 @@ def live(tmp_path_factory):
     with LiveServer(app) as server:
         app.config["PUBLIC_URL"] = server.url
         yield server
-
-
-@pytest.fixture(scope="module")
-def browser():
-    require_binary("chromium")
-    with chromium() as b:
-        yield b
 
 
 @pytest.mark.parametrize("lang, level_text, rule_word", [("zh", "比平常挤", "中位数"), ("en", "busier than usual", "median")])

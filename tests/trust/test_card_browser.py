@@ -23,10 +23,9 @@ import pytest
 
 from miniapp.proofs import generate_key, issue_card, sign_card, token_from_text, verify_token
 from miniapp.state import StateUnavailable
-from tests.conftest import require_binary
 from tests.miniapp.codes import last_code
 from tests.miniapp.snapshot_fixture import PHONES, TEST_KEY, publish_fixture
-from tests.browser_kit import PHONE, LiveServer, chromium
+from tests.browser_kit import PHONE, LiveServer
 
 pytestmark = pytest.mark.browser
 
@@ -61,13 +60,6 @@ def live(tmp_path_factory):
     with LiveServer(app) as server:
         app.config["PUBLIC_URL"] = server.url
         yield server
-
-
-@pytest.fixture(scope="module")
-def browser():
-    require_binary("chromium")
-    with chromium() as b:
-        yield b
 
 
 def _context(browser, live, **extra):

@@ -37,8 +37,7 @@ from forecast.grades.features import FEATURES
 from miniapp import charts
 from miniapp.pipeline import BuildParams
 from miniapp.pipeline.replay import daily_ping_parts, feeds_as_of
-from tests.conftest import require_binary
-from tests.browser_kit import PHONE, LiveServer, chromium
+from tests.browser_kit import PHONE, LiveServer
 
 # A plausible ceiling for a community's score, new infections per 100k residents per day: Wuhan's
 # city-wide peak in February 2020 was about 30; a hot community of a demo nation may be a few times that.
@@ -331,13 +330,6 @@ def test_every_page_has_a_favicon(client, path):
 
 
 # ---- 6, 7, 8 in a real browser at 390x844 -------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def browser():
-    require_binary("chromium")
-    with chromium() as b:
-        yield b
-
-
 @pytest.fixture(scope="module")
 def live_demo(demo):
     with LiveServer(demo["app"]) as server:

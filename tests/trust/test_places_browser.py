@@ -13,10 +13,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from miniapp.proofs import generate_key
-from tests.conftest import require_binary
 from tests.miniapp.places_fixture import publish_places_fixture
 from tests.miniapp.snapshot_fixture import TEST_KEY
-from tests.browser_kit import PHONE, LiveServer, chromium
+from tests.browser_kit import PHONE, LiveServer
 
 pytestmark = pytest.mark.browser
 
@@ -75,13 +74,6 @@ def _app(tmp, tile_url=None):
     app = create_app(cfg)
     app.extensions["riskcard.clock"] = lambda: datetime(2020, 2, 10, 4, 0, tzinfo=timezone.utc)
     return app
-
-
-@pytest.fixture(scope="module")
-def browser():
-    require_binary("chromium")
-    with chromium() as b:
-        yield b
 
 
 @pytest.fixture(scope="module")
