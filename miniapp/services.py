@@ -17,7 +17,7 @@ from werkzeug.exceptions import ServiceUnavailable
 
 from forecast.phones import uid_to_pseudonym
 from miniapp.otp import OtpPolicy
-from miniapp.proofs import issue_card_token, load_signing_keys, mint_short_link
+from miniapp.proofs import ProofError, issue_card_token, load_signing_keys, mint_short_link
 from miniapp.snapshot import SnapshotError, open_current
 from miniapp.state import open_state
 
@@ -113,11 +113,17 @@ class Services:
         return self._keyring
 
     def card_link(self, uid: int, masked: str | None) -> str:
-        """A short link to a freshly signed card of ``uid`` (the bot's SMS replies carry it)."""
+        """A short link to a freshly signed card of ``uid`` (the bot's SMS replies carry it).
+
+        A card shows whose it is by the masked number; without one none is signed (``ProofError``:
+        the bot then links the card page, where the number is proven again).
+        """
         store = self.store()
         if store is None:
             return self.public_url + "/card"
-        _, token = issue_card_token(self.state, store, self.keyring, uid, uid_to_pseudonym(uid), masked or "***")
+        if not masked:
+            raise ProofError("no masked number to show on the card: not signed")
+        _, token = issue_card_token(self.state, store, self.keyring, uid, uid_to_pseudonym(uid), masked)
         return f"{self.public_url}/c/{mint_short_link(self.state, token)}"
 
     def health(self) -> dict[str, object]:

@@ -93,3 +93,19 @@ def test_a_token_not_valid_yet_is_refused():
     token = head + "." + b64url(private.sign(head.encode("ascii")))
     assert verify_token(token, ring, now=now).status == "malformed"
     assert verify_token(token, ring, now=now + 3600).status == "genuine"
+
+
+def test_no_card_is_signed_without_the_holders_masked_number(app):
+    """A card whose holder reads "***" cannot tell an employer whose it is: card_link refuses to sign one."""
+    import pytest
+
+    from miniapp.proofs import ProofError
+    from tests.miniapp.snapshot_fixture import UIDS
+
+    services = app.extensions["riskcard"]
+    uid = UIDS["green"]
+    with pytest.raises(ProofError, match="masked number"):
+        services.card_link(uid, None)
+    with pytest.raises(ProofError):
+        services.card_link(uid, "")
+    assert "/c/" in services.card_link(uid, "137****7000")  # with a mask it signs
