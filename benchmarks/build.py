@@ -102,12 +102,13 @@ def _generate_in_child(cfg: NationConfig, out: Path) -> tuple[dict, float, float
 
 
 def _build_in_child(feeds: Path, as_of: str, out: Path, params: BuildParams, processes: int) -> tuple:
-    """run_build in this (child) process: (summary, seconds, peak RSS in MB, largest pool worker's peak in MB)."""
+    """run_build in this (child) process: (summary, seconds, peak RSS in MB, largest pool worker's peak in MB,
+    ping parts read side by side)."""
     t = time.perf_counter()
     ex = LocalExecutor(processes=processes)
     summary = run_build(feeds, as_of, out, pseudonym_key=KEY, params=params, progress=False, log=lambda _m: None,
                         executor=ex)
-    return summary, time.perf_counter() - t, _peak_mb(), ex.worker_peak_bytes / 2**20
+    return summary, time.perf_counter() - t, _peak_mb(), ex.worker_peak_bytes / 2**20, ex.part_reads_at_once
 
 
 def _read_in_child(part: Path) -> tuple[int, float, float]:
@@ -258,13 +259,13 @@ def main() -> None:
         prev_day = first_days[-1].stem.removeprefix("part-")
         as_full = (pd.Timestamp(prev_day) + pd.Timedelta(days=1)).date().isoformat()
         out = tmp / "out"
-        full, full_s, full_mb, full_workers_mb = in_child(_build_in_child, feeds, as_full, out, params,
+        full, full_s, full_mb, full_workers_mb, full_reads = in_child(_build_in_child, feeds, as_full, out, params,
                                                           args.full_processes or args.processes)
 
         pings_per_day, raw_read_s, _ = in_child(_read_in_child, last)
         _link(last, feeds / "pings" / last.name)
         as_daily = (pd.Timestamp(last_day) + pd.Timedelta(days=1)).date().isoformat()
-        daily, daily_s, daily_mb, daily_workers_mb = in_child(_build_in_child, feeds, as_daily, out, params,
+        daily, daily_s, daily_mb, daily_workers_mb, _ = in_child(_build_in_child, feeds, as_daily, out, params,
                                                               args.processes)
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     figures = {
@@ -284,6 +285,7 @@ def main() -> None:
         "full_rebuild_s_per_1m_subscribers_extrapolated": round(full_s * 1_000_000 / n_subs, 1),
         "processes": args.processes,
         "full_rebuild_processes": args.full_processes or args.processes,
+        "full_rebuild_part_reads_at_once": full_reads,  # bounded by the memory available (LocalExecutor)
         "full_rebuild_peak_mb": round(full_mb),
         "full_rebuild_worker_peak_mb": round(full_workers_mb),
         "daily_build_peak_mb": round(daily_mb),

@@ -15,6 +15,9 @@ to what pings can show (visible).
     .venv/bin/python benchmarks/contacts.py --quick    # < 1 min
     .venv/bin/python benchmarks/contacts.py --silent-days      # adds silent days (~10 min)
 
+Place (``places``): the search's place as the cell or as the site (forecast.stays.sites), on the
+synth's pings as generated and with radio ping-pong (``--pingpong RATE``, default 0.7), same truth.
+
 Silent days (``--silent-days``, off by default): bridged as today, cut out, or imputed from each
 subscriber's routine (forecast.contacts.impute); the routine threshold is chosen on seed 1 and the
 figures are reported on the held-out seed 2 (key ``silent_days``; docs/contacts.md).
@@ -30,6 +33,7 @@ import json
 import resource
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -135,11 +139,12 @@ SEARCH_THRESHOLDS = (60, 50, 40, 30)
 POSSIBLE_MINUTES = 40  # BuildParams.possible_companion_minutes
 
 
-def build_path_stays(pings: pd.DataFrame, cells: pd.DataFrame, tz: str = "Asia/Shanghai") -> pd.DataFrame:
-    """Companion stays as the build makes them: one ping part per local day, joined across midnight."""
+def build_path_stays(pings: pd.DataFrame, cells: pd.DataFrame, tz: str = "Asia/Shanghai", **overrides) -> pd.DataFrame:
+    """Companion stays as the build makes them: one ping part per local day, joined across midnight
+    (``overrides``: other ``BuildParams`` values, e.g. ``companion_site_radius_m=None``)."""
     from miniapp.pipeline.params import BuildParams, companion_stay_params
 
-    p = BuildParams()
+    p = replace(BuildParams(), **overrides)
     table = CellTable(cells)
     day = pd.to_datetime(pings["ts_s"], unit="s", utc=True).dt.tz_convert(tz).dt.date
     params = companion_stay_params(p)
@@ -188,6 +193,45 @@ def accuracy_synth(n_subs: int, seed: int, min_pings: int) -> dict:
             acc["by_search_threshold"][th] = {"recall": a["recall"], "precision": a["precision"],
                                               "recall_visible": v["recall"], "precision_visible": v["precision"]}
         out[name] = acc
+    return out
+
+
+def accuracy_places(n_subs: int, seed: int, rate: float, sampling: str = "5-60", spread_m: float = 100.0,
+                    n_cities: int = 2) -> dict:
+    """The search's place as a cell or as a site (``BuildParams.companion_site_radius_m``), on the
+    synthetic nation's pings as generated and re-served with radio ping-pong at ``rate``
+    (benchmarks/engine_pings.py: 1-3 more cells per cell within ``spread_m``, the stream switching cell
+    at ``rate``); recall / precision of the rule against the true contacts, which ping-pong does not
+    change. A ``spread_m`` above the site radius (100 m) leaves masts of one place in different sites."""
+    from engine_pings import pingpong_cells, pingpong_network
+
+    from forecast.phones import pseudonymise_series
+    from forecast.synth import NationConfig, generate_nation
+
+    key = b"k" * 32
+    cfg = NationConfig(n_subscribers=n_subs, n_cities=n_cities, n_days=14, seed=seed,
+                       ping_interval_minutes=SAMPLINGS[sampling])
+    nation = generate_nation(cfg, pseudonym_key=key)
+    uid, _ = pseudonymise_series(nation.cases["msisdn"], key)
+    cases = nation.cases.assign(uid=uid, confirmed_date=pd.to_datetime(nation.cases["confirmed_date"]))
+    plain = nation.canonical_pings()
+    full, primary, members, k = pingpong_network(nation.cells, spread_m=spread_m)
+    served = pingpong_cells(plain["cell_id"].to_numpy(np.int64), rate, np.random.default_rng(seed), full,
+                            primary, members, k)
+    feeds = {"generated": (plain, nation.cells), f"pingpong_{rate}": (plain.assign(cell_id=served), full)}
+    out = {"sampling": sampling, "subscribers": n_subs, "cities": n_cities, "spread_m": spread_m}
+    for name, (pings, cells) in feeds.items():
+        u = pings["uid"].to_numpy()
+        c = pings["cell_id"].to_numpy()
+        same = u[1:] == u[:-1]
+        row = {"switch_rate": float(np.mean(c[1:][same] != c[:-1][same]))}
+        for place, radius in (("cell", None), ("site", 100.0)):
+            stays = build_path_stays(pings, cells, companion_site_radius_m=radius)
+            found = find_companions(StayIndex.build(stays, cells), cases, as_of=pd.Timestamp(cfg.as_of))
+            acc = companion_accuracy(found[found["shared_minutes"] >= 60], nation.true_contacts)
+            row[place] = {"stays": int(len(stays)), "recall": acc["recall"], "precision": acc["precision"],
+                          "found_pairs": acc["found_pairs"], "true_pairs": acc["true_pairs"]}
+        out[name] = row
     return out
 
 
@@ -315,6 +359,10 @@ def main(argv=None) -> None:
     ap.add_argument("--days", type=int, default=15)
     ap.add_argument("--min-pings", type=int, default=1)
     ap.add_argument("--skip-accuracy", action="store_true")
+    ap.add_argument("--pingpong", type=float, default=0.7, metavar="RATE",
+                    help="switch rate of the radio ping-pong feed in the place comparison (cell vs site)")
+    ap.add_argument("--pingpong-spread-m", type=float, default=100.0, metavar="M",
+                    help="ping-pong cells lie within this distance of a place's own cell (default 100)")
     ap.add_argument("--silent-days", action="store_true",
                     help="also measure silent days bridged / cut / imputed (threshold chosen on seed 1, "
                          "figures on the held-out seed 2; see docs/contacts.md)")
@@ -351,6 +399,12 @@ def main(argv=None) -> None:
             result[k] = typical[k]
         keys = [k for k in typical if k.startswith(("recall", "precision", "visible", "by_search"))]
         result["by_sampling"] = {k: {m: v[m] for m in keys} for k, v in acc.items()}
+    if not a.skip_accuracy:
+        places = accuracy_places(1_500 if a.quick else 10_000, seed=1, rate=a.pingpong, spread_m=a.pingpong_spread_m)
+        print(json.dumps({"places": places}), flush=True)
+        result["places"] = places
+        pp = places[f"pingpong_{a.pingpong}"]
+        result["pingpong_recall_cell"], result["pingpong_recall_site"] = pp["cell"]["recall"], pp["site"]["recall"]
     if a.silent_days:
         n_acc = 1_500 if a.quick else 10_000
         tune = accuracy_silent_days(n_acc, seed=IMPUTE_TUNE_SEED)

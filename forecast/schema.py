@@ -30,6 +30,7 @@ CELLS = {
     "city_code": "int64",
     "community_id": "int64",
 }
+CELLS_OPTIONAL = {"site_id": "int64"}  # the mast of each cell, where the carrier's table has it
 COMMUNITIES = {
     "community_id": "int64",
     "name": "string",

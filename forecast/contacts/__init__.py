@@ -22,12 +22,12 @@ from forecast.contacts.index import StayIndex
 from forecast.contacts.partition import (case_cell_ranges, combine_pair_totals, find_companions_by_place,
                                          group_pair_totals, iter_group_pair_totals, near_cases, place_group,
                                          plan_cases, search_stays, split_by_place)
-from forecast.contacts.stays import CONTACT_STAY_PARAMS, join_contact_stays, part_contact_stays
+from forecast.contacts.stays import CONTACT_STAY_PARAMS, contact_stays, join_contact_stays, part_contact_stays
 
 __all__ = [
     "CONTACT_STAY_PARAMS", "EXPOSURE", "MIN_COUNT", "STATUS_BAD_CASE", "STATUS_DUPLICATE", "STATUS_MESSAGES",
     "STATUS_NO_STAYS", "STATUS_NO_STAYS_IN_WINDOW", "STATUS_OK", "StayIndex", "case_cell_ranges", "check_cases",
-    "combine_pair_totals", "community_exposure", "companion_accuracy", "companion_heatmap", "cut_silent_days",
+    "combine_pair_totals", "contact_stays", "community_exposure", "companion_accuracy", "companion_heatmap", "cut_silent_days",
     "exposure_tags", "find_companions", "find_companions_by_case", "find_companions_by_place", "group_pair_totals",
     "impute_silent_days", "iter_group_pair_totals", "join_contact_stays", "near_cases", "part_contact_stays",
     "place_group", "plan_cases", "routine_cells", "search_stays", "split_by_place", "true_companions",

@@ -1,7 +1,7 @@
 """Stays for the companion search, detected per ping part and joined across part boundaries.
 
-The companion search needs other stays than the itinerary (docs/contacts.md): same cell
-(``radius_m=None``), ended at the trigger (``max_tail_minutes=None``, so the evening at home runs
+The companion search needs other stays than the itinerary (docs/contacts.md): same site (the cells of
+one mast and those within ``site_radius_m`` of it, :mod:`forecast.stays.sites`; ``radius_m=None``), ended at the trigger (``max_tail_minutes=None``, so the evening at home runs
 through the silent night) and tolerant of a missing day (``max_gap_minutes=2880``). A build detects
 stays one ping part (one day) at a time, and a part boundary at midnight would cut every night at
 home in two and lose the silent hours between the last evening ping and the first morning ping.
@@ -23,10 +23,10 @@ import numpy as np
 import pandas as pd
 
 from forecast.schema import DEFAULT_TZ, STAYS, empty
-from forecast.stays import detect_stays, uid_start_order
+from forecast.stays import CellTable, detect_stays, pings_at_sites, uid_start_order
 
 CONTACT_STAY_PARAMS = {"min_stay_minutes": 15.0, "radius_m": None, "max_gap_minutes": 2880.0,
-                       "max_tail_minutes": None}
+                       "max_tail_minutes": None, "site_radius_m": 100.0}
 FLAGS = ("open_start", "open_end")
 
 
@@ -38,6 +38,7 @@ def part_contact_stays(
     radius_m: float | None = None,
     max_gap_minutes: float = 2880,
     max_tail_minutes: float | None = None,
+    site_radius_m: float | None = 100.0,
 ) -> pd.DataFrame:
     """Companion-search stays of one ping part, with the open ends flagged for :func:`join_contact_stays`.
 
@@ -49,12 +50,17 @@ def part_contact_stays(
     min_stay_minutes, radius_m, max_gap_minutes, max_tail_minutes
         As :func:`forecast.stays.detect_stays`; the minimum length is applied to inner stays here
         and to the open ones after joining.
+    site_radius_m : float or None
+        The search's place is a site (:func:`forecast.stays.sites.cell_sites`: the cells table's
+        ``site_id``, else the cells within this many metres of a lead cell), so that radio ping-pong
+        among a site's sectors and next masts neither cuts a stay nor puts two people at one site at
+        different places. ``None``: the place is the cell.
 
     Returns
     -------
     DataFrame
         STAYS columns plus ``open_start`` (the subscriber's first stay in the part) and ``open_end``
-        (the last, ending at its last ping).
+        (the last, ending at its last ping); ``cell_id`` is the site's lead cell.
 
     Examples
     --------
@@ -67,8 +73,8 @@ def part_contact_stays(
     1      600   4000        2       False     False
     2     4000   4000        1       False      True
     """
-    s = detect_stays(pings, cells, min_stay_minutes=0, radius_m=radius_m, max_gap_minutes=max_gap_minutes,
-                     max_tail_minutes=max_tail_minutes, include_last=True)
+    s = contact_stays(pings, cells, min_stay_minutes=0, radius_m=radius_m, max_gap_minutes=max_gap_minutes,
+                      max_tail_minutes=max_tail_minutes, site_radius_m=site_radius_m, include_last=True)
     uid = s["uid"].to_numpy(np.int64)
     first = np.ones(len(uid), bool)
     first[1:] = uid[1:] != uid[:-1]
@@ -77,6 +83,54 @@ def part_contact_stays(
     long = (s["end_s"].to_numpy(np.int64) - s["start_s"].to_numpy(np.int64)) >= float(min_stay_minutes) * 60
     keep = long | first | last
     return s.assign(open_start=first, open_end=last)[keep].reset_index(drop=True)
+
+
+def contact_stays(
+    pings: pd.DataFrame,
+    cells,
+    *,
+    min_stay_minutes: float = 15,
+    radius_m: float | None = None,
+    max_gap_minutes: float = 2880,
+    max_tail_minutes: float | None = None,
+    site_radius_m: float | None = 100.0,
+    include_last: bool = True,
+) -> pd.DataFrame:
+    """Companion-search stays of pings in one pass: :func:`forecast.stays.detect_stays` at sites.
+
+    Parameters
+    ----------
+    pings : DataFrame
+        Canonical PINGS (``uid, ts_s, cell_id``). Not modified.
+    cells : DataFrame or forecast.stays.CellTable
+    min_stay_minutes, radius_m, max_gap_minutes, max_tail_minutes, include_last
+        As :func:`forecast.stays.detect_stays`.
+    site_radius_m : float or None
+        As :func:`part_contact_stays`: the place is the ping's site; ``None``: the cell.
+
+    Returns
+    -------
+    DataFrame
+        STAYS; ``cell_id`` is the lead cell of the stay's site.
+
+    Examples
+    --------
+    Two sectors of one mast take turns serving a phone that does not move:
+
+    >>> cells = pd.DataFrame({"cell_id": [1, 2], "lon": [116.40, 116.40], "lat": [39.90, 39.90],
+    ...                       "city_code": [110000, 110000], "community_id": [11, 11]})
+    >>> pings = pd.DataFrame({"uid": [9] * 5, "ts_s": [0, 600, 1200, 1800, 2400], "cell_id": [1, 2, 1, 2, 1]})
+    >>> contact_stays(pings, cells)[["start_s", "end_s", "cell_id", "n_pings"]]
+       start_s  end_s  cell_id  n_pings
+    0        0   2400        1        5
+    >>> len(contact_stays(pings, cells, site_radius_m=None, min_stay_minutes=0))
+    5
+    """
+    table = cells if isinstance(cells, CellTable) else CellTable(cells)
+    if site_radius_m is not None or table.site_id is not None:
+        pings = pings_at_sites(pings, table, site_radius_m)
+    return detect_stays(pings, table, min_stay_minutes=min_stay_minutes, radius_m=radius_m,
+                        max_gap_minutes=max_gap_minutes, max_tail_minutes=max_tail_minutes, include_last=include_last)
 
 
 def join_contact_stays(

@@ -219,7 +219,8 @@ def _validate(raw: pd.DataFrame, bad_lines: list[BadLine], spec: FeedSpec, ctx: 
     else:
         canon_all = pd.DataFrame(values)
         kept = _dedup_table(spec, canon_all, ok_pos, p)
-    out = pd.DataFrame({c: pd.Series(values[c][kept]).astype(t) for c, t in spec.canonical.items()})
+    cols = {**spec.canonical, **{c: t for c, t in spec.optional_canonical.items() if c in values}}
+    out = pd.DataFrame({c: pd.Series(values[c][kept]).astype(t) for c, t in cols.items()})
 
     bad_pos = np.flatnonzero(p.bad)
     q = quarantine_rows(raw.iloc[bad_pos], spec).reset_index(drop=True)

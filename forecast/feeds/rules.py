@@ -50,6 +50,8 @@ class FeedSpec:
     key: tuple[str, ...] = ()  # unique key; a second row with the same key is 'duplicate_key'
     optional: tuple[str, ...] = field(default=())
     has_msisdn: bool = False
+    # optional columns kept in the canonical table when the feed has them (name -> dtype)
+    optional_canonical: dict[str, str] = field(default_factory=dict)
 
 
 def _msisdn(raw: pd.DataFrame, p: Problems, ctx: Context, kind: str, *, with_rank: bool = False):
@@ -114,6 +116,8 @@ def _cells(raw: pd.DataFrame, p: Problems, ctx: Context) -> dict[str, np.ndarray
         "unknown_community",
         "community_id: not in the communities feed",
     )
+    if "site_id" in raw:  # the mast of each cell, where the carrier gives it (forecast.stays.sites)
+        out["site_id"] = parse_int(raw["site_id"], "site_id", p)
     return out
 
 
@@ -189,9 +193,12 @@ def _city_cases(raw: pd.DataFrame, p: Problems, ctx: Context) -> dict[str, np.nd
     }
 
 
-def _spec(kind, raw_schema, canonical, validate, sort_by, key=(), optional=(), has_msisdn=False) -> FeedSpec:
+def _spec(kind, raw_schema, canonical, validate, sort_by, key=(), optional=(), has_msisdn=False,
+          optional_canonical=None) -> FeedSpec:
     required = tuple(c for c in raw_schema if c not in optional)
-    return FeedSpec(kind, required, canonical, validate, sort_by, key, tuple(optional), has_msisdn)
+    extra = dict(optional_canonical or {})
+    return FeedSpec(kind, required, canonical, validate, sort_by, key, tuple(optional) + tuple(extra), has_msisdn,
+                    extra)
 
 
 SPECS: dict[str, FeedSpec] = {
@@ -199,7 +206,8 @@ SPECS: dict[str, FeedSpec] = {
     for s in (
         _spec("cities", schema.CITIES, schema.CITIES, _cities, ("city_code",), ("city_code",), ("name_en",)),
         _spec("communities", schema.COMMUNITIES, schema.COMMUNITIES, _communities, ("community_id",), ("community_id",)),
-        _spec("cells", schema.CELLS, schema.CELLS, _cells, ("cell_id",), ("cell_id",)),
+        _spec("cells", schema.CELLS, schema.CELLS, _cells, ("cell_id",), ("cell_id",),
+              optional_canonical=schema.CELLS_OPTIONAL),
         _spec("pings", schema.RAW_PINGS, schema.PINGS, _pings, ("uid", "ts_s", "cell_id"), has_msisdn=True),
         _spec("cases", schema.RAW_CASES, schema.CASES, _cases, ("confirmed_date", "case_id"), ("case_id",), has_msisdn=True),
         _spec("case_trips", schema.CASE_TRIPS, schema.TRIPS, _case_trips, ("case_id", "date", "mode", "number", "car")),

@@ -15,7 +15,8 @@ class CellTable:
     Parameters
     ----------
     cells : DataFrame
-        CELLS table (``cell_id, lon, lat, city_code, community_id``).
+        CELLS table (``cell_id, lon, lat, city_code, community_id``; optionally ``site_id``, the
+        mast of each cell, and ``serves_city_code``).
 
     Examples
     --------
@@ -41,6 +42,8 @@ class CellTable:
         )
         self.city_code = cells["city_code"].to_numpy(np.int64)
         self.community_id = cells["community_id"].to_numpy(np.int64)
+        # the site (mast) of each cell where the table names it (forecast.stays.sites); else None
+        self.site_id = cells["site_id"].to_numpy(np.int64) if "site_id" in cells else None
         # dense city codes (0..n_cities-1, in city_code order) keep the majority sort keys small
         # cities as dense ranks keep the majority sort keys small; a cell may serve a city other
         # than the one it is registered to (column serves_city_code, see learn_serving_cities)

@@ -4,32 +4,21 @@ often the cell switches (radio ping-pong). Internal to :mod:`forecast.stays`, wh
 vectorised numpy code as the reference (``scan="numpy"``, the same result to the bit;
 docs/engine.md); arrays in and out.
 
-Compiled on a process's first call; the machine code is cached in ``NUMBA_CACHE_DIR`` when that is
-set, else next to this file (``__pycache__``), else in numba's per-user cache; without any usable
-place it is compiled in every process (a few seconds), never failing.
+Compiled on a process's first call, cached on disk where it can be (:mod:`forecast.stays.compiled`).
 """
 
 from __future__ import annotations
 
-import numba
 import numpy as np
+
+from forecast.stays.compiled import njit_cached
 
 EARTH_RADIUS_M = 6_371_000.0  # metres (the haversine's R, as trackintel)
 
 __all__ = ["EARTH_RADIUS_M", "group_by_code", "ping_runs", "scan_anchors", "smooth_runs", "stay_attributes"]
 
 
-def _jit(fn=None, **kw):
-    """``numba.njit(cache=True, nogil=True, **kw)``, without the cache when no cache directory is usable."""
-    if fn is None:
-        return lambda f: _jit(f, **kw)
-    try:
-        return numba.njit(cache=True, nogil=True, **kw)(fn)
-    except RuntimeError:  # "cannot cache function ...: no locator available" (read-only install)
-        return numba.njit(nogil=True, **kw)(fn)
-
-
-@_jit
+@njit_cached
 def _mark_triggers(rows, xyz, i, j, cos_r, out):  # pragma: no cover - compiled
     """The sliding rule inside one piece ``[i, j)``: a run at ``>= radius_m`` from the anchor (``dot <=
     cos_r``) is a trigger and the new anchor; the piece's first run is its anchor."""
@@ -42,7 +31,7 @@ def _mark_triggers(rows, xyz, i, j, cos_r, out):  # pragma: no cover - compiled
             anchor = c
 
 
-@_jit
+@njit_cached
 def _scan(g_start, rows, xyz, cos_r, cos_2r, codes, use_codes, out):  # pragma: no cover - compiled
     n = rows.shape[0]
     if not use_codes:  # one pass: a run far from the run before it triggers whatever the anchor
@@ -131,7 +120,7 @@ def scan_anchors(g_start: np.ndarray, rows: np.ndarray, cell_xyz: np.ndarray, co
     return out
 
 
-@_jit
+@njit_cached
 def _runs(uid, ts, cell, max_gap_s, cap_s, rs, g_start, u_start, weight):  # pragma: no cover - compiled
     n = uid.shape[0]
     m = 0
@@ -184,7 +173,7 @@ def ping_runs(uid: np.ndarray, ts: np.ndarray, cell: np.ndarray, max_gap_s: floa
     return rs[:m].copy(), g_start[:m].copy(), u_start[:m].copy(), weight[:m].copy()
 
 
-@_jit(inline="always")
+@njit_cached(inline="always")
 def _block_sum(a, lo, n):  # pragma: no cover - compiled
     # numpy's pairwise summation of a block of at most 128 values, step for step
     if n < 8:
@@ -213,7 +202,7 @@ def _block_sum(a, lo, n):  # pragma: no cover - compiled
     return res
 
 
-@_jit(inline="always")
+@njit_cached(inline="always")
 def _pairwise(a, lo, n, f_lo, f_n, f_state, f_left):  # pragma: no cover - compiled
     # numpy's pairwise summation (np.add.reduce / reduceat on float64): blocks of <= 128 values,
     # halves (rounded down to a multiple of 8) added as a binary tree; the recursion unrolled on a
@@ -251,7 +240,7 @@ def _pairwise(a, lo, n, f_lo, f_n, f_state, f_left):  # pragma: no cover - compi
     return result
 
 
-@_jit
+@njit_cached
 def _attributes(k_first, k_next, rs_end, r_rows, r_weight, lon, lat, serve_rank, comm_rank, cell_id,
                 acc_city, acc_comm, buf_lon, buf_lat, lon_sum, lat_sum, city, comm, cellid):  # pragma: no cover
     f_lo = np.empty(64, np.int64)  # frames of the pairwise sums (depth <= log2 of the longest stay)
@@ -290,7 +279,7 @@ def _attributes(k_first, k_next, rs_end, r_rows, r_weight, lon, lat, serve_rank,
             comm[s] = _majority(a, b, r_rows, r_weight, comm_rank, acc_comm)
 
 
-@_jit(inline="always")
+@njit_cached(inline="always")
 def _majority(a, b, r_rows, r_weight, rank, acc):  # pragma: no cover - compiled
     # the code of runs [a, b) with the most weight (ties: the smallest); acc is all zero before and after
     for j in range(a, b):
@@ -349,7 +338,7 @@ def stay_attributes(k_first, k_next, rs_end, r_rows, r_weight, table):
     return tuple(out)
 
 
-@_jit
+@njit_cached
 def _scatter(codes, ts, cell, start, ts_out, cell_out):  # pragma: no cover - compiled
     for i in range(codes.shape[0]):
         start[codes[i] + 1] += 1
@@ -393,7 +382,7 @@ def group_by_code(codes: np.ndarray, n_codes: int, ts: np.ndarray, cell: np.ndar
     return ts_out, cell_out
 
 
-@_jit
+@njit_cached
 def _smooth(r_rows, weight, g_start, city_rank, serve_rank, xyz, cos_r, cos_2r, acc, anchor, new_rows, keep):
     # pragma: no cover - compiled; forecast.stays.border.smooth_borders, group by group
     n = r_rows.shape[0]

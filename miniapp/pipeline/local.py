@@ -72,6 +72,57 @@ def _call_through_files(fn: Callable, path_in: str, path_out: str) -> tuple[str,
     return path_out, _peak_rss_bytes()
 
 
+# A worker reading a ping part peaks at about this many bytes per ping (raw text columns, parsed arrays and
+# the sort; measured 180 on a 50.4M-ping day of ISO-time Parquet, benchmarks/build.py), with a margin.
+INGEST_PEAK_BYTES_PER_PING = 200
+CSV_BYTES_PER_PING = 40  # a CSV line "8613800000000,2020-01-20T08:00:00+08:00,1234"; gzip about 4x smaller
+
+
+def ingest_peak_bytes(part: Path) -> int:
+    """The memory a worker needs to read ``part``: its pings (Parquet metadata, else estimated from the
+    file's size) times :data:`INGEST_PEAK_BYTES_PER_PING`."""
+    part = Path(part)
+    pings = 0
+    with contextlib.suppress(Exception):  # noqa: BLE001 - an unreadable part is the reader's error to report
+        if part.suffix in (".parquet", ".pq"):
+            import pyarrow.parquet as pq
+
+            pings = pq.ParquetFile(part).metadata.num_rows
+    if not pings:
+        size = part.stat().st_size if part.exists() else 0
+        pings = size * (4 if part.name.endswith(".gz") else 1) // CSV_BYTES_PER_PING
+    return int(pings) * INGEST_PEAK_BYTES_PER_PING
+
+
+def available_memory_bytes() -> int | None:
+    """``MemAvailable`` of /proc/meminfo (Linux), or None where it cannot be read."""
+    with contextlib.suppress(OSError, StopIteration, ValueError):
+        info = Path("/proc/meminfo").read_text()
+        return int(next(line.split()[1] for line in info.splitlines() if line.startswith("MemAvailable:"))) * 1024
+    return None
+
+
+def parts_that_fit(processes: int, peak_bytes: list[int], available_bytes: int | None, *,
+                   share: float = 0.8) -> int:
+    """How many ping parts to read side by side: at most ``processes``, and only as many of the largest
+    as fit in ``share`` of the available memory (at least one: a part too large for the machine is
+    read alone, where it has the best chance).
+
+    Examples
+    --------
+    >>> parts_that_fit(2, [10 * 2**30] * 14, 22 * 2**30)  # a 1M-subscriber day needs ~10 GB
+    1
+    >>> parts_that_fit(2, [2**30] * 14, 22 * 2**30)
+    2
+    >>> parts_that_fit(4, [2**30], None)  # memory unknown: the processes asked for
+    4
+    """
+    if available_bytes is None or not peak_bytes:
+        return max(1, processes)
+    largest = max(1, max(peak_bytes))
+    return max(1, min(processes, int(share * available_bytes // largest)))
+
+
 def _peak_rss_bytes() -> int:
     """This process's peak resident memory (Linux VmHWM; 0 where /proc is missing)."""
     with contextlib.suppress(OSError, StopIteration, ValueError):
@@ -111,6 +162,7 @@ class LocalExecutor:
         self.pool_min_part_bytes, self.pool_min_stays = pool_min_part_bytes, pool_min_stays
         self.pool_tasks = 0  # tasks run in worker processes (a count for reports and tests)
         self.worker_peak_bytes = 0  # the largest worker's peak memory
+        self.part_reads_at_once = 0  # ping parts the last pool read side by side (bounded by memory)
 
     @property
     def steps(self) -> Mapping[str, Callable]:
@@ -124,13 +176,18 @@ class LocalExecutor:
     def _map_parts(self, fn: Callable, items) -> Iterator:
         items = list(items)
         big = sum(item[0].stat().st_size for item in items) >= self.pool_min_part_bytes
-        return self.map(fn, items) if big else map(fn, items)
+        if not big:
+            return map(fn, items)
+        self.part_reads_at_once = parts_that_fit(self.processes, [ingest_peak_bytes(item[0]) for item in items],
+                                                 available_memory_bytes())
+        return self.map(fn, items, max_workers=self.part_reads_at_once)
 
-    def map(self, fn: Callable, items) -> Iterator:
+    def map(self, fn: Callable, items, *, max_workers: int | None = None) -> Iterator:
         """``fn`` over ``items`` in the pool, results in order; in this process with ``processes=1``.
 
         Every item is submitted before this returns, so the caller can do other work (read the
-        cache) while the pool runs; the pool is shut down when the results are consumed.
+        cache) while the pool runs; the pool is shut down when the results are consumed. At most
+        ``max_workers`` (default ``processes``) items run at once.
         """
         items = list(items)
         if self.processes == 1 or not items:
@@ -146,7 +203,7 @@ class LocalExecutor:
             Path(parent).mkdir(parents=True, exist_ok=True)
         scratch = Path(tempfile.mkdtemp(prefix="riskcard-pool-", dir=parent))
         # spawn, not fork: the build process runs Arrow's thread pools, which fork does not copy safely
-        pool = ProcessPoolExecutor(min(self.processes, len(items)), mp_context=multiprocessing.get_context("spawn"),
+        pool = ProcessPoolExecutor(min(self.processes, len(items), max_workers or self.processes), mp_context=multiprocessing.get_context("spawn"),
                                    initializer=exit_with_parent, initargs=(os.getpid(),))
         try:
             futures = []

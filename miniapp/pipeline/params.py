@@ -29,6 +29,9 @@ class BuildParams:
     # itinerary's stays and joined across parts.
     companion_min_stay_minutes: float = 15
     companion_stay_radius_m: float | None = None
+    # the search's place is a site: the cells table's site_id, else cells within this distance of a lead cell
+    # (forecast.stays.sites), so radio ping-pong among a mast's sectors does not cut stays; None: the cell
+    companion_site_radius_m: float | None = 100
     companion_max_gap_minutes: float = 2880
     companion_max_tail_minutes: float | None = None
     companion_backfill_minutes: float = 720  # where the data begins: the night before the first ping
@@ -52,7 +55,8 @@ class BuildParams:
 def companion_stay_params(p: BuildParams) -> dict:
     """The companion search's stay settings (``BuildParams.companion_*``) as detect_stays arguments."""
     return {"min_stay_minutes": p.companion_min_stay_minutes, "radius_m": p.companion_stay_radius_m,
-            "max_gap_minutes": p.companion_max_gap_minutes, "max_tail_minutes": p.companion_max_tail_minutes}
+            "max_gap_minutes": p.companion_max_gap_minutes, "max_tail_minutes": p.companion_max_tail_minutes,
+            "site_radius_m": p.companion_site_radius_m}
 
 
 def companion_search_args(params: BuildParams, as_of: str) -> dict:

@@ -142,12 +142,11 @@ def test_on_the_synthetic_nation_imputed_days_are_its_silent_days_and_beat_the_b
     """On generated pings: the days imputed are among the synth's silent days, and at the imputed hours the
     imputed cell is the true place's cell more often than the cell the bridged stays claim."""
     from forecast.synth import nation as synth
-    from forecast.contacts import CONTACT_STAY_PARAMS
-    from forecast.stays import detect_stays
+    from forecast.contacts import CONTACT_STAY_PARAMS, contact_stays
 
     nation = synth.generate_nation(synth.NationConfig(n_subscribers=600, n_cities=2, n_days=14, seed=3), b"k" * 32)
     pings = nation.canonical_pings()
-    bridged = detect_stays(pings, nation.cells, **CONTACT_STAY_PARAMS)
+    bridged = contact_stays(pings, nation.cells, **CONTACT_STAY_PARAMS)
     day = pd.to_datetime(pings["ts_s"], unit="s", utc=True).dt.tz_convert(TZ).dt.tz_localize(None).dt.normalize()
     seen = pd.DataFrame({"uid": pings["uid"], "local_date": day}).drop_duplicates()
     got = impute_silent_days(bridged, seen, first_day=day.min(), last_day=day.max(), tz=TZ)

@@ -285,8 +285,7 @@ def _day_pings(n_subs=60, n_days=4, seed=3):
 
 
 def test_companion_stays_of_daily_parts_join_into_the_stays_of_one_pass():
-    from forecast.contacts import CONTACT_STAY_PARAMS, join_contact_stays, part_contact_stays
-    from forecast.stays import detect_stays
+    from forecast.contacts import CONTACT_STAY_PARAMS, contact_stays, join_contact_stays, part_contact_stays
 
     cells = pd.DataFrame({"cell_id": [101, 102, 103, 104], "lon": [120.60, 120.65, 120.70, 120.75],
                           "lat": 28.0, "city_code": 330300, "community_id": [1, 2, 3, 4]})
@@ -295,7 +294,7 @@ def test_companion_stays_of_daily_parts_join_into_the_stays_of_one_pass():
     parts = pd.concat([part_contact_stays(g, cells) for _, g in pings.groupby(day)], ignore_index=True)
     assert parts["open_end"].sum() >= parts["uid"].nunique() * 3  # a stay left open at the end of each day
     joined = join_contact_stays(parts)
-    whole = detect_stays(pings, cells, **CONTACT_STAY_PARAMS).sort_values(["uid", "start_s"], ignore_index=True)
+    whole = contact_stays(pings, cells, **CONTACT_STAY_PARAMS).sort_values(["uid", "start_s"], ignore_index=True)
     cols = ["uid", "start_s", "end_s", "cell_id", "n_pings"]
     pd.testing.assert_frame_equal(joined[cols], whole[cols])
     assert ((joined["end_s"] - T0) // DAY > (joined["start_s"] - T0) // DAY).sum() > 100  # nights not cut

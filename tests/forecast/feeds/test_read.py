@@ -526,3 +526,14 @@ def test_reason_codes_are_documented():
     doc = (Path(__file__).resolve().parents[3] / "docs" / "data.md").read_text(encoding="utf-8")
     for code in REASON_CODES | {"decreasing_cumulative"}:
         assert f"`{code}`" in doc, code
+
+
+def test_cells_keep_an_optional_site_id_and_quarantine_a_bad_one(tmp_path):
+    text = ("cell_id,lon,lat,city_code,community_id,site_id\n"
+            "1,114.30,30.60,420100,1,77\n2,114.30,30.60,420100,1,77\n3,114.31,30.61,420100,1,x\n")
+    out, q, _ = read_feed(write_csv(tmp_path / "cells.csv", text), "cells")
+    assert out["site_id"].tolist() == [77, 77] and out["site_id"].dtype == "int64"
+    assert q["reason"].tolist() == ["bad_type"] and "site_id" in q["detail"].iloc[0]
+    plain = "cell_id,lon,lat,city_code,community_id\n1,114.30,30.60,420100,1\n"
+    out, q, _ = read_feed(write_csv(tmp_path / "plain.csv", plain), "cells")
+    assert list(out.columns) == list(schema.CELLS) and q.empty  # no site_id column: none is made up

@@ -206,7 +206,10 @@ def test_companion_search_through_the_build_finds_the_true_contacts(nation, tmp_
     both = pd.concat([rule, possible], ignore_index=True).assign(shared_minutes=60.0)
     at_rule, searched = companion_accuracy(rule, truth), companion_accuracy(both, truth)
     assert at_rule["true_pairs"] > 300
-    assert at_rule["recall"] >= 0.95 and at_rule["precision"] >= 0.97
+    # the place is a site (cells within 100 m, forecast.stays.sites): here two synthetic places whose cells
+    # fell within 100 m of each other become one, so precision is 0.965 (per cell 0.995); under radio
+    # ping-pong per-cell recall falls to 0.78 while sites keep 0.96 (docs/contacts.md "Place: cell or site")
+    assert at_rule["recall"] >= 0.95 and at_rule["precision"] >= 0.96
     assert searched["recall"] >= 0.97 and searched["precision"] >= 0.95
     assert searched["recall"] > at_rule["recall"]
 
