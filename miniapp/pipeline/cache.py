@@ -105,6 +105,7 @@ def companion_window_stays(part_stays: pd.DataFrame | None, as_of: str, params: 
     joined = join_contact_stays(part_stays, min_stay_minutes=c["min_stay_minutes"],
                                 max_gap_minutes=c["max_gap_minutes"], max_tail_minutes=c["max_tail_minutes"],
                                 backfill_minutes=params.companion_backfill_minutes, tz=params.tz)
+    del part_stays  # the caller hands its only reference over: the parts are freed before the window's copy
     return window_stays(joined, as_of, params)
 
 
@@ -112,7 +113,10 @@ def window_stays(stays: pd.DataFrame, as_of: str, params: BuildParams) -> pd.Dat
     """The stays that overlap the retention window before ``as_of`` (what the later steps see)."""
     start_s = day_start_s(as_of, params.tz) - params.retention_days * 86_400
     end_s = day_start_s(as_of, params.tz)
-    return stays[(stays["end_s"] > start_s) & (stays["start_s"] < end_s)].reset_index(drop=True)
+    inside = ((stays["end_s"] > start_s) & (stays["start_s"] < end_s)).to_numpy()
+    if inside.all():  # nothing to cut (a full rebuild's window): no copy
+        return stays.reset_index(drop=True)
+    return stays[inside].reset_index(drop=True)
 
 
 def ingest_part(part: Path, pdir: Path, ident: dict, cells: pd.DataFrame, key: bytes, params: BuildParams,

@@ -212,10 +212,14 @@ def run_build(
         serving = serving_cells(folder.ping_parts, feeds["cells"], cache_dir, pseudonym_key, p)
         stays, cdays, ping_info = ex.process_pings(folder.ping_parts, serving, cache_dir, pseudonym_key, p,
                                                    progress=progress, quarantine_dir=qdir)
-        # sorted once by (uid, start): the parts' own order merged, and later steps skip their sorts
-        ctx = BuildContext(as_of, p, feeds, stays=sort_stays(window_stays(stays, as_of, p)), city_days=cdays,
-                           companion_stays=companion_window_stays(ping_info.pop("companion_stays", None), as_of, p))
-        del stays
+        # sorted once by (uid, start): the parts' own order merged, and later steps skip their sorts. One
+        # step at a time, each result rebinding the name, so no more than two copies of the window's stays
+        # are alive at once (three at once were the 1M build's peak, docs/snapshot.md)
+        stays = window_stays(stays, as_of, p)
+        stays = sort_stays(stays)
+        companion_stays = companion_window_stays(ping_info.pop("companion_stays", None), as_of, p)
+        ctx = BuildContext(as_of, p, feeds, stays=stays, city_days=cdays, companion_stays=companion_stays)
+        del stays, companion_stays
     with prog.step("itineraries"):
         itin = run["itineraries"](ctx)
     with prog.step("flows"):
