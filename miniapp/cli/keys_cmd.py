@@ -16,6 +16,11 @@ def default_key_dir() -> str:
     return os.environ.get(env_name("SIGNING_KEY_DIR"), str(SETTINGS["SIGNING_KEY_DIR"][0]))
 
 
+#: Key ids (RFC 7638 thumbprints) and card ids are base64url: one in 64 begins with "-", which click would
+#: take for an option; a command with an id argument keeps unknown options as the argument (none of them
+#: has short options).
+ID_ARGUMENT = {"ignore_unknown_options": True}
+
 key_dir_option = click.option(
     "--key-dir", type=click.Path(file_okay=False), default=default_key_dir, show_default="RISKCARD_SIGNING_KEY_DIR",
     help="Directory of the signing keys.")
@@ -77,7 +82,7 @@ def list_keys(key_dir: str) -> None:
         click.echo(f"{k.kid}  {since}  {role}")
 
 
-@command.command("retire")
+@command.command("retire", context_settings=ID_ARGUMENT)
 @key_dir_option
 @click.argument("kid")
 def retire(key_dir: str, kid: str) -> None:

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 import click
 
+from miniapp.cli.keys_cmd import ID_ARGUMENT
 from miniapp.config import SETTINGS, env_name
 
 _PSEUDONYM = re.compile(r"[0-9a-f]{16}")
@@ -55,7 +56,7 @@ def _before_s(text: str | None) -> int:
     return int(when.timestamp())
 
 
-@command.command("card")
+@command.command("card", context_settings=ID_ARGUMENT)
 @click.argument("card_id")
 @state_url_option
 def card(card_id: str, state_url: str) -> None:
@@ -127,7 +128,7 @@ def subject(number_or_pseudonym: str, before: str | None, pseudonym_key_file: st
     click.echo(f"{shown} ({pseudonym}): revoked {count} card(s) issued before {when} / 已撤销 {count} 张行程卡")
 
 
-@command.command("list")
+@command.command("list", context_settings=ID_ARGUMENT)
 @click.argument("kid")
 @state_url_option
 def list_cmd(kid: str, state_url: str) -> None:

@@ -367,6 +367,22 @@ def test_operator_prints_the_list_for_offline_verifiers(app, client):
     assert doc["kid"] == kid and doc["rids"] == [P.revocation_id(_payload(token)["jti"])]
 
 
+def test_ids_that_begin_with_a_dash_are_arguments_not_options(app, tmp_path):
+    # key ids (RFC 7638 thumbprints) and card ids are base64url: one in 64 begins with "-"
+    runner, env = CliRunner(), _env(app)
+    kid = "-A" + "b" * 41
+    r = runner.invoke(cli, ["revoke", "list", kid], env=env)
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.output)["kid"] == kid
+    r = runner.invoke(cli, ["revoke", "card", "-3q2-7wXkH1xB2Dc"], env=env)
+    assert r.exit_code == 0 and "card -3q2-7wXkH1xB2Dc: revoked" in r.output, r.output
+    assert app.extensions["riskcard"].state.proof_revoked("-3q2-7wXkH1xB2Dc")
+    r = runner.invoke(cli, ["revoke", "card", "-3q2-7wXkH1xB2Dc", "--state-url", env["RISKCARD_STATE_URL"]])
+    assert r.exit_code == 0 and "already revoked" in r.output, r.output
+    r = runner.invoke(cli, ["keys", "retire", kid, "--key-dir", str(tmp_path)])
+    assert r.exit_code == 1 and "no active key" in r.output and "No such option" not in r.output, r.output
+
+
 # -- over HTTP, against gunicorn ---------------------------------------------------------------------
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
     def redirect_request(self, *args, **kwargs):
