@@ -149,6 +149,9 @@ def _open_data_paths() -> dict:
     forecast = {"type": "object", "required": ["city_code", "targets"], "properties": {
         "city_code": {"type": "integer"}, "as_of": {"type": ["string", "null"]},
         "targets": {"type": "object", "properties": {"confirmed_daily": _series, "close_contacts_daily": _series}},
+        "close_contacts_basis": {"type": ["object", "null"], "properties": {
+            "contacts_per_case": {"type": "number"}, "source": {"type": "string", "enum": ["measured", "default"]},
+            "cases_searched": {"type": "integer"}, "companion_pairs": {"type": "integer"}}},
         "not_served": {"type": "object"}}}
     rt = {"type": "object", "required": ["city_code", "rt"], "properties": {
         "city_code": {"type": "integer"}, "as_of": {"type": ["string", "null"]}, "rt": _series,

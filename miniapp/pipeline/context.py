@@ -70,6 +70,9 @@ class ForecastResult:
         ``city_code, date, origin_city_code, outflow, round_trips``: travellers from the epidemic origin
         city and residents who went there and came back, per day (snapshot table ``city_mobility``;
         counts below the small-count threshold are NULL).
+    close_contacts_basis : dict or None
+        :func:`miniapp.pipeline.steps.close_contacts_basis` of the forecast's close contacts (snapshot
+        meta ``close_contacts_basis``); None without a forecast.
     """
 
     forecasts: pd.DataFrame
@@ -78,6 +81,7 @@ class ForecastResult:
     warnings: tuple[str, ...] = ()
     series: pd.DataFrame | None = None
     mobility: pd.DataFrame | None = None
+    close_contacts_basis: dict | None = None
 
 
 @dataclass(frozen=True)

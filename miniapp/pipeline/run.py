@@ -259,6 +259,7 @@ def run_build(
         "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "inputs": input_hashes(folder, ping_info["manifests"]),
         "methods_figures": dict(figures or {}),
+        "close_contacts_basis": fc.close_contacts_basis,
     }
     with prog.step("write snapshot"):
         out = write_and_publish(tables, snap_dir, meta, keep=p.keep, progress=progress, small_count=p.small_count)

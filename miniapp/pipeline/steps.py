@@ -15,7 +15,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from forecast.contacts import exposure_tags, find_companions_by_case, find_companions_by_place
+from forecast.contacts import STATUS_OK, exposure_tags, find_companions_by_case, find_companions_by_place
 from forecast.epidemic import DEFAULT_CONTACTS_PER_CASE, fit, rt_series, seir
 from forecast.flows import daily_flows, inflow_from, round_trips, trips
 from forecast.grades import DEFAULT_MODEL, grade_communities, home_communities, reasons_json, score_quantiles
@@ -189,11 +189,12 @@ def step_forecast(ctx: BuildContext) -> ForecastResult:
                              confirmed=long["confirmed"].round().astype("int64"))
     flows = ctx.flows
     od = fit.od_matrix(flows, codes, day_col="local_date") if flows is not None and len(flows) else None
+    basis = close_contacts_basis(ctx.companions)
     try:
         interventions = [iv for name in p.interventions for iv in getattr(seir, name)()]
         table = fit.forecast_quantiles(daily, np.nan_to_num(pop, nan=1e6), od, horizon_days=p.forecast_horizon_days,
                                        n_members=p.n_members, spread_scale=p.forecast_spread_scale,
-                                       contacts_per_case=contacts_per_case(ctx.companions),
+                                       contacts_per_case=basis["contacts_per_case"],
                                        interventions=interventions)
     except fit.SeriesError as exc:
         return ForecastResult(forecasts, no_rt, city_cases, (f"forecast skipped: {exc}",),
@@ -208,7 +209,8 @@ def step_forecast(ctx: BuildContext) -> ForecastResult:
     city_risk = pd.DataFrame({"city_code": rt.index.astype("int64"), "rt": pick(0.5).to_numpy(),
                               "rt_lo": pick(0.05).to_numpy(), "rt_hi": pick(0.95).to_numpy(), "starred": 0})
     fs = pd.concat([forecast_series_rows(table), estimated_series(daily)], ignore_index=True)
-    return ForecastResult(fc, city_risk, city_cases, series=fs, mobility=origin_mobility(ctx, daily))
+    return ForecastResult(fc, city_risk, city_cases, series=fs, mobility=origin_mobility(ctx, daily),
+                          close_contacts_basis=basis)
 
 
 SERIES_LEVELS = {"q025": 0.025, "q25": 0.25, "q50": 0.5, "q75": 0.75, "q975": 0.975}
@@ -308,8 +310,12 @@ def origin_mobility(ctx: BuildContext, daily: pd.DataFrame | None) -> pd.DataFra
     return out[cols].sort_values(["city_code", "date"]).reset_index(drop=True)
 
 
-def contacts_per_case(companions: CompanionResult | None) -> float:
-    """Companions per case measured by this build's companion search, or the documented default.
+def close_contacts_basis(companions: CompanionResult | None) -> dict:
+    """What the forecast's expected close contacts are made of: companions per case measured by this
+    build's companion search, or the documented national default when the search had no case to measure.
+
+    A case counts once it was searched (``status == "ok"`` in the search's case report: a subscriber
+    with stays in the window), with or without companions: a searched case with none is a measured 0.
 
     Parameters
     ----------
@@ -318,13 +324,28 @@ def contacts_per_case(companions: CompanionResult | None) -> float:
 
     Returns
     -------
-    float
-        Companion pairs per case with companions; :data:`DEFAULT_CONTACTS_PER_CASE` when none were found.
+    dict
+        ``contacts_per_case`` (float), ``source`` (``"measured"`` or ``"default"``), ``cases_searched``
+        and ``companion_pairs`` (int); the default is :data:`DEFAULT_CONTACTS_PER_CASE`.
+
+    Examples
+    --------
+    >>> close_contacts_basis(None)["source"], close_contacts_basis(None)["contacts_per_case"]
+    ('default', 8.7)
+    >>> report = pd.DataFrame({"case_id": ["a", "b", "c"], "status": ["ok", "ok", "no_stays"]})
+    >>> pairs = pd.DataFrame({"case_id": ["a", "a", "a"], "uid": [1, 2, 3]})
+    >>> b = close_contacts_basis(CompanionResult(pd.DataFrame(), companions=pairs, case_report=report))
+    >>> b["source"], b["contacts_per_case"], b["cases_searched"]
+    ('measured', 1.5, 2)
     """
-    found = None if companions is None else companions.companions
-    if found is None or not len(found) or "case_id" not in found:
-        return DEFAULT_CONTACTS_PER_CASE
-    return float(len(found)) / max(1, found["case_id"].nunique())
+    report = None if companions is None else companions.case_report
+    searched = 0 if report is None or "status" not in report else int((report["status"] == STATUS_OK).sum())
+    if not searched:
+        return {"contacts_per_case": DEFAULT_CONTACTS_PER_CASE, "source": "default", "cases_searched": 0,
+                "companion_pairs": 0}
+    pairs = 0 if companions.companions is None else int(len(companions.companions))
+    return {"contacts_per_case": round(pairs / searched, 4), "source": "measured", "cases_searched": searched,
+            "companion_pairs": pairs}
 
 
 def city_growth(forecast: ForecastResult | None, as_of: str) -> pd.Series | None:

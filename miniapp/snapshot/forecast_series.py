@@ -48,6 +48,8 @@ def city_forecast(store, city_code: int) -> dict | None:
     -------
     dict or None
         ``city_code, as_of, targets`` (target -> list of ``date, q025, q25, q50, q75, q975``),
+        ``close_contacts_basis`` (what close contacts are made of: ``contacts_per_case, source,
+        cases_searched, companion_pairs``; None when the snapshot does not record it),
         ``deaths`` and ``suspected`` (None, with ``not_served`` saying why); None for an unknown city
         or a snapshot without the series.
     """
@@ -56,7 +58,7 @@ def city_forecast(store, city_code: int) -> dict | None:
         return None
     meta = store.meta()
     return {"city_code": int(city_code), "as_of": meta.get("as_of"),
-            "targets": s,
+            "targets": s, "close_contacts_basis": meta.get("close_contacts_basis"),
             "not_served": {"deaths_daily": "the city_cases feed has no death counts / 病例数据不含死亡数",
                            "suspected_daily": "no feed defines suspected cases; not estimated / 无疑似病例数据"}}
 

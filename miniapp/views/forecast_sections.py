@@ -32,7 +32,7 @@ def city_sections(store, city_code: int) -> dict | None:
     dict or None
         ``contacts_chart`` (SVG), ``rt_chart`` (SVG or None), ``latest_rt`` (the last R_t row),
         ``growth`` and ``doubling`` (the last rows or None), ``contacts_30d`` (median total of the
-        30 days), ``outflow_chart`` (SVG or None), ``origin_city_code``, ``outflow_days``.
+        30 days), ``contacts_basis`` (what close contacts are made of, or None when not recorded), ``outflow_chart`` (SVG or None), ``origin_city_code``, ``outflow_days``.
     """
     fc = forecast_series.city_forecast(store, city_code)
     rt = forecast_series.city_rt(store, city_code)
@@ -42,6 +42,7 @@ def city_sections(store, city_code: int) -> dict | None:
     lang = tr("zh", "en")
     contacts = fc["targets"]["close_contacts_daily"]
     res: dict = {"horizon_days": len(fc["targets"]["confirmed_daily"]),
+                 "contacts_basis": fc.get("close_contacts_basis"),
                  "contacts_30d": sum(d["q50"] for d in contacts),
                  "contacts_chart": charts.line_chart(
                      [], [], band=([d["q025"] for d in contacts], [d["q975"] for d in contacts]),

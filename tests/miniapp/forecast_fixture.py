@@ -35,20 +35,23 @@ def _flows() -> pd.DataFrame:
                          "destination": [110100, 310100], "trips": [40, 2]})
 
 
-def forecast_tables(tables: dict) -> dict[str, pd.DataFrame]:
+def forecast_tables(tables: dict, contacts_per_case: float = fit.DEFAULT_CONTACTS_PER_CASE) -> dict[str, pd.DataFrame]:
     """``forecast_series`` and ``city_mobility`` from the fixture tables, as the build's forecast step makes them."""
     cc = tables["city_cases"]
     daily = cc.assign(date=pd.to_datetime(cc["date"])).pivot(index="date", columns="city_code", values="confirmed")
     daily = daily.astype(float)
     pop = tables["cities"].set_index("city_code")["population"].reindex(daily.columns).to_numpy(float)
-    q = fit.forecast_quantiles(daily, pop, None, horizon_days=30, n_members=20)
+    q = fit.forecast_quantiles(daily, pop, None, horizon_days=30, n_members=20, contacts_per_case=contacts_per_case)
     series = pd.concat([forecast_series_rows(q), estimated_series(daily)], ignore_index=True)
     ctx = BuildContext("2020-02-10", BuildParams(), {}, stays=_stays(), flows=_flows())
     return {"forecast_series": series, "city_mobility": origin_mobility(ctx, daily)}
 
 
-def publish_forecast_fixture(snapshot_dir: Path) -> Path:
-    """Publish the shared fixture snapshot plus the two tables into ``snapshot_dir``."""
+def publish_forecast_fixture(snapshot_dir: Path, close_contacts_basis: dict | None = None) -> Path:
+    """Publish the shared fixture snapshot plus the two tables into ``snapshot_dir``; with
+    ``close_contacts_basis`` (as :func:`miniapp.pipeline.steps.close_contacts_basis` returns it) the close
+    contacts use its ratio and the meta records it, as a build does; without, the meta has none (an older
+    snapshot) and the ratio is the default."""
     from miniapp.snapshot import new_build_path, publish, write_snapshot
     from tests.miniapp.snapshot_fixture import AS_OF, fixture_meta, snapshot_tables
 
@@ -56,7 +59,10 @@ def publish_forecast_fixture(snapshot_dir: Path) -> Path:
     snapshot_dir.mkdir(parents=True, exist_ok=True)
     tmp = new_build_path(snapshot_dir)
     tables = snapshot_tables(AS_OF)
-    write_snapshot({**tables, **forecast_tables(tables)}, tmp, fixture_meta(AS_OF))
+    ratio = fit.DEFAULT_CONTACTS_PER_CASE if close_contacts_basis is None else close_contacts_basis["contacts_per_case"]
+    meta = fixture_meta(AS_OF) if close_contacts_basis is None else \
+        {**fixture_meta(AS_OF), "close_contacts_basis": close_contacts_basis}
+    write_snapshot({**tables, **forecast_tables(tables, ratio)}, tmp, meta)
     publish(tmp, snapshot_dir)
     return snapshot_dir
 

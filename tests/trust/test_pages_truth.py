@@ -419,6 +419,9 @@ def test_city_forecast_section_reads_in_its_language_and_fits_a_phone(phone, dem
         assert not any(w in text for w in ("Forecast", "close contacts", "origin", "doubling", "fewer than"))
     else:
         assert "Forecast, next 30 days" in text and "Expected close contacts" in text and "epidemic origin" in text
+        # the demo build searched its cases: the ratio is called measured and says over how many cases
+        assert re.search(r"x \d+\.\d\d companions per case \(this build's companion search: \d+ companion pairs "
+                         r"among [1-9]\d* cases searched\)", text), text
         assert not any("\u4e00" <= ch <= "\u9fff" for ch in text), text  # no Chinese left on the English page
     box = section.bounding_box()
     assert box["x"] >= 0 and box["x"] + box["width"] <= 390

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import json
 import re
 import sqlite3
 from dataclasses import replace
@@ -162,13 +163,24 @@ def test_grades_see_the_companions_and_the_forecast_uses_the_measured_ratio(tmp_
     def grades_spy(ctx):
         seen["exposure_tags"] = ctx.companions.tags
         seen["companions"] = ctx.companions.companions
+        seen["case_report"] = ctx.companions.case_report
         return DEFAULT_STEPS["grades"](ctx)
 
-    run_build(tmp_path / "feeds", "2020-02-01", tmp_path / "out", pseudonym_key=key, steps={"grades": grades_spy},
-              progress=False, log=lambda m: None)
+    summary = run_build(tmp_path / "feeds", "2020-02-01", tmp_path / "out", pseudonym_key=key,
+                        steps={"grades": grades_spy}, progress=False, log=lambda m: None)
     assert seen["exposure_tags"] is not None and len(seen["exposure_tags"]) > 0
     assert {"case_id", "uid"} <= set(seen["companions"].columns)
     assert (tmp_path / "out" / "cache" / "serving_cells.parquet").exists()
+    # the forecast's close contacts use companion pairs per searched case, recorded in the meta
+    searched = int((seen["case_report"]["status"] == "ok").sum())
+    assert searched > 0
+    conn = sqlite3.connect(tmp_path / "out" / "snapshots" / summary["snapshot"])
+    basis = json.loads(conn.execute("SELECT value FROM meta WHERE key = 'close_contacts_basis'").fetchone()[0])
+    assert basis == {"contacts_per_case": round(len(seen["companions"]) / searched, 4), "source": "measured",
+                     "cases_searched": searched, "companion_pairs": len(seen["companions"])}
+    rows = conn.execute("SELECT c.q50, k.q50 FROM forecast_series c JOIN forecast_series k USING (city_code, date) "
+                        "WHERE c.target = 'confirmed_daily' AND k.target = 'close_contacts_daily'").fetchall()
+    assert rows and all(k == pytest.approx(c * basis["contacts_per_case"], rel=1e-6, abs=1e-6) for c, k in rows)
 
 
 def test_companion_search_through_the_build_finds_the_true_contacts(nation, tmp_path):

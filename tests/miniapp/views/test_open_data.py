@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import html
 import io
 
 import pytest
@@ -92,3 +93,34 @@ def test_city_page_forecast_section(client, lang, words):
     assert 'id="forecast-30d"' in html and 'id="rt-chart"' in html and "<svg" in html
     for w in words:
         assert re.search(w, html), w
+
+
+MEASURED = {"contacts_per_case": 2.5, "source": "measured", "cases_searched": 4, "companion_pairs": 10}
+DEFAULT = {"contacts_per_case": 8.7, "source": "default", "cases_searched": 0, "companion_pairs": 0}
+
+
+@pytest.mark.parametrize("basis,zh,en", [
+    (MEASURED, "每例同行人数 2.50（本次构建的同行人员查询：4 例病例中共找到 10 对同行）",
+     "x 2.50 companions per case (this build's companion search: 10 companion pairs among 4 cases searched)"),
+    (DEFAULT, "全国已追踪密切接触者与确诊病例之比", "this build's companion search had no case to search, so this is not a "
+     "measured figure"),
+    (None, "本快照未记录密切接触者的计算依据", "This snapshot does not record what its close contacts are based on")])
+def test_close_contacts_say_what_they_are_made_of(app_config, tmp_path, basis, zh, en):
+    """The page and the API name the ratio behind the close contacts: measured by this build, the national
+    default (never called measured), or not recorded (a snapshot from before the basis was kept)."""
+    from miniapp.app import create_app
+
+    folder = publish_forecast_fixture(tmp_path / "fc", close_contacts_basis=basis)
+    c = create_app({**app_config, "SNAPSHOT_DIR": str(folder)}).test_client()
+    body = c.get("/api/v1/cities/420100/forecast.json").get_json()
+    assert body["close_contacts_basis"] == basis
+    if basis is not None:
+        conf, contacts = body["targets"]["confirmed_daily"], body["targets"]["close_contacts_daily"]
+        assert contacts[5]["q50"] == pytest.approx(conf[5]["q50"] * basis["contacts_per_case"], rel=1e-6, abs=1e-6)
+    zh_html = html.unescape(c.get("/city/420100?lang=zh").get_data(as_text=True))
+    en_html = html.unescape(c.get("/city/420100?lang=en").get_data(as_text=True))
+    assert zh in zh_html and en in en_html
+    if basis is not DEFAULT:
+        assert "national ratio" not in en_html
+    if basis is not MEASURED:
+        assert "companions per case (this build" not in en_html
